@@ -1,0 +1,474 @@
+//! Writing the canonical request into one buffer.
+//!
+//! Everything here appends to a `Vec<u8>` that the caller sized once; sorting works on small
+//! index arrays on the stack, so a typical request allocates nothing here beyond that buffer.
+
+use http::header::{HeaderMap, HeaderName, HOST};
+use http::{Method, Uri};
+use percent_encoding::{percent_decode, percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use crate::error::SigningError;
+use crate::settings::SigningSettings;
+
+/// Everything but `A-Z a-z 0-9 - _ . ~` is encoded.
+pub(crate) const ENCODE_SET: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// As [`ENCODE_SET`], keeping `/` (paths).
+const PATH_ENCODE_SET: &AsciiSet = &ENCODE_SET.remove(b'/');
+
+/// Appends `bytes` percent-encoded per SigV4 (upper-case hex).
+pub(crate) fn encode_into(out: &mut Vec<u8>, bytes: &[u8]) {
+    for chunk in percent_encode(bytes, ENCODE_SET) {
+        out.extend_from_slice(chunk.as_bytes());
+    }
+}
+
+fn encode_path_into(out: &mut Vec<u8>, bytes: &[u8]) {
+    for chunk in percent_encode(bytes, PATH_ENCODE_SET) {
+        out.extend_from_slice(chunk.as_bytes());
+    }
+}
+
+/// Appends the canonical URI of `path` (the wire form, as `http::Uri` holds it).
+pub(crate) fn write_canonical_path(out: &mut Vec<u8>, path: &str, settings: &SigningSettings) {
+    let path = if path.is_empty() { "/" } else { path };
+    if !settings.normalize_path {
+        if settings.double_encode {
+            encode_path_into(out, path.as_bytes());
+        } else {
+            out.extend_from_slice(path.as_bytes());
+        }
+        return;
+    }
+    // RFC 3986 §5.2.4 dot-segment removal with empty segments dropped (`//` collapsed), writing
+    // each kept segment (encoded once more when asked) straight into `out`; `..` truncates back to
+    // the previous `/`. Encoding never produces a `/`, so truncation stays on segment bounds.
+    let start = out.len();
+    let mut trailing_slash = false;
+    let rest = path.strip_prefix('/').unwrap_or(path);
+    for segment in rest.split('/') {
+        match segment {
+            "" | "." => trailing_slash = true,
+            ".." => {
+                let keep = out[start..]
+                    .iter()
+                    .rposition(|&b| b == b'/')
+                    .map_or(start, |i| start + i);
+                out.truncate(keep);
+                trailing_slash = true;
+            }
+            _ => {
+                out.push(b'/');
+                if settings.double_encode {
+                    encode_into(out, segment.as_bytes());
+                } else {
+                    out.extend_from_slice(segment.as_bytes());
+                }
+                trailing_slash = false;
+            }
+        }
+    }
+    if out.len() == start || trailing_slash {
+        out.push(b'/');
+    }
+}
+
+/// A parameter for the canonical query: either a slice of the request's query (still in wire
+/// form: decoded, then re-encoded) or an extra parameter given raw (encoded once).
+#[derive(Clone, Copy)]
+pub(crate) struct ExtraParam<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) value: &'a [u8],
+}
+
+const STACK_PARAMS: usize = 24;
+
+/// Appends the canonical query string: every `key=value` of `query` decoded and re-encoded, plus
+/// `extra` (raw values), sorted by key then value. `skip` drops a parameter by its decoded name
+/// (verification drops `X-Amz-Signature`).
+pub(crate) fn write_canonical_query(
+    out: &mut Vec<u8>,
+    query: Option<&str>,
+    extra: &[ExtraParam<'_>],
+    skip: Option<&str>,
+) {
+    // First write every encoded pair after the current end of `out`, remembering where each is,
+    // then sort the ranges and append them in order, then move the sorted run down.
+    let region_start = out.len();
+    let mut stack = [(0u32, 0u32, 0u32); STACK_PARAMS];
+    let mut heap: Vec<(u32, u32, u32)> = Vec::new();
+    let mut count = 0usize;
+    let mut push = |range: (u32, u32, u32)| {
+        if count < STACK_PARAMS {
+            stack[count] = range;
+        } else {
+            if heap.is_empty() {
+                heap.extend_from_slice(&stack);
+            }
+            heap.push(range);
+        }
+        count += 1;
+    };
+    if let Some(query) = query {
+        for pair in query.split('&') {
+            if pair.is_empty() {
+                continue;
+            }
+            let (name, value) = match pair.find('=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, ""),
+            };
+            if let Some(skip) = skip {
+                if percent_decode(name.as_bytes()).eq(skip.bytes()) {
+                    continue;
+                }
+            }
+            let begin = out.len();
+            for b in percent_decode(name.as_bytes()) {
+                encode_byte(out, b);
+            }
+            let key_end = out.len();
+            for b in percent_decode(value.as_bytes()) {
+                encode_byte(out, b);
+            }
+            push((begin as u32, key_end as u32, out.len() as u32));
+        }
+    }
+    for param in extra {
+        let begin = out.len();
+        encode_into(out, param.name.as_bytes());
+        let key_end = out.len();
+        encode_into(out, param.value);
+        push((begin as u32, key_end as u32, out.len() as u32));
+    }
+    let ranges: &mut [(u32, u32, u32)] = if count <= STACK_PARAMS {
+        &mut stack[..count]
+    } else {
+        &mut heap
+    };
+    {
+        let buf: &[u8] = out;
+        ranges.sort_unstable_by(|a, b| {
+            let (ka, va) = (
+                &buf[a.0 as usize..a.1 as usize],
+                &buf[a.1 as usize..a.2 as usize],
+            );
+            let (kb, vb) = (
+                &buf[b.0 as usize..b.1 as usize],
+                &buf[b.1 as usize..b.2 as usize],
+            );
+            ka.cmp(kb).then_with(|| va.cmp(vb))
+        });
+    }
+    let sorted_start = out.len();
+    for (i, &(begin, key_end, end)) in ranges.iter().enumerate() {
+        if i > 0 {
+            out.push(b'&');
+        }
+        out.extend_from_within(begin as usize..key_end as usize);
+        out.push(b'=');
+        out.extend_from_within(key_end as usize..end as usize);
+    }
+    out.copy_within(sorted_start.., region_start);
+    let len = out.len() - sorted_start;
+    out.truncate(region_start + len);
+}
+
+fn encode_byte(out: &mut Vec<u8>, b: u8) {
+    if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+        out.push(b);
+    } else {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        out.extend_from_slice(&[b'%', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+    }
+}
+
+/// A header that goes into the signature but is not (yet) in the request's map: `host` from the
+/// URI, `x-amz-date`, the session token, the payload hash.
+#[derive(Clone, Copy)]
+pub(crate) struct ExtraHeader<'a> {
+    pub(crate) name: &'static str,
+    pub(crate) value: &'a [u8],
+}
+
+#[derive(Clone, Copy)]
+enum Entry<'a> {
+    Map(&'a HeaderName),
+    Extra(ExtraHeader<'a>),
+}
+
+impl Entry<'_> {
+    fn name(&self) -> &str {
+        match self {
+            Entry::Map(name) => name.as_str(),
+            Entry::Extra(extra) => extra.name,
+        }
+    }
+}
+
+const STACK_HEADERS: usize = 32;
+
+/// Which headers are signed.
+pub(crate) enum HeaderSelection<'a> {
+    /// Every header of the request but the excluded ones and those in `replaced` (which the
+    /// signer sets itself), plus the extras.
+    Auto {
+        settings: &'a SigningSettings,
+        replaced: &'a [&'static str],
+    },
+    /// Exactly these names, `;`-separated, as a signed request lists them (verification).
+    Listed(&'a str),
+}
+
+/// Appends the canonical headers block (each `name:value\n`), a blank line, then the signed
+/// headers list and a newline. Returns the byte range of the signed headers list in `out`.
+pub(crate) fn write_canonical_headers<'a>(
+    out: &mut Vec<u8>,
+    headers: &'a HeaderMap,
+    extras: &[ExtraHeader<'a>],
+    selection: HeaderSelection<'_>,
+) -> Result<(usize, usize), SigningError> {
+    match selection {
+        HeaderSelection::Auto { settings, replaced } => {
+            let mut stack = [Entry::Extra(ExtraHeader {
+                name: "",
+                value: b"",
+            }); STACK_HEADERS];
+            let mut heap: Vec<Entry<'a>> = Vec::new();
+            let mut count = 0usize;
+            let mut push = |entry: Entry<'a>| {
+                if count < STACK_HEADERS {
+                    stack[count] = entry;
+                } else {
+                    if heap.is_empty() {
+                        heap.extend_from_slice(&stack);
+                    }
+                    heap.push(entry);
+                }
+                count += 1;
+            };
+            // `keys()` yields each distinct name once; `http` keeps names lower-case.
+            for name in headers.keys() {
+                if settings.excluded_headers.contains(name)
+                    || replaced.iter().any(|r| *r == name.as_str())
+                {
+                    continue;
+                }
+                push(Entry::Map(name));
+            }
+            for extra in extras {
+                push(Entry::Extra(*extra));
+            }
+            let entries: &mut [Entry<'a>] = if count <= STACK_HEADERS {
+                &mut stack[..count]
+            } else {
+                &mut heap
+            };
+            entries.sort_unstable_by(|a, b| a.name().cmp(b.name()));
+            for entry in entries.iter() {
+                out.extend_from_slice(entry.name().as_bytes());
+                out.push(b':');
+                match entry {
+                    Entry::Map(name) => write_header_values(out, name, headers)?,
+                    Entry::Extra(extra) => write_header_value(out, extra.name, extra.value)?,
+                }
+                out.push(b'\n');
+            }
+            out.push(b'\n');
+            let begin = out.len();
+            for (i, entry) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(b';');
+                }
+                out.extend_from_slice(entry.name().as_bytes());
+            }
+            let end = out.len();
+            out.push(b'\n');
+            Ok((begin, end))
+        }
+        HeaderSelection::Listed(list) => {
+            for name in list.split(';') {
+                out.extend_from_slice(name.as_bytes());
+                out.push(b':');
+                if let Some(extra) = extras.iter().find(|e| e.name == name) {
+                    write_header_value(out, extra.name, extra.value)?;
+                } else if let Ok(header) = HeaderName::from_bytes(name.as_bytes()) {
+                    write_header_values(out, &header, headers)?;
+                }
+                out.push(b'\n');
+            }
+            out.push(b'\n');
+            let begin = out.len();
+            out.extend_from_slice(list.as_bytes());
+            let end = out.len();
+            out.push(b'\n');
+            Ok((begin, end))
+        }
+    }
+}
+
+fn write_header_values(
+    out: &mut Vec<u8>,
+    name: &HeaderName,
+    headers: &HeaderMap,
+) -> Result<(), SigningError> {
+    for (i, value) in headers.get_all(name).iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_header_value(out, name.as_str(), value.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Appends one header value: SP/HTAB trimmed at both ends, inner runs of SP/HTAB collapsed to one
+/// space, everything else kept. Values must be visible ASCII or UTF-8.
+pub(crate) fn write_header_value(
+    out: &mut Vec<u8>,
+    name: &str,
+    value: &[u8],
+) -> Result<(), SigningError> {
+    let is_ws = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = value.iter().position(|b| !is_ws(b)).unwrap_or(value.len());
+    let end = value.iter().rposition(|b| !is_ws(b)).map_or(start, |i| i + 1);
+    let value = &value[start..end];
+    if !value.is_ascii() && std::str::from_utf8(value).is_err() {
+        return Err(SigningError::InvalidHeaderValue {
+            name: name.to_owned(),
+        });
+    }
+    if !value.iter().any(|b| *b == b'\t' || *b < 0x20 || *b == 0x7f)
+        && !value.windows(2).any(|w| w == b"  ")
+    {
+        out.extend_from_slice(value);
+        return Ok(());
+    }
+    let mut in_ws = false;
+    for &b in value {
+        if b == b' ' || b == b'\t' {
+            if !in_ws {
+                out.push(b' ');
+            }
+            in_ws = true;
+        } else if b < 0x20 || b == 0x7f {
+            return Err(SigningError::InvalidHeaderValue {
+                name: name.to_owned(),
+            });
+        } else {
+            out.push(b);
+            in_ws = false;
+        }
+    }
+    Ok(())
+}
+
+/// The value to sign for `host` when the request has no `Host` header: the URI's host,
+/// lower-cased, with the port kept unless it is the scheme's default. Written into `out`.
+pub(crate) fn write_host_from_uri(out: &mut Vec<u8>, uri: &Uri) -> Result<(), SigningError> {
+    let host = uri.host().ok_or(SigningError::MissingHost)?;
+    if host.is_empty() {
+        return Err(SigningError::MissingHost);
+    }
+    out.extend(host.bytes().map(|b| b.to_ascii_lowercase()));
+    if let Some(port) = non_default_port(uri) {
+        out.push(b':');
+        out.extend_from_slice(port.to_string().as_bytes());
+    }
+    Ok(())
+}
+
+/// The URI's port unless it is the scheme's default.
+pub(crate) fn non_default_port(uri: &Uri) -> Option<u16> {
+    let port = uri.port_u16()?;
+    let default = match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("https") => Some(443),
+        Some(s) if s.eq_ignore_ascii_case("http") => Some(80),
+        _ => None,
+    };
+    (default != Some(port)).then_some(port)
+}
+
+/// Does the request carry its own `Host` header?
+pub(crate) fn has_host_header(headers: &HeaderMap) -> bool {
+    headers.contains_key(HOST)
+}
+
+/// Appends the method (upper-case as given by `http`) and a newline.
+pub(crate) fn write_method(out: &mut Vec<u8>, method: &Method) {
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(p: &str, settings: &SigningSettings) -> String {
+        let mut out = Vec::new();
+        write_canonical_path(&mut out, p, settings);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn query(q: &str) -> String {
+        let mut out = b"prefix".to_vec();
+        write_canonical_query(&mut out, Some(q), &[], None);
+        String::from_utf8(out[6..].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn path_normalization_per_rfc3986() {
+        let s = SigningSettings::default();
+        assert_eq!(path("/a/b/..", &s), "/a/");
+        assert_eq!(path("/a/b/../c", &s), "/a/c");
+        assert_eq!(path("/../..", &s), "/");
+        assert_eq!(path("//a//b//", &s), "/a/b/");
+        assert_eq!(path("/./a/.", &s), "/a/");
+        assert_eq!(path("", &s), "/");
+        assert_eq!(path("/a/..b", &s), "/a/..b");
+        assert_eq!(
+            path("/test/@connections/abc%3D", &s),
+            "/test/%40connections/abc%253D"
+        );
+    }
+
+    #[test]
+    fn s3_path_is_verbatim() {
+        let s = SigningSettings::s3();
+        assert_eq!(path("/a//b/../c%3D", &s), "/a//b/../c%3D");
+    }
+
+    #[test]
+    fn query_encoding_and_order() {
+        assert_eq!(query("b=2&a=1&a=0"), "a=0&a=1&b=2");
+        assert_eq!(query("a+b=c+d"), "a%2Bb=c%2Bd");
+        assert_eq!(query("k=%7e%2f"), "k=~%2F");
+        assert_eq!(query("x&y="), "x=&y=");
+        assert_eq!(query("v=a=b"), "v=a%3Db");
+        assert_eq!(query("bad=%zz%"), "bad=%25zz%25");
+        assert_eq!(query("&&"), "");
+    }
+
+    #[test]
+    fn many_query_params_spill_to_heap() {
+        let q: Vec<String> = (0..40).rev().map(|i| format!("k{i:02}=v")).collect();
+        let got = query(&q.join("&"));
+        let mut want: Vec<String> = (0..40).map(|i| format!("k{i:02}=v")).collect();
+        want.sort();
+        assert_eq!(got, want.join("&"));
+    }
+
+    #[test]
+    fn header_values_trim_and_collapse() {
+        let mut out = Vec::new();
+        write_header_value(&mut out, "x", b" \t a \t\t b  c\t").unwrap();
+        assert_eq!(out, b"a b c");
+        out.clear();
+        write_header_value(&mut out, "x", "a\u{a0}\u{a0}b".as_bytes()).unwrap();
+        assert_eq!(out, "a\u{a0}\u{a0}b".as_bytes());
+        assert!(write_header_value(&mut out, "x", b"\xff").is_err());
+    }
+}

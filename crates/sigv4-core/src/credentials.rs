@@ -1,0 +1,251 @@
+//! The [`Credentials`] value the signer takes.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use http::HeaderValue;
+use zeroize::Zeroizing;
+
+/// AWS credentials: an access key id, a secret access key, an optional session token and an optional
+/// expiry, plus the name of the source they came from.
+///
+/// Cheap to clone (one `Arc` inside). The secret and the session token never appear in `Debug`
+/// output and are zeroized when the last clone is dropped.
+///
+/// ```
+/// use sigv4_core::Credentials;
+///
+/// let creds = Credentials::builder("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+///     .session_token("token")
+///     .provider_name("example")
+///     .build();
+/// assert_eq!(creds.access_key_id(), "AKIDEXAMPLE");
+/// assert!(!format!("{creds:?}").contains("EXAMPLEKEY"));
+/// ```
+#[derive(Clone)]
+pub struct Credentials(Arc<Inner>);
+
+struct Inner {
+    access_key_id: String,
+    secret_access_key: Zeroizing<String>,
+    session_token: Option<Zeroizing<String>>,
+    // The token pre-validated as a header value (cheap to clone: `Bytes` inside). `None` when the
+    // token is absent or is not a valid header value (signing then reports an error).
+    session_token_header: Option<HeaderValue>,
+    expiry: Option<SystemTime>,
+    provider_name: Cow<'static, str>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // `Zeroizing` wipes the secret and the token; the header copy of the token lives in a
+        // `Bytes` buffer we cannot reach mutably, so drop it first to keep its lifetime short.
+        self.session_token_header = None;
+    }
+}
+
+impl Credentials {
+    /// Credentials with no session token and no expiry, named `"static"`.
+    pub fn new(access_key_id: impl Into<String>, secret_access_key: impl Into<String>) -> Self {
+        Self::builder(access_key_id, secret_access_key).build()
+    }
+
+    /// Starts a builder for the optional parts (session token, expiry, provider name).
+    pub fn builder(
+        access_key_id: impl Into<String>,
+        secret_access_key: impl Into<String>,
+    ) -> CredentialsBuilder {
+        CredentialsBuilder {
+            access_key_id: access_key_id.into(),
+            secret_access_key: Zeroizing::new(secret_access_key.into()),
+            session_token: None,
+            expiry: None,
+            provider_name: Cow::Borrowed("static"),
+        }
+    }
+
+    /// The access key id (not a secret).
+    pub fn access_key_id(&self) -> &str {
+        &self.0.access_key_id
+    }
+
+    /// The secret access key. Handle with care: never log it.
+    pub fn secret_access_key(&self) -> &str {
+        &self.0.secret_access_key
+    }
+
+    /// The session token, for temporary credentials.
+    pub fn session_token(&self) -> Option<&str> {
+        self.0.session_token.as_deref().map(String::as_str)
+    }
+
+    /// The session token as a ready header value (no copy), or `None` when there is no token or it
+    /// is not a valid header value.
+    pub fn session_token_header(&self) -> Option<&HeaderValue> {
+        self.0.session_token_header.as_ref()
+    }
+
+    /// When the credentials stop being valid, if they expire.
+    pub fn expiry(&self) -> Option<SystemTime> {
+        self.0.expiry
+    }
+
+    /// The name of the source the credentials came from (`"environment"`, `"imds"`, ...).
+    pub fn provider_name(&self) -> &str {
+        &self.0.provider_name
+    }
+
+    /// True when the credentials have an expiry at or before `now`.
+    pub fn is_expired_at(&self, now: SystemTime) -> bool {
+        matches!(self.0.expiry, Some(expiry) if expiry <= now)
+    }
+
+    /// True when both values are the same allocation (a clone of each other).
+    pub fn ptr_eq(&self, other: &Credentials) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// A copy with another expiry (used by static-stability extensions), keeping the other fields.
+    pub fn with_expiry(&self, expiry: Option<SystemTime>) -> Credentials {
+        let mut builder = Credentials::builder(
+            self.access_key_id().to_owned(),
+            self.secret_access_key().to_owned(),
+        )
+        .provider_name(self.0.provider_name.clone());
+        if let Some(token) = self.session_token() {
+            builder = builder.session_token(token.to_owned());
+        }
+        if let Some(expiry) = expiry {
+            builder = builder.expiry(expiry);
+        }
+        builder.build()
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Credentials");
+        d.field("provider_name", &self.provider_name())
+            .field("access_key_id", &self.access_key_id())
+            .field("secret_access_key", &"** redacted **");
+        if self.session_token().is_some() {
+            d.field("session_token", &"** redacted **");
+        }
+        match self.expiry() {
+            Some(expiry) => d.field("expiry", &format_args!("{}", DebugTime(expiry))),
+            None => d.field("expiry", &"never"),
+        };
+        d.finish()
+    }
+}
+
+struct DebugTime(SystemTime);
+
+impl fmt::Display for DebugTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.duration_since(SystemTime::UNIX_EPOCH) {
+            Ok(since) => {
+                let t = crate::time::AmzDate::from_unix_seconds(since.as_secs());
+                write!(f, "{}", t.as_str())
+            }
+            Err(_) => f.write_str("before 1970"),
+        }
+    }
+}
+
+/// Builds [`Credentials`]; start with [`Credentials::builder`].
+pub struct CredentialsBuilder {
+    access_key_id: String,
+    secret_access_key: Zeroizing<String>,
+    session_token: Option<Zeroizing<String>>,
+    expiry: Option<SystemTime>,
+    provider_name: Cow<'static, str>,
+}
+
+impl fmt::Debug for CredentialsBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialsBuilder")
+            .field("access_key_id", &self.access_key_id)
+            .field("provider_name", &self.provider_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CredentialsBuilder {
+    /// Sets the session token (temporary credentials).
+    pub fn session_token(mut self, token: impl Into<String>) -> Self {
+        self.session_token = Some(Zeroizing::new(token.into()));
+        self
+    }
+
+    /// Sets or clears the session token.
+    pub fn session_token_opt(mut self, token: Option<String>) -> Self {
+        self.session_token = token.map(Zeroizing::new);
+        self
+    }
+
+    /// Sets the expiry.
+    pub fn expiry(mut self, expiry: SystemTime) -> Self {
+        self.expiry = Some(expiry);
+        self
+    }
+
+    /// Sets or clears the expiry.
+    pub fn expiry_opt(mut self, expiry: Option<SystemTime>) -> Self {
+        self.expiry = expiry;
+        self
+    }
+
+    /// Names the source (`"environment"`, `"profile:dev"`, `"imds"`, ...).
+    pub fn provider_name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.provider_name = name.into();
+        self
+    }
+
+    /// Finishes the credentials.
+    pub fn build(self) -> Credentials {
+        let session_token_header = self.session_token.as_ref().and_then(|t| {
+            let mut value = HeaderValue::from_str(t).ok()?;
+            value.set_sensitive(true);
+            Some(value)
+        });
+        Credentials(Arc::new(Inner {
+            access_key_id: self.access_key_id,
+            secret_access_key: self.secret_access_key,
+            session_token: self.session_token,
+            session_token_header,
+            expiry: self.expiry,
+            provider_name: self.provider_name,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn debug_redacts_secret_and_token() {
+        let creds = Credentials::builder("AKID", "SECRETSECRET")
+            .session_token("TOKENTOKEN")
+            .expiry(SystemTime::UNIX_EPOCH + Duration::from_secs(1_440_938_160))
+            .build();
+        let shown = format!("{creds:?}");
+        assert!(shown.contains("AKID"));
+        assert!(!shown.contains("SECRETSECRET"));
+        assert!(!shown.contains("TOKENTOKEN"));
+        assert!(shown.contains("20150830T123600Z"), "{shown}");
+    }
+
+    #[test]
+    fn expiry_is_inclusive() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
+        let creds = Credentials::builder("a", "b").expiry(at).build();
+        assert!(creds.is_expired_at(at));
+        assert!(!creds.is_expired_at(at - Duration::from_secs(1)));
+        assert!(!Credentials::new("a", "b").is_expired_at(at));
+    }
+}

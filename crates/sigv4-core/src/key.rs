@@ -1,0 +1,193 @@
+//! Signing-key derivation and the small bounded cache that makes it a once-a-day cost.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
+    // HMAC accepts keys of any length, so `new_from_slice` cannot fail here.
+    let mut mac = match HmacSha256::new_from_slice(key) {
+        Ok(mac) => mac,
+        Err(_) => unreachable_hmac(),
+    };
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+#[cold]
+fn unreachable_hmac() -> ! {
+    unreachable!("HMAC-SHA256 takes keys of any length")
+}
+
+/// Derives `kSigning` from the secret and scope:
+/// `HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")`.
+///
+/// ```
+/// // The example from AWS's documentation.
+/// let key = sigv4_core::derive_signing_key(
+///     "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20120215", "us-east-1", "iam");
+/// assert!(key.starts_with(&[0xf4, 0x78, 0x0e, 0x2d]));
+/// ```
+pub fn derive_signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+    let mut k_secret = Zeroizing::new(Vec::with_capacity(4 + secret.len()));
+    k_secret.extend_from_slice(b"AWS4");
+    k_secret.extend_from_slice(secret.as_bytes());
+    let k_date = Zeroizing::new(hmac(&k_secret, date.as_bytes()));
+    let k_region = Zeroizing::new(hmac(&*k_date, region.as_bytes()));
+    let k_service = Zeroizing::new(hmac(&*k_region, service.as_bytes()));
+    hmac(&*k_service, b"aws4_request")
+}
+
+/// A derived key with its HMAC state keyed once, so signing is a clone plus one update.
+pub(crate) struct SigningKey {
+    secret: Zeroizing<String>,
+    date: [u8; 8],
+    region: Box<str>,
+    service: Box<str>,
+    mac: HmacSha256,
+}
+
+impl SigningKey {
+    fn new(secret: &str, date: &str, region: &str, service: &str) -> Self {
+        let key = Zeroizing::new(derive_signing_key(secret, date, region, service));
+        let mac = match HmacSha256::new_from_slice(&*key) {
+            Ok(mac) => mac,
+            Err(_) => unreachable_hmac(),
+        };
+        let mut d = [0u8; 8];
+        let n = date.len().min(8);
+        d[..n].copy_from_slice(&date.as_bytes()[..n]);
+        SigningKey {
+            secret: Zeroizing::new(secret.to_owned()),
+            date: d,
+            region: region.into(),
+            service: service.into(),
+            mac,
+        }
+    }
+
+    fn matches(&self, secret: &str, date: &str, region: &str, service: &str) -> bool {
+        date.as_bytes() == self.date
+            && *self.region == *region
+            && *self.service == *service
+            && self.secret.as_str() == secret
+    }
+
+    /// `hex(HMAC(kSigning, data))` into a stack buffer.
+    pub(crate) fn sign(&self, data: &[u8]) -> [u8; 64] {
+        let mut mac = self.mac.clone();
+        mac.update(data);
+        hex(&mac.finalize().into_bytes().into())
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8; 32]) -> [u8; 64] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 64];
+    for (i, b) in bytes.iter().enumerate() {
+        out[2 * i] = HEX[(b >> 4) as usize];
+        out[2 * i + 1] = HEX[(b & 15) as usize];
+    }
+    out
+}
+
+/// A small bounded cache of derived signing keys, keyed by (secret, date, region, service).
+/// Lookups are lock-free (one atomic load); a miss derives the key and publishes a new list.
+pub(crate) struct KeyCache {
+    entries: ArcSwap<Vec<Arc<SigningKey>>>,
+    capacity: usize,
+}
+
+impl KeyCache {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            entries: ArcSwap::from_pointee(Vec::new()),
+            capacity,
+        }
+    }
+
+    pub(crate) fn get(
+        &self,
+        secret: &str,
+        date: &str,
+        region: &str,
+        service: &str,
+    ) -> Arc<SigningKey> {
+        {
+            let entries = self.entries.load();
+            if let Some(hit) = entries
+                .iter()
+                .find(|k| k.matches(secret, date, region, service))
+            {
+                return Arc::clone(hit);
+            }
+        }
+        let fresh = Arc::new(SigningKey::new(secret, date, region, service));
+        if self.capacity > 0 {
+            self.entries.rcu(|old| {
+                let mut list = Vec::with_capacity(self.capacity);
+                list.push(Arc::clone(&fresh));
+                list.extend(
+                    old.iter()
+                        .filter(|k| !k.matches(secret, date, region, service))
+                        .take(self.capacity - 1)
+                        .cloned(),
+                );
+                list
+            });
+        }
+        fresh
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.load().len()
+    }
+}
+
+impl fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyCache")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aws_documented_key() {
+        // From AWS's "Examples of how to derive a signing key for Signature Version 4".
+        let key = derive_signing_key(
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            "20120215",
+            "us-east-1",
+            "iam",
+        );
+        assert_eq!(
+            &hex(&key)[..],
+            b"f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d"
+        );
+    }
+
+    #[test]
+    fn cache_is_bounded_and_reuses() {
+        let cache = KeyCache::new(2);
+        let a = cache.get("s", "20200101", "r", "svc");
+        let again = cache.get("s", "20200101", "r", "svc");
+        assert!(Arc::ptr_eq(&a, &again));
+        cache.get("s", "20200102", "r", "svc");
+        cache.get("s", "20200103", "r", "svc");
+        assert_eq!(cache.len(), 2);
+        let other_secret = cache.get("t", "20200103", "r", "svc");
+        assert!(!Arc::ptr_eq(&other_secret, &cache.get("s", "20200103", "r", "svc")));
+    }
+}

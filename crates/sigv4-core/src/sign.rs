@@ -1,0 +1,769 @@
+//! Signing: the [`Signer`] and what it takes and gives.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
+use http::uri::PathAndQuery;
+use http::{Method, Request, Uri};
+use sha2::{Digest, Sha256};
+
+use crate::canonical::{
+    has_host_header, write_canonical_headers, write_canonical_path, write_canonical_query,
+    write_host_from_uri, write_method, ExtraHeader, ExtraParam, HeaderSelection,
+};
+use crate::credentials::Credentials;
+use crate::error::{shorten, SigningError};
+use crate::key::{hex, KeyCache, SigningKey};
+use crate::settings::{ContentSha256Header, SessionTokenMode, SignatureLocation, SigningSettings};
+use crate::time::AmzDate;
+
+/// The SigV4 algorithm name.
+pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+/// The payload hash that says "the body is not signed".
+pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+/// `hex(sha256(""))`, the payload hash of an empty body.
+pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// `x-amz-date`.
+pub static X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
+/// `x-amz-security-token`.
+pub static X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
+/// `x-amz-content-sha256`.
+pub static X_AMZ_CONTENT_SHA256: HeaderName = HeaderName::from_static("x-amz-content-sha256");
+
+/// The payload, as the signer needs it: the bytes to hash, a hash already computed, or unsigned.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Payload<'a> {
+    /// The body's bytes (hashed with SHA-256).
+    Bytes(&'a [u8]),
+    /// A precomputed payload hash: 64 lower-case hex digits, or another token a service accepts
+    /// (such as `STREAMING-AWS4-HMAC-SHA256-PAYLOAD`).
+    Precomputed(&'a str),
+    /// `UNSIGNED-PAYLOAD` (S3, presigned URLs).
+    Unsigned,
+}
+
+/// `hex(sha256(bytes))`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest: [u8; 32] = Sha256::digest(bytes).into();
+    String::from_utf8_lossy(&hex(&digest)).into_owned()
+}
+
+enum PayloadHash<'a> {
+    Hex([u8; 64]),
+    Text(&'a str),
+}
+
+impl PayloadHash<'_> {
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            PayloadHash::Hex(h) => h,
+            PayloadHash::Text(t) => t.as_bytes(),
+        }
+    }
+}
+
+fn payload_hash<'a>(payload: &Payload<'a>) -> Result<PayloadHash<'a>, SigningError> {
+    match *payload {
+        Payload::Bytes([]) => Ok(PayloadHash::Text(EMPTY_SHA256)),
+        Payload::Bytes(bytes) => {
+            let digest: [u8; 32] = Sha256::digest(bytes).into();
+            Ok(PayloadHash::Hex(hex(&digest)))
+        }
+        Payload::Precomputed(text) => {
+            if text.is_empty() || !text.bytes().all(|b| b.is_ascii_graphic()) {
+                Err(SigningError::InvalidPayloadHash(shorten(text)))
+            } else {
+                Ok(PayloadHash::Text(text))
+            }
+        }
+        Payload::Unsigned => Ok(PayloadHash::Text(UNSIGNED_PAYLOAD)),
+    }
+}
+
+/// What one signing needs besides the request: credentials, scope, time and settings.
+///
+/// ```
+/// use sigv4_core::{Credentials, SigningParams};
+/// use std::time::SystemTime;
+///
+/// let creds = Credentials::new("AKIDEXAMPLE", "secret");
+/// let params = SigningParams::new(&creds, "eu-west-1", "execute-api", SystemTime::now());
+/// assert_eq!(params.region, "eu-west-1");
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct SigningParams<'a> {
+    /// The credentials to sign with.
+    pub credentials: &'a Credentials,
+    /// The AWS region (`us-east-1`).
+    pub region: &'a str,
+    /// The service's signing name (`execute-api`, `s3`, `lambda`).
+    pub service: &'a str,
+    /// The signing time (the signer never reads a clock).
+    pub time: SystemTime,
+    /// The settings.
+    pub settings: &'a SigningSettings,
+}
+
+static DEFAULT_SETTINGS: SigningSettings = SigningSettings::DEFAULT;
+
+impl<'a> SigningParams<'a> {
+    /// Parameters with the default settings.
+    pub fn new(
+        credentials: &'a Credentials,
+        region: &'a str,
+        service: &'a str,
+        time: SystemTime,
+    ) -> Self {
+        Self {
+            credentials,
+            region,
+            service,
+            time,
+            settings: &DEFAULT_SETTINGS,
+        }
+    }
+
+    /// The same parameters with other settings.
+    pub fn with_settings(mut self, settings: &'a SigningSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+}
+
+/// A hex-encoded signature, held on the stack.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Signature([u8; 64]);
+
+impl Signature {
+    /// The 64 lower-case hex digits.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("")
+    }
+}
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Signature({})", self.as_str())
+    }
+}
+
+impl fmt::Display for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a signing produced: the headers to set (header signing) or the query to append
+/// (presigning). Apply it with [`SigningOutput::apply_to_request`] or read it.
+#[derive(Clone)]
+pub struct SigningOutput {
+    signature: Signature,
+    date: AmzDate,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    query: Option<String>,
+}
+
+impl fmt::Debug for SigningOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningOutput")
+            .field("signature", &self.signature)
+            .field("date", &self.date)
+            .field(
+                "headers",
+                &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .field("presigned", &self.query.is_some())
+            .finish()
+    }
+}
+
+impl SigningOutput {
+    /// The signature.
+    pub fn signature(&self) -> Signature {
+        self.signature
+    }
+
+    /// The signing time as written into the request.
+    pub fn date(&self) -> AmzDate {
+        self.date
+    }
+
+    /// The headers to set, replacing any of the same name (header signing).
+    pub fn headers(&self) -> &[(HeaderName, HeaderValue)] {
+        &self.headers
+    }
+
+    /// The encoded parameters to append to the query, `X-Amz-Signature` last (presigning).
+    pub fn query(&self) -> Option<&str> {
+        self.query.as_deref()
+    }
+
+    /// Applies the output to a request's head.
+    pub fn apply(self, uri: &mut Uri, headers: &mut HeaderMap) -> Result<(), SigningError> {
+        for (name, value) in self.headers {
+            headers.insert(name, value);
+        }
+        if let Some(query) = self.query {
+            *uri = append_query(uri, &query)?;
+        }
+        Ok(())
+    }
+
+    /// Applies the output to a request.
+    pub fn apply_to_request<B>(self, request: &mut Request<B>) -> Result<(), SigningError> {
+        for (name, value) in self.headers {
+            request.headers_mut().insert(name, value);
+        }
+        if let Some(query) = self.query {
+            let uri = append_query(request.uri(), &query)?;
+            *request.uri_mut() = uri;
+        }
+        Ok(())
+    }
+}
+
+fn append_query(uri: &Uri, query: &str) -> Result<Uri, SigningError> {
+    let path = uri.path();
+    let path = if path.is_empty() { "/" } else { path };
+    let new = match uri.query() {
+        Some(existing) if !existing.is_empty() => format!("{path}?{existing}&{query}"),
+        _ => format!("{path}?{query}"),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query =
+        Some(PathAndQuery::try_from(new).map_err(|e| SigningError::InvalidUri(e.to_string()))?);
+    Uri::from_parts(parts).map_err(|e| SigningError::InvalidUri(e.to_string()))
+}
+
+/// The intermediate texts of a signing, for debugging `SignatureDoesNotMatch`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Inspection {
+    /// The canonical request.
+    pub canonical_request: String,
+    /// The string to sign.
+    pub string_to_sign: String,
+    /// The signed headers, `;`-separated.
+    pub signed_headers: String,
+    /// The credential scope, `date/region/service/aws4_request`.
+    pub credential_scope: String,
+    /// The payload hash used.
+    pub payload_hash: String,
+    /// The signature.
+    pub signature: String,
+}
+
+/// Signs requests, reusing derived signing keys from a small bounded cache.
+///
+/// One `Signer` is meant to live as long as the client (clone it freely: the cache is shared).
+///
+/// ```
+/// use sigv4_core::{Credentials, Payload, Signer, SigningParams};
+/// use std::time::{Duration, UNIX_EPOCH};
+///
+/// let signer = Signer::new();
+/// let creds = Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+/// let time = UNIX_EPOCH + Duration::from_secs(1_440_938_160); // 2015-08-30T12:36:00Z
+/// let mut request = http::Request::get("https://example.amazonaws.com/").body(()).unwrap();
+/// let params = SigningParams::new(&creds, "us-east-1", "service", time);
+/// signer.sign_request(&mut request, Payload::Bytes(b""), &params).unwrap();
+/// assert!(request.headers()["authorization"].to_str().unwrap().ends_with(
+///     "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"));
+/// ```
+#[derive(Clone)]
+pub struct Signer {
+    cache: Arc<KeyCache>,
+}
+
+impl fmt::Debug for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Signer").field("cache", &self.cache).finish()
+    }
+}
+
+impl Default for Signer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The default number of signing keys kept.
+pub const DEFAULT_KEY_CACHE_CAPACITY: usize = 8;
+
+impl Signer {
+    /// A signer with a cache of [`DEFAULT_KEY_CACHE_CAPACITY`] keys.
+    pub fn new() -> Self {
+        Self::with_cache_capacity(DEFAULT_KEY_CACHE_CAPACITY)
+    }
+
+    /// A signer keeping up to `capacity` derived keys (0 disables the cache).
+    pub fn with_cache_capacity(capacity: usize) -> Self {
+        Self {
+            cache: Arc::new(KeyCache::new(capacity)),
+        }
+    }
+
+    /// How many derived keys the cache holds now.
+    pub fn cached_keys(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Signs `request` in place: sets `authorization`, `x-amz-date` (and the token and payload
+    /// headers), or rewrites the URI into a presigned URL.
+    pub fn sign_request<B>(
+        &self,
+        request: &mut Request<B>,
+        payload: Payload<'_>,
+        params: &SigningParams<'_>,
+    ) -> Result<Signature, SigningError> {
+        let output = self.sign(request.method(), request.uri(), request.headers(), payload, params)?;
+        let signature = output.signature;
+        output.apply_to_request(request)?;
+        Ok(signature)
+    }
+
+    /// Computes the signature of a request head and what to add to it, without changing it.
+    pub fn sign(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        payload: Payload<'_>,
+        params: &SigningParams<'_>,
+    ) -> Result<SigningOutput, SigningError> {
+        self.run(method, uri, headers, payload, params, None)
+    }
+
+    /// Signs like [`Signer::sign`] and also returns the canonical request, string to sign and
+    /// signed headers (for debugging a `SignatureDoesNotMatch`).
+    pub fn inspect(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        payload: Payload<'_>,
+        params: &SigningParams<'_>,
+    ) -> Result<(SigningOutput, Inspection), SigningError> {
+        let mut inspection = Inspection {
+            canonical_request: String::new(),
+            string_to_sign: String::new(),
+            signed_headers: String::new(),
+            credential_scope: String::new(),
+            payload_hash: String::new(),
+            signature: String::new(),
+        };
+        let output = self.run(method, uri, headers, payload, params, Some(&mut inspection))?;
+        Ok((output, inspection))
+    }
+
+    pub(crate) fn key(&self, secret: &str, date: &str, region: &str, service: &str) -> Arc<SigningKey> {
+        self.cache.get(secret, date, region, service)
+    }
+
+    fn run(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        payload: Payload<'_>,
+        params: &SigningParams<'_>,
+        inspection: Option<&mut Inspection>,
+    ) -> Result<SigningOutput, SigningError> {
+        let creds = params.credentials;
+        let settings = params.settings;
+        check_credentials(creds)?;
+        check_field("region", params.region)?;
+        check_field("service", params.service)?;
+        let date = AmzDate::from_system_time(params.time).map_err(|_| SigningError::TimeOutOfRange)?;
+        let expires = settings.checked_expiry()?;
+        let hash = payload_hash(&payload)?;
+        let token = match creds.session_token() {
+            Some(_) => Some(
+                creds
+                    .session_token_header()
+                    .ok_or(SigningError::InvalidSessionToken)?,
+            ),
+            None => None,
+        };
+        let sign_token = token.filter(|_| settings.session_token_mode == SessionTokenMode::Signed);
+
+        // `host` from the URI when the request has no Host header.
+        let mut host_buf = HostBuf::default();
+        let host_from_uri = !has_host_header(headers);
+        if host_from_uri {
+            host_buf.fill(uri)?;
+        }
+
+        let scope_len = 8 + 1 + params.region.len() + 1 + params.service.len() + 13;
+        let capacity = 256
+            + uri.path().len() * 3
+            + uri.query().map_or(0, |q| q.len() * 3)
+            + headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 2).sum::<usize>()
+            + token.map_or(0, |t| 2 * t.len() + 32)
+            + scope_len * 2
+            + creds.access_key_id().len() * 2;
+        let mut buf: Vec<u8> = Vec::with_capacity(capacity);
+
+        let is_query = matches!(settings.location, SignatureLocation::Query { .. });
+        let add_content_sha = !is_query
+            && match settings.content_sha256_header {
+                ContentSha256Header::Always => true,
+                ContentSha256Header::WhenUnsigned => matches!(payload, Payload::Unsigned),
+                ContentSha256Header::Never => false,
+            };
+
+        let mut replaced: [&'static str; 3] = ["x-amz-date", "", ""];
+        if token.is_some() {
+            replaced[1] = "x-amz-security-token";
+        }
+        if add_content_sha {
+            replaced[2] = "x-amz-content-sha256";
+        }
+
+        let signed_range;
+        let canonical_end;
+        if !is_query {
+            let mut extras_list: [ExtraHeader<'_>; 4] = [ExtraHeader { name: "", value: b"" }; 4];
+            let mut n = 0;
+            if host_from_uri {
+                extras_list[n] = ExtraHeader { name: "host", value: host_buf.as_bytes() };
+                n += 1;
+            }
+            extras_list[n] = ExtraHeader { name: "x-amz-date", value: date.as_str().as_bytes() };
+            n += 1;
+            if let Some(token) = sign_token {
+                extras_list[n] = ExtraHeader { name: "x-amz-security-token", value: token.as_bytes() };
+                n += 1;
+            }
+            if add_content_sha {
+                extras_list[n] = ExtraHeader { name: "x-amz-content-sha256", value: hash.as_bytes() };
+                n += 1;
+            }
+            write_method(&mut buf, method);
+            write_canonical_path(&mut buf, uri.path(), settings);
+            buf.push(b'\n');
+            write_canonical_query(&mut buf, uri.query(), &[], None);
+            buf.push(b'\n');
+            signed_range = write_canonical_headers(
+                &mut buf,
+                headers,
+                &extras_list[..n],
+                HeaderSelection::Auto { settings, replaced: &replaced },
+            )?;
+            buf.extend_from_slice(hash.as_bytes());
+            canonical_end = buf.len();
+        } else {
+            // Presigning: the signed-headers list goes into the query, which comes first in the
+            // canonical request, so render the header block on its own first.
+            let mut header_block = Vec::with_capacity(128 + host_buf.as_bytes().len());
+            let host_extra = [ExtraHeader { name: "host", value: host_buf.as_bytes() }];
+            let (sb, se) = write_canonical_headers(
+                &mut header_block,
+                headers,
+                if host_from_uri { &host_extra } else { &[] },
+                HeaderSelection::Auto { settings, replaced: &replaced },
+            )?;
+            let signed = &header_block[sb..se];
+            let mut credential = Vec::with_capacity(creds.access_key_id().len() + scope_len + 1);
+            credential.extend_from_slice(creds.access_key_id().as_bytes());
+            credential.push(b'/');
+            write_scope(&mut credential, &date, params.region, params.service);
+            let mut expires_buf = itoa_buf(expires.unwrap_or(0));
+            let expires_text = expires_buf.as_bytes();
+            let mut params_list = [
+                ExtraParam { name: "X-Amz-Algorithm", value: ALGORITHM.as_bytes() },
+                ExtraParam { name: "X-Amz-Credential", value: &credential },
+                ExtraParam { name: "X-Amz-Date", value: date.as_str().as_bytes() },
+                ExtraParam { name: "X-Amz-Expires", value: expires_text },
+                ExtraParam { name: "X-Amz-SignedHeaders", value: signed },
+                ExtraParam { name: "X-Amz-Security-Token", value: b"" },
+            ];
+            let mut n_params = 5;
+            if let Some(token) = sign_token {
+                params_list[5].value = token.as_bytes();
+                n_params = 6;
+            }
+            write_method(&mut buf, method);
+            write_canonical_path(&mut buf, uri.path(), settings);
+            buf.push(b'\n');
+            write_canonical_query(&mut buf, uri.query(), &params_list[..n_params], None);
+            buf.push(b'\n');
+            let offset = buf.len();
+            buf.extend_from_slice(&header_block);
+            signed_range = (offset + sb, offset + se);
+            buf.extend_from_slice(hash.as_bytes());
+            canonical_end = buf.len();
+            // The query to append: every X-Amz parameter, the token unsigned when asked, then
+            // the signature (added below).
+            let mut query = Vec::with_capacity(256 + token.map_or(0, |t| t.len() * 3));
+            let order: [&ExtraParam<'_>; 5] =
+                [&params_list[0], &params_list[1], &params_list[2], &params_list[4], &params_list[3]];
+            for p in order {
+                push_param(&mut query, p.name, p.value);
+            }
+            if let Some(token) = token {
+                push_param(&mut query, "X-Amz-Security-Token", token.as_bytes());
+            }
+            expires_buf.clear();
+            return self.finish_query(
+                buf,
+                canonical_end,
+                signed_range,
+                query,
+                &date,
+                params,
+                &hash,
+                inspection,
+            );
+        }
+
+        let key = self.key(creds.secret_access_key(), date.date(), params.region, params.service);
+        let canonical_hash: [u8; 32] = Sha256::digest(&buf[..canonical_end]).into();
+        let sts_start = buf.len();
+        write_string_to_sign(&mut buf, &date, params.region, params.service, &canonical_hash);
+        let signature = Signature(key.sign(&buf[sts_start..]));
+        if let Some(inspection) = inspection {
+            fill_inspection(
+                inspection,
+                &buf,
+                canonical_end,
+                sts_start,
+                signed_range,
+                &date,
+                params,
+                &hash,
+                &signature,
+            );
+        }
+        // Authorization, written after the string to sign and turned into a header value.
+        let auth_start = buf.len();
+        buf.extend_from_slice(ALGORITHM.as_bytes());
+        buf.extend_from_slice(b" Credential=");
+        buf.extend_from_slice(creds.access_key_id().as_bytes());
+        buf.push(b'/');
+        write_scope(&mut buf, &date, params.region, params.service);
+        buf.extend_from_slice(b", SignedHeaders=");
+        buf.extend_from_within(signed_range.0..signed_range.1);
+        buf.extend_from_slice(b", Signature=");
+        buf.extend_from_slice(&signature.0);
+        let mut authorization = HeaderValue::from_bytes(&buf[auth_start..])
+            .map_err(|_| SigningError::InvalidField { field: "access key id", value: shorten(creds.access_key_id()) })?;
+        authorization.set_sensitive(true);
+
+        let mut out_headers = Vec::with_capacity(4);
+        out_headers.push((AUTHORIZATION, authorization));
+        out_headers.push((
+            X_AMZ_DATE.clone(),
+            HeaderValue::from_bytes(date.as_str().as_bytes()).map_err(|_| SigningError::TimeOutOfRange)?,
+        ));
+        if let Some(token) = token {
+            out_headers.push((X_AMZ_SECURITY_TOKEN.clone(), token.clone()));
+        }
+        if add_content_sha {
+            let value = match &hash {
+                PayloadHash::Text(text) if *text == EMPTY_SHA256 => HeaderValue::from_static(EMPTY_SHA256),
+                PayloadHash::Text(text) if *text == UNSIGNED_PAYLOAD => HeaderValue::from_static(UNSIGNED_PAYLOAD),
+                other => HeaderValue::from_bytes(other.as_bytes())
+                    .map_err(|_| SigningError::InvalidPayloadHash(String::new()))?,
+            };
+            out_headers.push((X_AMZ_CONTENT_SHA256.clone(), value));
+        }
+        Ok(SigningOutput { signature, date, headers: out_headers, query: None })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish_query(
+        &self,
+        mut buf: Vec<u8>,
+        canonical_end: usize,
+        signed_range: (usize, usize),
+        mut query: Vec<u8>,
+        date: &AmzDate,
+        params: &SigningParams<'_>,
+        hash: &PayloadHash<'_>,
+        inspection: Option<&mut Inspection>,
+    ) -> Result<SigningOutput, SigningError> {
+        let creds = params.credentials;
+        let key = self.key(creds.secret_access_key(), date.date(), params.region, params.service);
+        let canonical_hash: [u8; 32] = Sha256::digest(&buf[..canonical_end]).into();
+        let sts_start = buf.len();
+        write_string_to_sign(&mut buf, date, params.region, params.service, &canonical_hash);
+        let signature = Signature(key.sign(&buf[sts_start..]));
+        if let Some(inspection) = inspection {
+            fill_inspection(inspection, &buf, canonical_end, sts_start, signed_range, date, params, hash, &signature);
+        }
+        push_param(&mut query, "X-Amz-Signature", &signature.0);
+        let query = String::from_utf8(query).map_err(|e| SigningError::InvalidUri(e.to_string()))?;
+        Ok(SigningOutput { signature, date: *date, headers: Vec::new(), query: Some(query) })
+    }
+}
+
+fn push_param(query: &mut Vec<u8>, name: &str, value: &[u8]) {
+    if !query.is_empty() {
+        query.push(b'&');
+    }
+    query.extend_from_slice(name.as_bytes());
+    query.push(b'=');
+    crate::canonical::encode_into(query, value);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fill_inspection(
+    inspection: &mut Inspection,
+    buf: &[u8],
+    canonical_end: usize,
+    sts_start: usize,
+    signed_range: (usize, usize),
+    date: &AmzDate,
+    params: &SigningParams<'_>,
+    hash: &PayloadHash<'_>,
+    signature: &Signature,
+) {
+    let text = |range: std::ops::Range<usize>| String::from_utf8_lossy(&buf[range]).into_owned();
+    inspection.canonical_request = text(0..canonical_end);
+    inspection.string_to_sign = text(sts_start..buf.len());
+    inspection.signed_headers = text(signed_range.0..signed_range.1);
+    let mut scope = Vec::new();
+    write_scope(&mut scope, date, params.region, params.service);
+    inspection.credential_scope = String::from_utf8_lossy(&scope).into_owned();
+    inspection.payload_hash = String::from_utf8_lossy(hash.as_bytes()).into_owned();
+    inspection.signature = signature.as_str().to_owned();
+}
+
+pub(crate) fn write_scope(out: &mut Vec<u8>, date: &AmzDate, region: &str, service: &str) {
+    out.extend_from_slice(date.date().as_bytes());
+    out.push(b'/');
+    out.extend_from_slice(region.as_bytes());
+    out.push(b'/');
+    out.extend_from_slice(service.as_bytes());
+    out.extend_from_slice(b"/aws4_request");
+}
+
+pub(crate) fn write_string_to_sign(
+    out: &mut Vec<u8>,
+    date: &AmzDate,
+    region: &str,
+    service: &str,
+    canonical_hash: &[u8; 32],
+) {
+    out.extend_from_slice(ALGORITHM.as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(date.as_str().as_bytes());
+    out.push(b'\n');
+    write_scope(out, date, region, service);
+    out.push(b'\n');
+    out.extend_from_slice(&hex(canonical_hash));
+}
+
+fn check_credentials(creds: &Credentials) -> Result<(), SigningError> {
+    if creds.access_key_id().is_empty() || creds.secret_access_key().is_empty() {
+        return Err(SigningError::EmptyCredentials);
+    }
+    check_field("access key id", creds.access_key_id())
+}
+
+pub(crate) fn check_field(field: &'static str, value: &str) -> Result<(), SigningError> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_graphic() && b != b'/') {
+        return Err(SigningError::InvalidField { field, value: shorten(value) });
+    }
+    Ok(())
+}
+
+/// A stack buffer for the `host` value taken from the URI (heap only for absurdly long hosts).
+struct HostBuf {
+    stack: [u8; 280],
+    len: usize,
+    heap: Vec<u8>,
+}
+
+impl Default for HostBuf {
+    fn default() -> Self {
+        Self { stack: [0; 280], len: 0, heap: Vec::new() }
+    }
+}
+
+impl HostBuf {
+    fn fill(&mut self, uri: &Uri) -> Result<(), SigningError> {
+        let host_len = uri.host().map_or(0, str::len);
+        if host_len + 8 <= self.stack.len() {
+            // Render into a small reusable vector on the stack's behalf: write_host_from_uri
+            // appends to a Vec, so borrow a zero-capacity one only when needed.
+            let mut cursor = StackWriter { buf: &mut self.stack, len: 0 };
+            write_host_from_uri_to(&mut cursor, uri)?;
+            self.len = cursor.len;
+            Ok(())
+        } else {
+            write_host_from_uri(&mut self.heap, uri)
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        if self.heap.is_empty() {
+            &self.stack[..self.len]
+        } else {
+            &self.heap
+        }
+    }
+}
+
+struct StackWriter<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl StackWriter<'_> {
+    fn push(&mut self, b: u8) {
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+}
+
+fn write_host_from_uri_to(out: &mut StackWriter<'_>, uri: &Uri) -> Result<(), SigningError> {
+    let host = uri.host().filter(|h| !h.is_empty()).ok_or(SigningError::MissingHost)?;
+    for b in host.bytes() {
+        out.push(b.to_ascii_lowercase());
+    }
+    if let Some(port) = crate::canonical::non_default_port(uri) {
+        out.push(b':');
+        for &b in itoa_buf(u64::from(port)).as_bytes() {
+            out.push(b);
+        }
+    }
+    Ok(())
+}
+
+struct ItoaBuf {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl ItoaBuf {
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    fn clear(&mut self) {
+        self.start = self.buf.len();
+    }
+}
+
+fn itoa_buf(mut v: u64) -> ItoaBuf {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    ItoaBuf { buf, start: i }
+}

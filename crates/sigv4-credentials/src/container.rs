@@ -1,0 +1,5 @@
+//! TODO: being written.
+
+/// TODO: being written.
+#[derive(Debug)]
+pub struct Container;

@@ -1,0 +1,361 @@
+//! AWS credentials that find themselves and stay fresh.
+//!
+//! Sources ([`Environment`], [`Profile`], [`Container`], [`Imds`]) each implement
+//! [`ProvideCredentials`]; [`CredentialsCache`] sits in front of any expiring source (lock-free reads,
+//! one refresh in flight, refreshed ahead of expiry); [`DefaultChain`] tries them in the SDKs' order.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), sigv4_credentials::CredentialsError> {
+//! use sigv4_credentials::{DefaultChain, ProvideCredentials};
+//!
+//! let chain = DefaultChain::builder().build().await;
+//! let creds = chain.provide_credentials().await?;
+//! println!("using {} from {}", creds.access_key_id(), creds.provider_name());
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+pub use sigv4_core::Credentials;
+
+pub mod cache;
+pub mod chain;
+pub mod container;
+pub mod environment;
+pub(crate) mod http_client;
+pub mod imds;
+pub mod process;
+pub mod profile;
+
+pub use cache::CredentialsCache;
+pub use chain::DefaultChain;
+pub use container::Container;
+pub use environment::Environment;
+pub use imds::Imds;
+pub use profile::Profile;
+
+/// A boxed error cause.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a source gave no credentials.
+///
+/// The important split is [`CredentialsError::NotConfigured`] ("nothing here, try the next source")
+/// against everything else ("configured, but failing": the chain stops and reports it).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CredentialsError {
+    /// This source is not set up in this environment (no variables, no profile, not on EC2...).
+    #[error("{provider}: not configured: {reason}")]
+    NotConfigured {
+        /// The source's name.
+        provider: Cow<'static, str>,
+        /// What was looked for and not found.
+        reason: String,
+    },
+    /// The source is set up but could not give credentials.
+    #[error("{provider}: {message}")]
+    Failed {
+        /// The source's name.
+        provider: Cow<'static, str>,
+        /// What went wrong and what to do about it.
+        message: String,
+        /// The underlying cause, if any.
+        #[source]
+        cause: Option<BoxError>,
+    },
+    /// Loading took longer than the allowed time.
+    #[error("{provider}: timed out after {after:?} loading credentials; {hint}")]
+    Timeout {
+        /// The source's name.
+        provider: Cow<'static, str>,
+        /// The limit that was hit.
+        after: Duration,
+        /// What to check.
+        hint: String,
+    },
+    /// The credentials held have expired and could not be refreshed.
+    #[error("{provider}: credentials expired and could not be refreshed: {message}")]
+    Expired {
+        /// The source's name.
+        provider: Cow<'static, str>,
+        /// Why the refresh failed.
+        message: String,
+    },
+    /// No source in a chain gave credentials; one line per source says why.
+    #[error("no AWS credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run on EC2/ECS/EKS with a role. Tried:{}", format_attempts(.attempts))]
+    NoneFound {
+        /// Each source tried, with why it gave nothing.
+        attempts: Vec<(Cow<'static, str>, String)>,
+    },
+}
+
+fn format_attempts(attempts: &[(Cow<'static, str>, String)]) -> String {
+    let mut out = String::new();
+    for (name, why) in attempts {
+        out.push_str("\n  - ");
+        out.push_str(name);
+        out.push_str(": ");
+        out.push_str(why);
+    }
+    out
+}
+
+impl CredentialsError {
+    /// "Not configured here": the chain moves on to the next source.
+    pub fn not_configured(provider: impl Into<Cow<'static, str>>, reason: impl Into<String>) -> Self {
+        Self::NotConfigured {
+            provider: provider.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// "Configured but failing", with a message that says what to fix.
+    pub fn failed(provider: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Self::Failed {
+            provider: provider.into(),
+            message: message.into(),
+            cause: None,
+        }
+    }
+
+    /// Like [`CredentialsError::failed`], keeping the underlying cause.
+    pub fn failed_with(
+        provider: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+        cause: impl Into<BoxError>,
+    ) -> Self {
+        Self::Failed {
+            provider: provider.into(),
+            message: message.into(),
+            cause: Some(cause.into()),
+        }
+    }
+
+    /// True for [`CredentialsError::NotConfigured`].
+    pub fn is_not_configured(&self) -> bool {
+        matches!(self, Self::NotConfigured { .. })
+    }
+}
+
+/// The future returned by [`ProvideCredentials::provide_credentials`].
+///
+/// Either already resolved (a warm cache: no allocation) or a boxed future.
+pub struct ProvideCredentialsFuture<'a>(FutureInner<'a>);
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+enum FutureInner<'a> {
+    Ready(Option<Result<Credentials, CredentialsError>>),
+    Boxed(BoxFuture<'a, Result<Credentials, CredentialsError>>),
+}
+
+impl<'a> ProvideCredentialsFuture<'a> {
+    /// A future that is already resolved.
+    pub fn ready(result: Result<Credentials, CredentialsError>) -> Self {
+        Self(FutureInner::Ready(Some(result)))
+    }
+
+    /// Wraps any future.
+    pub fn new(future: impl Future<Output = Result<Credentials, CredentialsError>> + Send + 'a) -> Self {
+        Self(FutureInner::Boxed(Box::pin(future)))
+    }
+}
+
+impl fmt::Debug for ProvideCredentialsFuture<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ProvideCredentialsFuture")
+    }
+}
+
+impl Future for ProvideCredentialsFuture<'_> {
+    type Output = Result<Credentials, CredentialsError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().0 {
+            FutureInner::Ready(value) => Poll::Ready(value.take().unwrap_or_else(|| {
+                Err(CredentialsError::failed(
+                    "credentials",
+                    "future polled after completion",
+                ))
+            })),
+            FutureInner::Boxed(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
+/// A source of AWS credentials. Object safe: use it as `Arc<dyn ProvideCredentials>`.
+pub trait ProvideCredentials: Send + Sync + fmt::Debug {
+    /// Gives the current credentials, or why there are none.
+    fn provide_credentials(&self) -> ProvideCredentialsFuture<'_>;
+}
+
+impl<T: ProvideCredentials + ?Sized> ProvideCredentials for Arc<T> {
+    fn provide_credentials(&self) -> ProvideCredentialsFuture<'_> {
+        (**self).provide_credentials()
+    }
+}
+
+impl<T: ProvideCredentials + ?Sized> ProvideCredentials for Box<T> {
+    fn provide_credentials(&self) -> ProvideCredentialsFuture<'_> {
+        (**self).provide_credentials()
+    }
+}
+
+/// Fixed credentials are a source too (they never expire unless they carry an expiry).
+impl ProvideCredentials for Credentials {
+    fn provide_credentials(&self) -> ProvideCredentialsFuture<'_> {
+        ProvideCredentialsFuture::ready(Ok(self.clone()))
+    }
+}
+
+/// Where "now" comes from: the system clock, or a manual clock in tests.
+pub trait TimeSource: Send + Sync + fmt::Debug {
+    /// The current wall-clock time.
+    fn now(&self) -> SystemTime;
+}
+
+/// The real system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl TimeSource for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// A clock that moves only when told to; share it (it is an `Arc` inside) between the code under
+/// test and the test itself.
+///
+/// ```
+/// use sigv4_credentials::{ManualClock, TimeSource};
+/// use std::time::{Duration, UNIX_EPOCH};
+///
+/// let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_000));
+/// clock.advance(Duration::from_secs(5));
+/// assert_eq!(clock.now(), UNIX_EPOCH + Duration::from_secs(1_005));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<Mutex<SystemTime>>);
+
+impl ManualClock {
+    /// A clock showing `start`.
+    pub fn new(start: SystemTime) -> Self {
+        Self(Arc::new(Mutex::new(start)))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        let mut now = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *now += by;
+    }
+
+    /// Sets the clock.
+    pub fn set(&self, to: SystemTime) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = to;
+    }
+}
+
+impl TimeSource for ManualClock {
+    fn now(&self) -> SystemTime {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A shared time source.
+pub type SharedTimeSource = Arc<dyn TimeSource>;
+
+/// The process environment, or a fixed map of variables in tests (so tests never touch the real,
+/// process-global environment).
+///
+/// ```
+/// use sigv4_credentials::Env;
+///
+/// let env = Env::from_pairs([("AWS_PROFILE", "dev")]);
+/// assert_eq!(env.get("AWS_PROFILE").as_deref(), Some("dev"));
+/// assert_eq!(env.get("HOME"), None);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Env(Option<Arc<HashMap<String, String>>>);
+
+impl Env {
+    /// The real process environment.
+    pub fn real() -> Self {
+        Self(None)
+    }
+
+    /// A fixed set of variables; everything else is unset.
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Self(Some(Arc::new(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )))
+    }
+
+    /// A variable's value; `None` when unset or not UTF-8.
+    pub fn get(&self, key: &str) -> Option<String> {
+        match &self.0 {
+            None => std::env::var(key).ok(),
+            Some(map) => map.get(key).cloned(),
+        }
+    }
+
+    /// A variable's value, with blank (empty or whitespace-only) treated as unset.
+    pub fn get_non_blank(&self, key: &str) -> Option<String> {
+        self.get(key).filter(|v| !v.trim().is_empty())
+    }
+
+    /// The user's home directory: `HOME`, then `USERPROFILE`, then `HOMEDRIVE`+`HOMEPATH`.
+    pub fn home_dir(&self) -> Option<PathBuf> {
+        if let Some(home) = self.get_non_blank("HOME") {
+            return Some(PathBuf::from(home));
+        }
+        if let Some(home) = self.get_non_blank("USERPROFILE") {
+            return Some(PathBuf::from(home));
+        }
+        match (self.get_non_blank("HOMEDRIVE"), self.get_non_blank("HOMEPATH")) {
+            (Some(drive), Some(path)) => Some(PathBuf::from(format!("{drive}{path}"))),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn credentials_are_a_source() {
+        let creds = Credentials::new("AKID", "SECRET");
+        let shared: Arc<dyn ProvideCredentials> = Arc::new(creds.clone());
+        let got = shared.provide_credentials().await.unwrap();
+        assert!(got.ptr_eq(&creds));
+    }
+
+    #[test]
+    fn none_found_lists_every_source() {
+        let err = CredentialsError::NoneFound {
+            attempts: vec![
+                ("environment".into(), "AWS_ACCESS_KEY_ID is not set".into()),
+                ("imds".into(), "connection refused".into()),
+            ],
+        };
+        let text = err.to_string();
+        assert!(text.contains("environment: AWS_ACCESS_KEY_ID is not set"));
+        assert!(text.contains("imds: connection refused"));
+    }
+}
