@@ -334,7 +334,10 @@ pub(crate) fn write_header_value(
 ) -> Result<(), SigningError> {
     let is_ws = |b: &u8| *b == b' ' || *b == b'\t';
     let start = value.iter().position(|b| !is_ws(b)).unwrap_or(value.len());
-    let end = value.iter().rposition(|b| !is_ws(b)).map_or(start, |i| i + 1);
+    let end = value
+        .iter()
+        .rposition(|b| !is_ws(b))
+        .map_or(start, |i| i + 1);
     let value = &value[start..end];
     if !value.is_ascii() && std::str::from_utf8(value).is_err() {
         return Err(SigningError::InvalidHeaderValue {

@@ -11,7 +11,9 @@ pub enum SigningError {
     #[error("the request URI has no host and there is no Host header: use an absolute URI such as https://host/path")]
     MissingHost,
     /// A header value holds bytes that are neither visible ASCII nor UTF-8.
-    #[error("header {name} has a value that is neither visible ASCII nor UTF-8; AWS cannot sign it")]
+    #[error(
+        "header {name} has a value that is neither visible ASCII nor UTF-8; AWS cannot sign it"
+    )]
     InvalidHeaderValue {
         /// The header's name.
         name: String,
@@ -26,7 +28,9 @@ pub enum SigningError {
     #[error("credentials are empty: an access key id and a secret access key are both required")]
     EmptyCredentials,
     /// A field that goes into the credential scope or a header holds forbidden characters.
-    #[error("{field} {value:?} is invalid: it must be non-empty visible ASCII without '/' or spaces")]
+    #[error(
+        "{field} {value:?} is invalid: it must be non-empty visible ASCII without '/' or spaces"
+    )]
     InvalidField {
         /// Which field (`access key id`, `region`, `service`).
         field: &'static str,

@@ -188,6 +188,9 @@ mod tests {
         cache.get("s", "20200103", "r", "svc");
         assert_eq!(cache.len(), 2);
         let other_secret = cache.get("t", "20200103", "r", "svc");
-        assert!(!Arc::ptr_eq(&other_secret, &cache.get("s", "20200103", "r", "svc")));
+        assert!(!Arc::ptr_eq(
+            &other_secret,
+            &cache.get("s", "20200103", "r", "svc")
+        ));
     }
 }

@@ -11,6 +11,7 @@ mod key;
 mod settings;
 mod sign;
 mod time;
+pub mod verify;
 
 pub use credentials::{Credentials, CredentialsBuilder};
 pub use error::SigningError;

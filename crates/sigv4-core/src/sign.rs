@@ -282,7 +282,9 @@ pub struct Signer {
 
 impl fmt::Debug for Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Signer").field("cache", &self.cache).finish()
+        f.debug_struct("Signer")
+            .field("cache", &self.cache)
+            .finish()
     }
 }
 
@@ -321,7 +323,13 @@ impl Signer {
         payload: Payload<'_>,
         params: &SigningParams<'_>,
     ) -> Result<Signature, SigningError> {
-        let output = self.sign(request.method(), request.uri(), request.headers(), payload, params)?;
+        let output = self.sign(
+            request.method(),
+            request.uri(),
+            request.headers(),
+            payload,
+            params,
+        )?;
         let signature = output.signature;
         output.apply_to_request(request)?;
         Ok(signature)
@@ -361,7 +369,13 @@ impl Signer {
         Ok((output, inspection))
     }
 
-    pub(crate) fn key(&self, secret: &str, date: &str, region: &str, service: &str) -> Arc<SigningKey> {
+    pub(crate) fn key(
+        &self,
+        secret: &str,
+        date: &str,
+        region: &str,
+        service: &str,
+    ) -> Arc<SigningKey> {
         self.cache.get(secret, date, region, service)
     }
 
@@ -379,7 +393,8 @@ impl Signer {
         check_credentials(creds)?;
         check_field("region", params.region)?;
         check_field("service", params.service)?;
-        let date = AmzDate::from_system_time(params.time).map_err(|_| SigningError::TimeOutOfRange)?;
+        let date =
+            AmzDate::from_system_time(params.time).map_err(|_| SigningError::TimeOutOfRange)?;
         let expires = settings.checked_expiry()?;
         let hash = payload_hash(&payload)?;
         let token = match creds.session_token() {
@@ -403,7 +418,10 @@ impl Signer {
         let capacity = 256
             + uri.path().len() * 3
             + uri.query().map_or(0, |q| q.len() * 3)
-            + headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 2).sum::<usize>()
+            + headers
+                .iter()
+                .map(|(n, v)| n.as_str().len() + v.len() + 2)
+                .sum::<usize>()
             + token.map_or(0, |t| 2 * t.len() + 32)
             + scope_len * 2
             + creds.access_key_id().len() * 2;
@@ -428,20 +446,35 @@ impl Signer {
         let signed_range;
         let canonical_end;
         if !is_query {
-            let mut extras_list: [ExtraHeader<'_>; 4] = [ExtraHeader { name: "", value: b"" }; 4];
+            let mut extras_list: [ExtraHeader<'_>; 4] = [ExtraHeader {
+                name: "",
+                value: b"",
+            }; 4];
             let mut n = 0;
             if host_from_uri {
-                extras_list[n] = ExtraHeader { name: "host", value: host_buf.as_bytes() };
+                extras_list[n] = ExtraHeader {
+                    name: "host",
+                    value: host_buf.as_bytes(),
+                };
                 n += 1;
             }
-            extras_list[n] = ExtraHeader { name: "x-amz-date", value: date.as_str().as_bytes() };
+            extras_list[n] = ExtraHeader {
+                name: "x-amz-date",
+                value: date.as_str().as_bytes(),
+            };
             n += 1;
             if let Some(token) = sign_token {
-                extras_list[n] = ExtraHeader { name: "x-amz-security-token", value: token.as_bytes() };
+                extras_list[n] = ExtraHeader {
+                    name: "x-amz-security-token",
+                    value: token.as_bytes(),
+                };
                 n += 1;
             }
             if add_content_sha {
-                extras_list[n] = ExtraHeader { name: "x-amz-content-sha256", value: hash.as_bytes() };
+                extras_list[n] = ExtraHeader {
+                    name: "x-amz-content-sha256",
+                    value: hash.as_bytes(),
+                };
                 n += 1;
             }
             write_method(&mut buf, method);
@@ -453,7 +486,10 @@ impl Signer {
                 &mut buf,
                 headers,
                 &extras_list[..n],
-                HeaderSelection::Auto { settings, replaced: &replaced },
+                HeaderSelection::Auto {
+                    settings,
+                    replaced: &replaced,
+                },
             )?;
             buf.extend_from_slice(hash.as_bytes());
             canonical_end = buf.len();
@@ -461,12 +497,18 @@ impl Signer {
             // Presigning: the signed-headers list goes into the query, which comes first in the
             // canonical request, so render the header block on its own first.
             let mut header_block = Vec::with_capacity(128 + host_buf.as_bytes().len());
-            let host_extra = [ExtraHeader { name: "host", value: host_buf.as_bytes() }];
+            let host_extra = [ExtraHeader {
+                name: "host",
+                value: host_buf.as_bytes(),
+            }];
             let (sb, se) = write_canonical_headers(
                 &mut header_block,
                 headers,
                 if host_from_uri { &host_extra } else { &[] },
-                HeaderSelection::Auto { settings, replaced: &replaced },
+                HeaderSelection::Auto {
+                    settings,
+                    replaced: &replaced,
+                },
             )?;
             let signed = &header_block[sb..se];
             let mut credential = Vec::with_capacity(creds.access_key_id().len() + scope_len + 1);
@@ -476,12 +518,30 @@ impl Signer {
             let mut expires_buf = itoa_buf(expires.unwrap_or(0));
             let expires_text = expires_buf.as_bytes();
             let mut params_list = [
-                ExtraParam { name: "X-Amz-Algorithm", value: ALGORITHM.as_bytes() },
-                ExtraParam { name: "X-Amz-Credential", value: &credential },
-                ExtraParam { name: "X-Amz-Date", value: date.as_str().as_bytes() },
-                ExtraParam { name: "X-Amz-Expires", value: expires_text },
-                ExtraParam { name: "X-Amz-SignedHeaders", value: signed },
-                ExtraParam { name: "X-Amz-Security-Token", value: b"" },
+                ExtraParam {
+                    name: "X-Amz-Algorithm",
+                    value: ALGORITHM.as_bytes(),
+                },
+                ExtraParam {
+                    name: "X-Amz-Credential",
+                    value: &credential,
+                },
+                ExtraParam {
+                    name: "X-Amz-Date",
+                    value: date.as_str().as_bytes(),
+                },
+                ExtraParam {
+                    name: "X-Amz-Expires",
+                    value: expires_text,
+                },
+                ExtraParam {
+                    name: "X-Amz-SignedHeaders",
+                    value: signed,
+                },
+                ExtraParam {
+                    name: "X-Amz-Security-Token",
+                    value: b"",
+                },
             ];
             let mut n_params = 5;
             if let Some(token) = sign_token {
@@ -501,8 +561,13 @@ impl Signer {
             // The query to append: every X-Amz parameter, the token unsigned when asked, then
             // the signature (added below).
             let mut query = Vec::with_capacity(256 + token.map_or(0, |t| t.len() * 3));
-            let order: [&ExtraParam<'_>; 5] =
-                [&params_list[0], &params_list[1], &params_list[2], &params_list[4], &params_list[3]];
+            let order: [&ExtraParam<'_>; 5] = [
+                &params_list[0],
+                &params_list[1],
+                &params_list[2],
+                &params_list[4],
+                &params_list[3],
+            ];
             for p in order {
                 push_param(&mut query, p.name, p.value);
             }
@@ -522,10 +587,21 @@ impl Signer {
             );
         }
 
-        let key = self.key(creds.secret_access_key(), date.date(), params.region, params.service);
+        let key = self.key(
+            creds.secret_access_key(),
+            date.date(),
+            params.region,
+            params.service,
+        );
         let canonical_hash: [u8; 32] = Sha256::digest(&buf[..canonical_end]).into();
         let sts_start = buf.len();
-        write_string_to_sign(&mut buf, &date, params.region, params.service, &canonical_hash);
+        write_string_to_sign(
+            &mut buf,
+            &date,
+            params.region,
+            params.service,
+            &canonical_hash,
+        );
         let signature = Signature(key.sign(&buf[sts_start..]));
         if let Some(inspection) = inspection {
             fill_inspection(
@@ -551,29 +627,43 @@ impl Signer {
         buf.extend_from_within(signed_range.0..signed_range.1);
         buf.extend_from_slice(b", Signature=");
         buf.extend_from_slice(&signature.0);
-        let mut authorization = HeaderValue::from_bytes(&buf[auth_start..])
-            .map_err(|_| SigningError::InvalidField { field: "access key id", value: shorten(creds.access_key_id()) })?;
+        let mut authorization = HeaderValue::from_bytes(&buf[auth_start..]).map_err(|_| {
+            SigningError::InvalidField {
+                field: "access key id",
+                value: shorten(creds.access_key_id()),
+            }
+        })?;
         authorization.set_sensitive(true);
 
         let mut out_headers = Vec::with_capacity(4);
         out_headers.push((AUTHORIZATION, authorization));
         out_headers.push((
             X_AMZ_DATE.clone(),
-            HeaderValue::from_bytes(date.as_str().as_bytes()).map_err(|_| SigningError::TimeOutOfRange)?,
+            HeaderValue::from_bytes(date.as_str().as_bytes())
+                .map_err(|_| SigningError::TimeOutOfRange)?,
         ));
         if let Some(token) = token {
             out_headers.push((X_AMZ_SECURITY_TOKEN.clone(), token.clone()));
         }
         if add_content_sha {
             let value = match &hash {
-                PayloadHash::Text(text) if *text == EMPTY_SHA256 => HeaderValue::from_static(EMPTY_SHA256),
-                PayloadHash::Text(text) if *text == UNSIGNED_PAYLOAD => HeaderValue::from_static(UNSIGNED_PAYLOAD),
+                PayloadHash::Text(text) if *text == EMPTY_SHA256 => {
+                    HeaderValue::from_static(EMPTY_SHA256)
+                }
+                PayloadHash::Text(text) if *text == UNSIGNED_PAYLOAD => {
+                    HeaderValue::from_static(UNSIGNED_PAYLOAD)
+                }
                 other => HeaderValue::from_bytes(other.as_bytes())
                     .map_err(|_| SigningError::InvalidPayloadHash(String::new()))?,
             };
             out_headers.push((X_AMZ_CONTENT_SHA256.clone(), value));
         }
-        Ok(SigningOutput { signature, date, headers: out_headers, query: None })
+        Ok(SigningOutput {
+            signature,
+            date,
+            headers: out_headers,
+            query: None,
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -589,17 +679,44 @@ impl Signer {
         inspection: Option<&mut Inspection>,
     ) -> Result<SigningOutput, SigningError> {
         let creds = params.credentials;
-        let key = self.key(creds.secret_access_key(), date.date(), params.region, params.service);
+        let key = self.key(
+            creds.secret_access_key(),
+            date.date(),
+            params.region,
+            params.service,
+        );
         let canonical_hash: [u8; 32] = Sha256::digest(&buf[..canonical_end]).into();
         let sts_start = buf.len();
-        write_string_to_sign(&mut buf, date, params.region, params.service, &canonical_hash);
+        write_string_to_sign(
+            &mut buf,
+            date,
+            params.region,
+            params.service,
+            &canonical_hash,
+        );
         let signature = Signature(key.sign(&buf[sts_start..]));
         if let Some(inspection) = inspection {
-            fill_inspection(inspection, &buf, canonical_end, sts_start, signed_range, date, params, hash, &signature);
+            fill_inspection(
+                inspection,
+                &buf,
+                canonical_end,
+                sts_start,
+                signed_range,
+                date,
+                params,
+                hash,
+                &signature,
+            );
         }
         push_param(&mut query, "X-Amz-Signature", &signature.0);
-        let query = String::from_utf8(query).map_err(|e| SigningError::InvalidUri(e.to_string()))?;
-        Ok(SigningOutput { signature, date: *date, headers: Vec::new(), query: Some(query) })
+        let query =
+            String::from_utf8(query).map_err(|e| SigningError::InvalidUri(e.to_string()))?;
+        Ok(SigningOutput {
+            signature,
+            date: *date,
+            headers: Vec::new(),
+            query: Some(query),
+        })
     }
 }
 
@@ -669,7 +786,10 @@ fn check_credentials(creds: &Credentials) -> Result<(), SigningError> {
 
 pub(crate) fn check_field(field: &'static str, value: &str) -> Result<(), SigningError> {
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_graphic() && b != b'/') {
-        return Err(SigningError::InvalidField { field, value: shorten(value) });
+        return Err(SigningError::InvalidField {
+            field,
+            value: shorten(value),
+        });
     }
     Ok(())
 }
@@ -683,7 +803,11 @@ struct HostBuf {
 
 impl Default for HostBuf {
     fn default() -> Self {
-        Self { stack: [0; 280], len: 0, heap: Vec::new() }
+        Self {
+            stack: [0; 280],
+            len: 0,
+            heap: Vec::new(),
+        }
     }
 }
 
@@ -693,7 +817,10 @@ impl HostBuf {
         if host_len + 8 <= self.stack.len() {
             // Render into a small reusable vector on the stack's behalf: write_host_from_uri
             // appends to a Vec, so borrow a zero-capacity one only when needed.
-            let mut cursor = StackWriter { buf: &mut self.stack, len: 0 };
+            let mut cursor = StackWriter {
+                buf: &mut self.stack,
+                len: 0,
+            };
             write_host_from_uri_to(&mut cursor, uri)?;
             self.len = cursor.len;
             Ok(())
@@ -726,7 +853,10 @@ impl StackWriter<'_> {
 }
 
 fn write_host_from_uri_to(out: &mut StackWriter<'_>, uri: &Uri) -> Result<(), SigningError> {
-    let host = uri.host().filter(|h| !h.is_empty()).ok_or(SigningError::MissingHost)?;
+    let host = uri
+        .host()
+        .filter(|h| !h.is_empty())
+        .ok_or(SigningError::MissingHost)?;
     for b in host.bytes() {
         out.push(b.to_ascii_lowercase());
     }

@@ -112,7 +112,10 @@ fn format_attempts(attempts: &[(Cow<'static, str>, String)]) -> String {
 
 impl CredentialsError {
     /// "Not configured here": the chain moves on to the next source.
-    pub fn not_configured(provider: impl Into<Cow<'static, str>>, reason: impl Into<String>) -> Self {
+    pub fn not_configured(
+        provider: impl Into<Cow<'static, str>>,
+        reason: impl Into<String>,
+    ) -> Self {
         Self::NotConfigured {
             provider: provider.into(),
             reason: reason.into(),
@@ -166,7 +169,9 @@ impl<'a> ProvideCredentialsFuture<'a> {
     }
 
     /// Wraps any future.
-    pub fn new(future: impl Future<Output = Result<Credentials, CredentialsError>> + Send + 'a) -> Self {
+    pub fn new(
+        future: impl Future<Output = Result<Credentials, CredentialsError>> + Send + 'a,
+    ) -> Self {
         Self(FutureInner::Boxed(Box::pin(future)))
     }
 }
@@ -327,7 +332,10 @@ impl Env {
         if let Some(home) = self.get_non_blank("USERPROFILE") {
             return Some(PathBuf::from(home));
         }
-        match (self.get_non_blank("HOMEDRIVE"), self.get_non_blank("HOMEPATH")) {
+        match (
+            self.get_non_blank("HOMEDRIVE"),
+            self.get_non_blank("HOMEPATH"),
+        ) {
             (Some(drive), Some(path)) => Some(PathBuf::from(format!("{drive}{path}"))),
             _ => None,
         }

@@ -1,0 +1,691 @@
+//! Verifying a signed request, the way an AWS front end does.
+//!
+//! Two steps, so the secret can be looked up (maybe asynchronously) in between:
+//! [`SignedRequest::parse`] reads the claimed identity and signature from the request head
+//! (`Authorization` header or presigned query), then [`Signer::verify`] recomputes the signature
+//! with the secret and compares in constant time.
+//!
+//! ```
+//! use sigv4_core::{Credentials, Payload, Signer, SigningParams};
+//! use sigv4_core::verify::{SignedRequest, VerifySettings};
+//! use std::time::{Duration, UNIX_EPOCH};
+//!
+//! let signer = Signer::new();
+//! let creds = Credentials::new("AKIDEXAMPLE", "secret");
+//! let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+//! let mut request = http::Request::post("https://api.example.com/items").body(()).unwrap();
+//! signer.sign_request(&mut request, Payload::Bytes(b"{}"),
+//!     &SigningParams::new(&creds, "eu-west-1", "execute-api", now)).unwrap();
+//!
+//! // On the server:
+//! let claimed = SignedRequest::parse(request.uri(), request.headers()).unwrap();
+//! assert_eq!(claimed.access_key_id(), "AKIDEXAMPLE");
+//! let verified = signer.verify(request.method(), request.uri(), request.headers(), &claimed,
+//!     Payload::Bytes(b"{}"), &creds, now, &VerifySettings::default()).unwrap();
+//! assert_eq!(verified.region, "eu-west-1");
+//!
+//! // A changed body no longer verifies.
+//! let err = signer.verify(request.method(), request.uri(), request.headers(), &claimed,
+//!     Payload::Bytes(b"{\"x\":1}"), &creds, now, &VerifySettings::default()).unwrap_err();
+//! assert_eq!(err.code(), "SignatureDoesNotMatch");
+//! ```
+
+use std::borrow::Cow;
+use std::time::{Duration, SystemTime};
+
+use http::header::{HeaderMap, AUTHORIZATION, HOST};
+use http::{Method, Uri};
+use percent_encoding::percent_decode_str;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::canonical::{
+    write_canonical_headers, write_canonical_path, write_canonical_query, write_host_from_uri,
+    write_method, ExtraHeader, HeaderSelection,
+};
+use crate::settings::{MAX_EXPIRES, MIN_EXPIRES};
+use crate::sign::{write_string_to_sign, Payload, Signer, ALGORITHM};
+use crate::time::AmzDate;
+use crate::{Credentials, SigningError, SigningSettings};
+
+/// How a request is checked.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct VerifySettings {
+    /// The canonicalization rules the clients use (path normalization, double encoding).
+    pub signing: SigningSettings,
+    /// How far the request's time may be from the server's (both ways). Default 5 minutes.
+    pub max_skew: Duration,
+    /// When set, the credential scope must name this region.
+    pub region: Option<String>,
+    /// When set, the credential scope must name this service.
+    pub service: Option<String>,
+}
+
+impl Default for VerifySettings {
+    fn default() -> Self {
+        Self {
+            signing: SigningSettings::default(),
+            max_skew: Duration::from_secs(300),
+            region: None,
+            service: None,
+        }
+    }
+}
+
+/// Why a request was refused. [`VerifyError::code`] gives the AWS error code to answer with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// Neither an `Authorization` header nor presigned query parameters.
+    #[error("Missing Authentication Token")]
+    MissingAuthentication,
+    /// The authorization is malformed or incomplete.
+    #[error("{0}")]
+    Incomplete(Cow<'static, str>),
+    /// The access key id is unknown, or the session token does not match it.
+    #[error("The security token included in the request is invalid.")]
+    InvalidClientTokenId,
+    /// The request's time is outside the allowed skew, or a presigned URL has expired.
+    #[error("Signature expired: {0}")]
+    Expired(Cow<'static, str>),
+    /// The credential scope does not fit the request or this endpoint.
+    #[error("Credential should be scoped to a valid region and service: {0}")]
+    BadScope(Cow<'static, str>),
+    /// The recomputed signature differs from the one sent.
+    #[error("The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.")]
+    SignatureDoesNotMatch,
+    /// The request could not be canonicalized (an invalid header value, say).
+    #[error("the request cannot be canonicalized: {0}")]
+    Canonicalization(SigningError),
+}
+
+impl VerifyError {
+    /// The AWS error code for the response (`SignatureDoesNotMatch`, `IncompleteSignature`, ...).
+    pub fn code(&self) -> &'static str {
+        match self {
+            VerifyError::MissingAuthentication => "MissingAuthenticationToken",
+            VerifyError::Incomplete(_) => "IncompleteSignature",
+            VerifyError::InvalidClientTokenId => "InvalidClientTokenId",
+            VerifyError::Expired(_) => "InvalidSignatureException",
+            VerifyError::BadScope(_) => "InvalidSignatureException",
+            VerifyError::SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            VerifyError::Canonicalization(_) => "IncompleteSignature",
+        }
+    }
+}
+
+/// Header auth or presigned query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthLocation {
+    /// `Authorization` header.
+    Header,
+    /// Presigned URL, valid for this many seconds from its date.
+    Query {
+        /// `X-Amz-Expires`.
+        expires_in: u64,
+    },
+}
+
+/// What a request claims: who signed it, when, for which scope, and the signature.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SignedRequest {
+    location: AuthLocation,
+    access_key_id: String,
+    scope_date: String,
+    region: String,
+    service: String,
+    signed_headers: String,
+    signature: String,
+    date: AmzDate,
+    session_token: Option<String>,
+}
+
+impl std::fmt::Debug for SignedRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedRequest")
+            .field("location", &self.location)
+            .field("access_key_id", &self.access_key_id)
+            .field("region", &self.region)
+            .field("service", &self.service)
+            .field("signed_headers", &self.signed_headers)
+            .field("date", &self.date)
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "** redacted **"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+fn incomplete(msg: &'static str) -> VerifyError {
+    VerifyError::Incomplete(Cow::Borrowed(msg))
+}
+
+impl SignedRequest {
+    /// Reads the claimed signature from the `Authorization` header or the presigned query.
+    pub fn parse(uri: &Uri, headers: &HeaderMap) -> Result<Self, VerifyError> {
+        if let Some(auth) = headers.get(AUTHORIZATION) {
+            return Self::parse_header(auth.as_bytes(), headers);
+        }
+        if let Some(query) = uri.query() {
+            if query_param(query, "X-Amz-Algorithm").is_some()
+                || query_param(query, "X-Amz-Signature").is_some()
+            {
+                return Self::parse_query(query);
+            }
+        }
+        Err(VerifyError::MissingAuthentication)
+    }
+
+    fn parse_header(auth: &[u8], headers: &HeaderMap) -> Result<Self, VerifyError> {
+        let auth = std::str::from_utf8(auth)
+            .map_err(|_| incomplete("Authorization header is not valid text"))?;
+        let rest = auth
+            .strip_prefix(ALGORITHM)
+            .and_then(|r| r.strip_prefix(' '))
+            .ok_or_else(|| {
+                if auth.trim().is_empty() {
+                    VerifyError::MissingAuthentication
+                } else {
+                    incomplete("Authorization header must start with AWS4-HMAC-SHA256")
+                }
+            })?;
+        let (mut credential, mut signed, mut signature) = (None, None, None);
+        for part in rest.split(',') {
+            let part = part.trim();
+            if let Some(v) = part.strip_prefix("Credential=") {
+                credential = Some(v);
+            } else if let Some(v) = part.strip_prefix("SignedHeaders=") {
+                signed = Some(v);
+            } else if let Some(v) = part.strip_prefix("Signature=") {
+                signature = Some(v);
+            }
+        }
+        let credential = credential
+            .ok_or_else(|| incomplete("Authorization header requires 'Credential' parameter."))?;
+        let signed = signed.ok_or_else(|| {
+            incomplete("Authorization header requires 'SignedHeaders' parameter.")
+        })?;
+        let signature = signature
+            .ok_or_else(|| incomplete("Authorization header requires 'Signature' parameter."))?;
+        let date = headers
+            .get("x-amz-date")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                incomplete("Authorization header requires existence of a 'X-Amz-Date' header.")
+            })?;
+        let date = AmzDate::parse(date.trim())
+            .map_err(|_| incomplete("X-Amz-Date must be in the form YYYYMMDD'T'HHMMSS'Z'."))?;
+        let session_token = headers
+            .get("x-amz-security-token")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        Self::build(
+            AuthLocation::Header,
+            credential,
+            signed,
+            signature,
+            date,
+            session_token,
+        )
+    }
+
+    fn parse_query(query: &str) -> Result<Self, VerifyError> {
+        let get = |name: &'static str, msg: &'static str| {
+            query_param(query, name).ok_or_else(|| incomplete(msg))
+        };
+        let algorithm = get(
+            "X-Amz-Algorithm",
+            "Query-string authentication requires the X-Amz-Algorithm parameter.",
+        )?;
+        if algorithm != ALGORITHM {
+            return Err(incomplete(
+                "X-Amz-Algorithm only supports AWS4-HMAC-SHA256.",
+            ));
+        }
+        let credential = get(
+            "X-Amz-Credential",
+            "Query-string authentication requires the X-Amz-Credential parameter.",
+        )?;
+        let date = get(
+            "X-Amz-Date",
+            "Query-string authentication requires the X-Amz-Date parameter.",
+        )?;
+        let expires = get(
+            "X-Amz-Expires",
+            "Query-string authentication requires the X-Amz-Expires parameter.",
+        )?;
+        let signed = get(
+            "X-Amz-SignedHeaders",
+            "Query-string authentication requires the X-Amz-SignedHeaders parameter.",
+        )?;
+        let signature = get(
+            "X-Amz-Signature",
+            "Query-string authentication requires the X-Amz-Signature parameter.",
+        )?;
+        let expires_in: u64 = expires
+            .parse()
+            .ok()
+            .filter(|e| (MIN_EXPIRES.as_secs()..=MAX_EXPIRES.as_secs()).contains(e))
+            .ok_or_else(|| {
+                incomplete("X-Amz-Expires must be a number of seconds from 1 to 604800.")
+            })?;
+        let date = AmzDate::parse(&date)
+            .map_err(|_| incomplete("X-Amz-Date must be in the form YYYYMMDD'T'HHMMSS'Z'."))?;
+        let session_token = query_param(query, "X-Amz-Security-Token").map(Cow::into_owned);
+        Self::build(
+            AuthLocation::Query { expires_in },
+            &credential,
+            &signed,
+            &signature,
+            date,
+            session_token,
+        )
+    }
+
+    fn build(
+        location: AuthLocation,
+        credential: &str,
+        signed: &str,
+        signature: &str,
+        date: AmzDate,
+        session_token: Option<String>,
+    ) -> Result<Self, VerifyError> {
+        let mut parts = credential.split('/');
+        let (akid, scope_date, region, service, terminator) = (
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+        );
+        if parts.next().is_some()
+            || akid.is_empty()
+            || scope_date.is_empty()
+            || region.is_empty()
+            || service.is_empty()
+            || terminator != "aws4_request"
+        {
+            return Err(incomplete(
+                "Credential must have the form <access key id>/<date>/<region>/<service>/aws4_request.",
+            ));
+        }
+        if signed.is_empty()
+            || !signed.split(';').all(|h| {
+                !h.is_empty()
+                    && h.bytes()
+                        .all(|b| b.is_ascii_graphic() && !b.is_ascii_uppercase())
+            })
+        {
+            return Err(incomplete(
+                "SignedHeaders must be a ';'-separated list of lower-case header names.",
+            ));
+        }
+        if !signed.split(';').any(|h| h == "host") {
+            return Err(incomplete(
+                "'Host' must be a 'SignedHeader' in the AWS Authorization.",
+            ));
+        }
+        if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(incomplete("Signature must be 64 hexadecimal digits."));
+        }
+        Ok(SignedRequest {
+            location,
+            access_key_id: akid.to_owned(),
+            scope_date: scope_date.to_owned(),
+            region: region.to_owned(),
+            service: service.to_owned(),
+            signed_headers: signed.to_owned(),
+            signature: signature.to_ascii_lowercase(),
+            date,
+            session_token,
+        })
+    }
+
+    /// The access key id the request claims.
+    pub fn access_key_id(&self) -> &str {
+        &self.access_key_id
+    }
+
+    /// The session token sent with the request, if any.
+    pub fn session_token(&self) -> Option<&str> {
+        self.session_token.as_deref()
+    }
+
+    /// The region of the credential scope.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The service of the credential scope.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// The signing time the request claims.
+    pub fn date(&self) -> AmzDate {
+        self.date
+    }
+
+    /// The signed headers, `;`-separated.
+    pub fn signed_headers(&self) -> &str {
+        &self.signed_headers
+    }
+
+    /// Header auth or presigned query.
+    pub fn location(&self) -> AuthLocation {
+        self.location
+    }
+
+    /// True for a presigned URL.
+    pub fn is_presigned(&self) -> bool {
+        matches!(self.location, AuthLocation::Query { .. })
+    }
+}
+
+/// A decoded query parameter (first occurrence).
+fn query_param<'a>(query: &'a str, name: &str) -> Option<Cow<'a, str>> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode_str(k).decode_utf8().ok()? == name)
+            .then(|| percent_decode_str(v).decode_utf8_lossy())
+    })
+}
+
+/// A request that passed verification: who signed it and for what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Verified {
+    /// The signer's access key id.
+    pub access_key_id: String,
+    /// The region of the credential scope.
+    pub region: String,
+    /// The service of the credential scope.
+    pub service: String,
+    /// When the request was signed.
+    pub signed_at: AmzDate,
+    /// True for a presigned URL.
+    pub presigned: bool,
+    /// True when the request carried a (matching) session token.
+    pub session_token: bool,
+}
+
+impl Signer {
+    /// Recomputes the signature of a parsed request with `credentials` (the secret looked up for
+    /// its access key id) and compares in constant time. `payload` is what the server takes as
+    /// the payload hash: the body's bytes, or the request's `x-amz-content-sha256` when the
+    /// service trusts it (after checking the body against it).
+    #[allow(clippy::too_many_arguments)]
+    pub fn verify(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        claimed: &SignedRequest,
+        payload: Payload<'_>,
+        credentials: &Credentials,
+        now: SystemTime,
+        settings: &VerifySettings,
+    ) -> Result<Verified, VerifyError> {
+        if credentials.access_key_id() != claimed.access_key_id {
+            return Err(VerifyError::InvalidClientTokenId);
+        }
+        let token_ok = match (
+            credentials.session_token(),
+            claimed.session_token.as_deref(),
+        ) {
+            (None, None) => true,
+            (Some(want), Some(got)) => bool::from(want.as_bytes().ct_eq(got.as_bytes())),
+            _ => false,
+        };
+        if !token_ok {
+            return Err(VerifyError::InvalidClientTokenId);
+        }
+        check_time(claimed, now, settings.max_skew)?;
+        if claimed.scope_date != claimed.date.date() {
+            return Err(VerifyError::BadScope(Cow::Owned(format!(
+                "the credential date {} does not match the request date {}",
+                crate::error::shorten(&claimed.scope_date),
+                claimed.date.date()
+            ))));
+        }
+        if let Some(region) = &settings.region {
+            if *region != claimed.region {
+                return Err(VerifyError::BadScope(Cow::Owned(format!(
+                    "expected region {region}, got {}",
+                    crate::error::shorten(&claimed.region)
+                ))));
+            }
+        }
+        if let Some(service) = &settings.service {
+            if *service != claimed.service {
+                return Err(VerifyError::BadScope(Cow::Owned(format!(
+                    "expected service {service}, got {}",
+                    crate::error::shorten(&claimed.service)
+                ))));
+            }
+        }
+
+        let hash_hex;
+        let payload_hash: &[u8] = match payload {
+            Payload::Bytes(bytes) => {
+                let digest: [u8; 32] = Sha256::digest(bytes).into();
+                hash_hex = crate::key::hex(&digest);
+                &hash_hex
+            }
+            Payload::Precomputed(text) => text.as_bytes(),
+            Payload::Unsigned => crate::sign::UNSIGNED_PAYLOAD.as_bytes(),
+        };
+
+        let mut host = Vec::new();
+        let needs_host = !headers.contains_key(HOST);
+        if needs_host {
+            write_host_from_uri(&mut host, uri).map_err(VerifyError::Canonicalization)?;
+        }
+        let extras = [ExtraHeader {
+            name: "host",
+            value: &host,
+        }];
+        let mut buf = Vec::with_capacity(1024);
+        write_method(&mut buf, method);
+        write_canonical_path(&mut buf, uri.path(), &settings.signing);
+        buf.push(b'\n');
+        let skip = claimed.is_presigned().then_some("X-Amz-Signature");
+        write_canonical_query(&mut buf, uri.query(), &[], skip);
+        buf.push(b'\n');
+        write_canonical_headers(
+            &mut buf,
+            headers,
+            if needs_host { &extras } else { &[] },
+            HeaderSelection::Listed(&claimed.signed_headers),
+        )
+        .map_err(VerifyError::Canonicalization)?;
+        buf.extend_from_slice(payload_hash);
+        let canonical_hash: [u8; 32] = Sha256::digest(&buf).into();
+        buf.clear();
+        write_string_to_sign(
+            &mut buf,
+            &claimed.date,
+            &claimed.region,
+            &claimed.service,
+            &canonical_hash,
+        );
+        let key = self.key(
+            credentials.secret_access_key(),
+            &claimed.scope_date,
+            &claimed.region,
+            &claimed.service,
+        );
+        let expected = key.sign(&buf);
+        if !bool::from(expected.ct_eq(claimed.signature.as_bytes())) {
+            return Err(VerifyError::SignatureDoesNotMatch);
+        }
+        Ok(Verified {
+            access_key_id: claimed.access_key_id.clone(),
+            region: claimed.region.clone(),
+            service: claimed.service.clone(),
+            signed_at: claimed.date,
+            presigned: claimed.is_presigned(),
+            session_token: claimed.session_token.is_some(),
+        })
+    }
+}
+
+fn check_time(
+    claimed: &SignedRequest,
+    now: SystemTime,
+    max_skew: Duration,
+) -> Result<(), VerifyError> {
+    let signed = claimed.date.to_system_time();
+    match claimed.location {
+        AuthLocation::Header => {
+            let off = match now.duration_since(signed) {
+                Ok(d) => d,
+                Err(e) => e.duration(),
+            };
+            if off > max_skew {
+                return Err(VerifyError::Expired(Cow::Owned(format!(
+                    "the request was signed at {} and the server time is {}, more than {} s apart",
+                    claimed.date,
+                    now.duration_since(SystemTime::UNIX_EPOCH)
+                        .map(|d| AmzDate::from_unix_seconds(d.as_secs()).to_string())
+                        .unwrap_or_default(),
+                    max_skew.as_secs()
+                ))));
+            }
+        }
+        AuthLocation::Query { expires_in } => {
+            if signed > now + max_skew {
+                return Err(VerifyError::Expired(Cow::Borrowed(
+                    "the presigned URL is dated in the future",
+                )));
+            }
+            if now > signed + Duration::from_secs(expires_in) {
+                return Err(VerifyError::Expired(Cow::Owned(format!(
+                    "the presigned URL expired at {}",
+                    AmzDate::from_unix_seconds(claimed.date.unix_seconds() + expires_in)
+                ))));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SigningParams;
+    use std::time::UNIX_EPOCH;
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    fn signed(
+        settings: &SigningSettings,
+        time: SystemTime,
+        creds: &Credentials,
+    ) -> http::Request<()> {
+        let mut req = http::Request::get("https://h.example.com/a/b?x=1&y=%2B")
+            .header("x-custom", "  v  ")
+            .body(())
+            .unwrap();
+        Signer::new()
+            .sign_request(
+                &mut req,
+                Payload::Bytes(b""),
+                &SigningParams::new(creds, "us-east-1", "svc", time).with_settings(settings),
+            )
+            .unwrap();
+        req
+    }
+
+    fn check(
+        req: &http::Request<()>,
+        creds: &Credentials,
+        now: SystemTime,
+    ) -> Result<Verified, VerifyError> {
+        let claimed = SignedRequest::parse(req.uri(), req.headers())?;
+        Signer::new().verify(
+            req.method(),
+            req.uri(),
+            req.headers(),
+            &claimed,
+            Payload::Bytes(b""),
+            creds,
+            now,
+            &VerifySettings::default(),
+        )
+    }
+
+    #[test]
+    fn header_and_query_round_trip() {
+        let creds = Credentials::builder("AKID", "SECRET")
+            .session_token("TOK")
+            .build();
+        let t = at(1_700_000_000);
+        let req = signed(&SigningSettings::default(), t, &creds);
+        assert!(check(&req, &creds, t + Duration::from_secs(299)).is_ok());
+        let e = check(&req, &creds, t + Duration::from_secs(301)).unwrap_err();
+        assert!(matches!(e, VerifyError::Expired(_)), "{e:?}");
+
+        let req = signed(
+            &SigningSettings::presigned(Duration::from_secs(60)),
+            t,
+            &creds,
+        );
+        let ok = check(&req, &creds, t + Duration::from_secs(60)).unwrap();
+        assert!(ok.presigned && ok.session_token);
+        assert!(matches!(
+            check(&req, &creds, t + Duration::from_secs(61)).unwrap_err(),
+            VerifyError::Expired(_)
+        ));
+    }
+
+    #[test]
+    fn wrong_secret_or_token() {
+        let creds = Credentials::builder("AKID", "SECRET")
+            .session_token("TOK")
+            .build();
+        let t = at(1_700_000_000);
+        let req = signed(&SigningSettings::default(), t, &creds);
+        let other = Credentials::builder("AKID", "OTHER")
+            .session_token("TOK")
+            .build();
+        assert_eq!(
+            check(&req, &other, t).unwrap_err(),
+            VerifyError::SignatureDoesNotMatch
+        );
+        let other = Credentials::builder("AKID", "SECRET")
+            .session_token("NOPE")
+            .build();
+        assert_eq!(
+            check(&req, &other, t).unwrap_err(),
+            VerifyError::InvalidClientTokenId
+        );
+    }
+
+    #[test]
+    fn missing_and_incomplete() {
+        let req = http::Request::get("https://h/").body(()).unwrap();
+        assert_eq!(
+            SignedRequest::parse(req.uri(), req.headers()).unwrap_err(),
+            VerifyError::MissingAuthentication
+        );
+        let req = http::Request::get("https://h/")
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=A/20200101/r/s/aws4_request",
+            )
+            .header("x-amz-date", "20200101T000000Z")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            SignedRequest::parse(req.uri(), req.headers())
+                .unwrap_err()
+                .code(),
+            "IncompleteSignature"
+        );
+    }
+}
