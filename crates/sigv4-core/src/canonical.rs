@@ -339,16 +339,25 @@ pub(crate) fn write_header_value(
         .rposition(|b| !is_ws(b))
         .map_or(start, |i| i + 1);
     let value = &value[start..end];
+    // One pass decides the common case: visible ASCII with single spaces is copied as is.
+    let mut plain = true;
+    let mut prev_space = false;
+    for &b in value {
+        let space = b == b' ';
+        if !(0x21..0x7f).contains(&b) && !space || (space && prev_space) {
+            plain = false;
+            break;
+        }
+        prev_space = space;
+    }
+    if plain {
+        out.extend_from_slice(value);
+        return Ok(());
+    }
     if !value.is_ascii() && std::str::from_utf8(value).is_err() {
         return Err(SigningError::InvalidHeaderValue {
             name: name.to_owned(),
         });
-    }
-    if !value.iter().any(|b| *b == b'\t' || *b < 0x20 || *b == 0x7f)
-        && !value.windows(2).any(|w| w == b"  ")
-    {
-        out.extend_from_slice(value);
-        return Ok(());
     }
     let mut in_ws = false;
     for &b in value {
