@@ -50,10 +50,10 @@ pub(crate) fn write_canonical_path(out: &mut Vec<u8>, path: &str, settings: &Sig
     let start = out.len();
     let mut trailing_slash = false;
     let rest = path.strip_prefix('/').unwrap_or(path);
-    for segment in rest.split('/') {
+    for segment in rest.as_bytes().split(|&b| b == b'/') {
         match segment {
-            "" | "." => trailing_slash = true,
-            ".." => {
+            b"" | b"." => trailing_slash = true,
+            b".." => {
                 let keep = out[start..]
                     .iter()
                     .rposition(|&b| b == b'/')
@@ -64,9 +64,9 @@ pub(crate) fn write_canonical_path(out: &mut Vec<u8>, path: &str, settings: &Sig
             _ => {
                 out.push(b'/');
                 if settings.double_encode {
-                    encode_into(out, segment.as_bytes());
+                    encode_into(out, segment);
                 } else {
-                    out.extend_from_slice(segment.as_bytes());
+                    out.extend_from_slice(segment);
                 }
                 trailing_slash = false;
             }
@@ -85,7 +85,7 @@ pub(crate) struct ExtraParam<'a> {
     pub(crate) value: &'a [u8],
 }
 
-const STACK_PARAMS: usize = 24;
+const STACK_PARAMS: usize = 16;
 
 /// Appends the canonical query string: every `key=value` of `query` decoded and re-encoded, plus
 /// `extra` (raw values), sorted by key then value. `skip` drops a parameter by its decoded name
@@ -114,27 +114,23 @@ pub(crate) fn write_canonical_query(
         count += 1;
     };
     if let Some(query) = query {
-        for pair in query.split('&') {
+        for pair in query.as_bytes().split(|&b| b == b'&') {
             if pair.is_empty() {
                 continue;
             }
-            let (name, value) = match pair.find('=') {
+            let (name, value) = match pair.iter().position(|&b| b == b'=') {
                 Some(i) => (&pair[..i], &pair[i + 1..]),
-                None => (pair, ""),
+                None => (pair, &b""[..]),
             };
             if let Some(skip) = skip {
-                if percent_decode(name.as_bytes()).eq(skip.bytes()) {
+                if percent_decode(name).eq(skip.bytes()) {
                     continue;
                 }
             }
             let begin = out.len();
-            for b in percent_decode(name.as_bytes()) {
-                encode_byte(out, b);
-            }
+            recode_into(out, name);
             let key_end = out.len();
-            for b in percent_decode(value.as_bytes()) {
-                encode_byte(out, b);
-            }
+            recode_into(out, value);
             push((begin as u32, key_end as u32, out.len() as u32));
         }
     }
@@ -178,6 +174,21 @@ pub(crate) fn write_canonical_query(
     out.truncate(region_start + len);
 }
 
+/// Decodes `%XX` escapes and encodes the result per SigV4. Bytes that need no change (the usual
+/// case for short keys and values) are copied in one go.
+fn recode_into(out: &mut Vec<u8>, bytes: &[u8]) {
+    if bytes
+        .iter()
+        .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+    {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    for b in percent_decode(bytes) {
+        encode_byte(out, b);
+    }
+}
+
 fn encode_byte(out: &mut Vec<u8>, b: u8) {
     if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
         out.push(b);
@@ -193,24 +204,67 @@ fn encode_byte(out: &mut Vec<u8>, b: u8) {
 pub(crate) struct ExtraHeader<'a> {
     pub(crate) name: &'static str,
     pub(crate) value: &'a [u8],
+    /// The value is already canonical (the signer made it): copied without a scan.
+    pub(crate) verbatim: bool,
 }
 
+impl<'a> ExtraHeader<'a> {
+    pub(crate) const EMPTY: ExtraHeader<'static> = ExtraHeader {
+        name: "",
+        value: b"",
+        verbatim: true,
+    };
+
+    pub(crate) fn new(name: &'static str, value: &'a [u8], verbatim: bool) -> Self {
+        Self {
+            name,
+            value,
+            verbatim,
+        }
+    }
+
+    fn write(&self, out: &mut Vec<u8>) -> Result<(), SigningError> {
+        if self.verbatim {
+            out.extend_from_slice(self.value);
+            Ok(())
+        } else {
+            write_header_value(out, self.name, self.value)
+        }
+    }
+}
+
+/// One value to sign: a header of the request (with its position, so repeated headers keep their
+/// order through an unstable sort) or one the signer adds.
 #[derive(Clone, Copy)]
 enum Entry<'a> {
-    Map(&'a HeaderName),
+    Map(&'a str, &'a [u8], u32),
     Extra(ExtraHeader<'a>),
 }
 
 impl Entry<'_> {
     fn name(&self) -> &str {
         match self {
-            Entry::Map(name) => name.as_str(),
+            Entry::Map(name, _, _) => name,
             Entry::Extra(extra) => extra.name,
+        }
+    }
+
+    fn position(&self) -> u32 {
+        match self {
+            Entry::Map(_, _, i) => *i,
+            Entry::Extra(_) => 0,
+        }
+    }
+
+    fn write_value(&self, out: &mut Vec<u8>) -> Result<(), SigningError> {
+        match self {
+            Entry::Map(name, value, _) => write_header_value(out, name, value),
+            Entry::Extra(extra) => extra.write(out),
         }
     }
 }
 
-const STACK_HEADERS: usize = 32;
+const STACK_HEADERS: usize = 16;
 
 /// Which headers are signed.
 pub(crate) enum HeaderSelection<'a> {
@@ -234,10 +288,7 @@ pub(crate) fn write_canonical_headers<'a>(
 ) -> Result<(usize, usize), SigningError> {
     match selection {
         HeaderSelection::Auto { settings, replaced } => {
-            let mut stack = [Entry::Extra(ExtraHeader {
-                name: "",
-                value: b"",
-            }); STACK_HEADERS];
+            let mut stack = [Entry::Extra(ExtraHeader::EMPTY); STACK_HEADERS];
             let mut heap: Vec<Entry<'a>> = Vec::new();
             let mut count = 0usize;
             let mut push = |entry: Entry<'a>| {
@@ -251,14 +302,23 @@ pub(crate) fn write_canonical_headers<'a>(
                 }
                 count += 1;
             };
-            // `keys()` yields each distinct name once; `http` keeps names lower-case.
-            for name in headers.keys() {
-                if settings.excluded_headers.contains(name)
-                    || replaced.iter().any(|r| *r == name.as_str())
-                {
-                    continue;
+            // One pass over every value; `http` keeps names lower-case and yields the values of
+            // a repeated name in their order.
+            let excluded = settings.excluded_headers.as_slice();
+            let mut last: Option<(&HeaderName, bool)> = None;
+            for (i, (name, value)) in headers.iter().enumerate() {
+                let skip = match last {
+                    Some((prev, skip)) if prev == name => skip,
+                    _ => {
+                        let skip = excluded.iter().any(|n| n == name)
+                            || replaced.iter().any(|r| *r == name.as_str());
+                        last = Some((name, skip));
+                        skip
+                    }
+                };
+                if !skip {
+                    push(Entry::Map(name.as_str(), value.as_bytes(), i as u32));
                 }
-                push(Entry::Map(name));
             }
             for extra in extras {
                 push(Entry::Extra(*extra));
@@ -268,23 +328,42 @@ pub(crate) fn write_canonical_headers<'a>(
             } else {
                 &mut heap
             };
-            entries.sort_unstable_by(|a, b| a.name().cmp(b.name()));
+            entries.sort_unstable_by(|a, b| {
+                a.name()
+                    .cmp(b.name())
+                    .then_with(|| a.position().cmp(&b.position()))
+            });
+            let mut prev: Option<&str> = None;
             for entry in entries.iter() {
-                out.extend_from_slice(entry.name().as_bytes());
-                out.push(b':');
-                match entry {
-                    Entry::Map(name) => write_header_values(out, name, headers)?,
-                    Entry::Extra(extra) => write_header_value(out, extra.name, extra.value)?,
+                let name = entry.name();
+                if prev == Some(name) {
+                    out.push(b',');
+                } else {
+                    if prev.is_some() {
+                        out.push(b'\n');
+                    }
+                    out.extend_from_slice(name.as_bytes());
+                    out.push(b':');
                 }
+                entry.write_value(out)?;
+                prev = Some(name);
+            }
+            if prev.is_some() {
                 out.push(b'\n');
             }
             out.push(b'\n');
             let begin = out.len();
-            for (i, entry) in entries.iter().enumerate() {
-                if i > 0 {
+            let mut prev: Option<&str> = None;
+            for entry in entries.iter() {
+                let name = entry.name();
+                if prev == Some(name) {
+                    continue;
+                }
+                if prev.is_some() {
                     out.push(b';');
                 }
-                out.extend_from_slice(entry.name().as_bytes());
+                out.extend_from_slice(name.as_bytes());
+                prev = Some(name);
             }
             let end = out.len();
             out.push(b'\n');
@@ -295,7 +374,7 @@ pub(crate) fn write_canonical_headers<'a>(
                 out.extend_from_slice(name.as_bytes());
                 out.push(b':');
                 if let Some(extra) = extras.iter().find(|e| e.name == name) {
-                    write_header_value(out, extra.name, extra.value)?;
+                    extra.write(out)?;
                 } else if let Ok(header) = HeaderName::from_bytes(name.as_bytes()) {
                     write_header_values(out, &header, headers)?;
                 }
@@ -339,7 +418,16 @@ pub(crate) fn write_header_value(
         .rposition(|b| !is_ws(b))
         .map_or(start, |i| i + 1);
     let value = &value[start..end];
-    // One pass decides the common case: visible ASCII with single spaces is copied as is.
+    // Fast path for long opaque values (session tokens): all visible ASCII, no space at all.
+    // Branch-free per chunk so it vectorizes.
+    if value.chunks(64).all(|c| {
+        c.iter()
+            .fold(true, |ok, &b| ok & (b.wrapping_sub(0x21) < 0x5e))
+    }) {
+        out.extend_from_slice(value);
+        return Ok(());
+    }
+    // One pass decides the next common case: visible ASCII with single spaces is copied as is.
     let mut plain = true;
     let mut prev_space = false;
     for &b in value {

@@ -34,6 +34,8 @@ struct Inner {
     // The token pre-validated as a header value (cheap to clone: `Bytes` inside). `None` when the
     // token is absent or is not a valid header value (signing then reports an error).
     session_token_header: Option<HeaderValue>,
+    // The token is all visible ASCII, so it is already in canonical form.
+    session_token_canonical: bool,
     expiry: Option<SystemTime>,
     provider_name: Cow<'static, str>,
 }
@@ -85,6 +87,10 @@ impl Credentials {
     /// is not a valid header value.
     pub fn session_token_header(&self) -> Option<&HeaderValue> {
         self.0.session_token_header.as_ref()
+    }
+
+    pub(crate) fn session_token_is_canonical(&self) -> bool {
+        self.0.session_token_canonical
     }
 
     /// When the credentials stop being valid, if they expire.
@@ -211,7 +217,12 @@ impl CredentialsBuilder {
             value.set_sensitive(true);
             Some(value)
         });
+        let session_token_canonical = self
+            .session_token
+            .as_ref()
+            .is_some_and(|t| t.bytes().all(|b| b.is_ascii_graphic()));
         Credentials(Arc::new(Inner {
+            session_token_canonical,
             access_key_id: self.access_key_id,
             secret_access_key: self.secret_access_key,
             session_token: self.session_token,

@@ -164,7 +164,7 @@ impl fmt::Display for Signature {
 pub struct SigningOutput {
     signature: Signature,
     date: AmzDate,
-    headers: Vec<(HeaderName, HeaderValue)>,
+    headers: OutputHeaders,
     query: Option<String>,
 }
 
@@ -175,7 +175,7 @@ impl fmt::Debug for SigningOutput {
             .field("date", &self.date)
             .field(
                 "headers",
-                &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+                &self.headers().map(|(n, _)| n).collect::<Vec<_>>(),
             )
             .field("presigned", &self.query.is_some())
             .finish()
@@ -194,8 +194,8 @@ impl SigningOutput {
     }
 
     /// The headers to set, replacing any of the same name (header signing).
-    pub fn headers(&self) -> &[(HeaderName, HeaderValue)] {
-        &self.headers
+    pub fn headers(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+        self.headers.0.iter().flatten().map(|(n, v)| (n, v))
     }
 
     /// The encoded parameters to append to the query, `X-Amz-Signature` last (presigning).
@@ -205,7 +205,7 @@ impl SigningOutput {
 
     /// Applies the output to a request's head.
     pub fn apply(self, uri: &mut Uri, headers: &mut HeaderMap) -> Result<(), SigningError> {
-        for (name, value) in self.headers {
+        for (name, value) in self.headers.0.into_iter().flatten() {
             headers.insert(name, value);
         }
         if let Some(query) = self.query {
@@ -216,7 +216,7 @@ impl SigningOutput {
 
     /// Applies the output to a request.
     pub fn apply_to_request<B>(self, request: &mut Request<B>) -> Result<(), SigningError> {
-        for (name, value) in self.headers {
+        for (name, value) in self.headers.0.into_iter().flatten() {
             request.headers_mut().insert(name, value);
         }
         if let Some(query) = self.query {
@@ -446,35 +446,24 @@ impl Signer {
         let signed_range;
         let canonical_end;
         if !is_query {
-            let mut extras_list: [ExtraHeader<'_>; 4] = [ExtraHeader {
-                name: "",
-                value: b"",
-            }; 4];
+            let mut extras_list: [ExtraHeader<'_>; 4] = [ExtraHeader::EMPTY; 4];
             let mut n = 0;
             if host_from_uri {
-                extras_list[n] = ExtraHeader {
-                    name: "host",
-                    value: host_buf.as_bytes(),
-                };
+                extras_list[n] = ExtraHeader::new("host", host_buf.as_bytes(), true);
                 n += 1;
             }
-            extras_list[n] = ExtraHeader {
-                name: "x-amz-date",
-                value: date.as_str().as_bytes(),
-            };
+            extras_list[n] = ExtraHeader::new("x-amz-date", date.as_str().as_bytes(), true);
             n += 1;
             if let Some(token) = sign_token {
-                extras_list[n] = ExtraHeader {
-                    name: "x-amz-security-token",
-                    value: token.as_bytes(),
-                };
+                extras_list[n] = ExtraHeader::new(
+                    "x-amz-security-token",
+                    token.as_bytes(),
+                    creds.session_token_is_canonical(),
+                );
                 n += 1;
             }
             if add_content_sha {
-                extras_list[n] = ExtraHeader {
-                    name: "x-amz-content-sha256",
-                    value: hash.as_bytes(),
-                };
+                extras_list[n] = ExtraHeader::new("x-amz-content-sha256", hash.as_bytes(), true);
                 n += 1;
             }
             write_method(&mut buf, method);
@@ -497,10 +486,7 @@ impl Signer {
             // Presigning: the signed-headers list goes into the query, which comes first in the
             // canonical request, so render the header block on its own first.
             let mut header_block = Vec::with_capacity(128 + host_buf.as_bytes().len());
-            let host_extra = [ExtraHeader {
-                name: "host",
-                value: host_buf.as_bytes(),
-            }];
+            let host_extra = [ExtraHeader::new("host", host_buf.as_bytes(), true)];
             let (sb, se) = write_canonical_headers(
                 &mut header_block,
                 headers,
@@ -635,15 +621,15 @@ impl Signer {
         })?;
         authorization.set_sensitive(true);
 
-        let mut out_headers = Vec::with_capacity(4);
-        out_headers.push((AUTHORIZATION, authorization));
-        out_headers.push((
+        let mut out_headers = OutputHeaders::default();
+        out_headers.push(AUTHORIZATION, authorization);
+        out_headers.push(
             X_AMZ_DATE.clone(),
             HeaderValue::from_bytes(date.as_str().as_bytes())
                 .map_err(|_| SigningError::TimeOutOfRange)?,
-        ));
+        );
         if let Some(token) = token {
-            out_headers.push((X_AMZ_SECURITY_TOKEN.clone(), token.clone()));
+            out_headers.push(X_AMZ_SECURITY_TOKEN.clone(), token.clone());
         }
         if add_content_sha {
             let value = match &hash {
@@ -656,7 +642,7 @@ impl Signer {
                 other => HeaderValue::from_bytes(other.as_bytes())
                     .map_err(|_| SigningError::InvalidPayloadHash(String::new()))?,
             };
-            out_headers.push((X_AMZ_CONTENT_SHA256.clone(), value));
+            out_headers.push(X_AMZ_CONTENT_SHA256.clone(), value);
         }
         Ok(SigningOutput {
             signature,
@@ -714,9 +700,21 @@ impl Signer {
         Ok(SigningOutput {
             signature,
             date: *date,
-            headers: Vec::new(),
+            headers: OutputHeaders::default(),
             query: Some(query),
         })
+    }
+}
+
+/// The (at most four) headers a signing sets, without a heap allocation.
+#[derive(Clone, Default)]
+struct OutputHeaders([Option<(HeaderName, HeaderValue)>; 4]);
+
+impl OutputHeaders {
+    fn push(&mut self, name: HeaderName, value: HeaderValue) {
+        if let Some(slot) = self.0.iter_mut().find(|s| s.is_none()) {
+            *slot = Some((name, value));
+        }
     }
 }
 

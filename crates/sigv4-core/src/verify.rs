@@ -483,10 +483,7 @@ impl Signer {
         if needs_host {
             write_host_from_uri(&mut host, uri).map_err(VerifyError::Canonicalization)?;
         }
-        let extras = [ExtraHeader {
-            name: "host",
-            value: &host,
-        }];
+        let extras = [ExtraHeader::new("host", &host, true)];
         let mut buf = Vec::with_capacity(1024);
         write_method(&mut buf, method);
         write_canonical_path(&mut buf, uri.path(), &settings.signing);

@@ -290,8 +290,22 @@ pub type SharedTimeSource = Arc<dyn TimeSource>;
 /// assert_eq!(env.get("AWS_PROFILE").as_deref(), Some("dev"));
 /// assert_eq!(env.get("HOME"), None);
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Env(Option<Arc<HashMap<String, String>>>);
+
+/// Shows which variables a fixed map sets, never their values (some are secrets).
+impl fmt::Debug for Env {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            None => f.write_str("Env(process)"),
+            Some(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                f.debug_tuple("Env").field(&keys).finish()
+            }
+        }
+    }
+}
 
 impl Env {
     /// The real process environment.
@@ -352,6 +366,14 @@ mod tests {
         let shared: Arc<dyn ProvideCredentials> = Arc::new(creds.clone());
         let got = shared.provide_credentials().await.unwrap();
         assert!(got.ptr_eq(&creds));
+    }
+
+    #[test]
+    fn env_debug_hides_values() {
+        let env = Env::from_pairs([("AWS_SECRET_ACCESS_KEY", "SUPERSECRET")]);
+        let shown = format!("{env:?}");
+        assert!(shown.contains("AWS_SECRET_ACCESS_KEY"));
+        assert!(!shown.contains("SUPERSECRET"));
     }
 
     #[test]
