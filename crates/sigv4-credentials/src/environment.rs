@@ -26,6 +26,8 @@
 //! deliberately not read: botocore and the Go SDK ignore them too, and a stray variable from another
 //! tool should not silently complete a key pair.
 
+use std::fmt;
+
 use crate::{Credentials, CredentialsError, Env, ProvideCredentials, ProvideCredentialsFuture};
 
 /// The provider name used in errors and in [`Credentials::provider_name`].
@@ -42,9 +44,17 @@ pub const SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
 ///
 /// The variables are read on every call, so a changed environment is picked up (the values are not
 /// kept in this struct). See the [module docs](self) for the rules.
-#[derive(Debug, Clone, Default)]
+///
+/// `Debug` does not show the environment (a fixed [`Env`] may hold the very secrets).
+#[derive(Clone, Default)]
 pub struct Environment {
     env: Env,
+}
+
+impl fmt::Debug for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Environment").finish_non_exhaustive()
+    }
 }
 
 impl Environment {

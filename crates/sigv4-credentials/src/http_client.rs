@@ -190,10 +190,12 @@ impl HttpClient {
         for (name, value) in headers {
             builder = builder.header(name, value);
         }
-        let request = builder.body(Full::new(body)).map_err(|_| HttpError::BadUri {
-            uri: target.display.clone(),
-            reason: "the request could not be built from it",
-        })?;
+        let request = builder
+            .body(Full::new(body))
+            .map_err(|_| HttpError::BadUri {
+                uri: target.display.clone(),
+                reason: "the request could not be built from it",
+            })?;
 
         let exchange = exchange(stream, request, self.max_body, &target.authority);
         match tokio::time::timeout(self.read_timeout, exchange).await {
@@ -362,7 +364,9 @@ mod tests {
         let uri: Uri = "https://example.com/creds".parse().unwrap();
         let err = Target::of(&uri).unwrap_err();
         assert!(matches!(err, HttpError::HttpsUnsupported { .. }));
-        assert!(err.to_string().contains("https endpoints are not supported"));
+        assert!(err
+            .to_string()
+            .contains("https endpoints are not supported"));
     }
 
     #[test]

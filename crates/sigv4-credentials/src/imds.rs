@@ -139,9 +139,17 @@ struct ProfileKeys {
 
 /// The one place that reads the shared config files for IMDS settings.
 fn profile_keys(env: &Env) -> Result<ProfileKeys, CredentialsError> {
-    // TODO(wire): crate::profile::ProfileSet::load(env, None)?.get(key) once profile.rs lands.
-    let _ = (env, PROFILE_ENDPOINT, PROFILE_ENDPOINT_MODE);
-    Ok(ProfileKeys::default())
+    let set = crate::profile::ProfileSet::load(env, None)?;
+    let value = |key: &str| {
+        set.get(key)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    Ok(ProfileKeys {
+        endpoint: value(PROFILE_ENDPOINT),
+        endpoint_mode: value(PROFILE_ENDPOINT_MODE),
+    })
 }
 
 /// The IMDS base endpoint (for example `http://169.254.169.254/`) from, in order: the explicit
@@ -175,10 +183,7 @@ pub fn resolve_endpoint(
     // The profile's endpoint outranks every mode, so the profile is read from here on.
     let keys = profile_keys(env)?;
     if let Some(endpoint) = &keys.endpoint {
-        return parse_endpoint(
-            endpoint,
-            "the profile key ec2_metadata_service_endpoint",
-        );
+        return parse_endpoint(endpoint, "the profile key ec2_metadata_service_endpoint");
     }
     let mode = if let Some(mode) = mode_override {
         mode
@@ -210,7 +215,7 @@ fn parse_endpoint(raw: &str, source: &str) -> Result<Uri, CredentialsError> {
     let scheme_ok = uri
         .scheme_str()
         .is_some_and(|s| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"));
-    if !scheme_ok || uri.host().is_none_or(str::is_empty) {
+    if !scheme_ok || uri.host().map_or(true, str::is_empty) {
         return Err(CredentialsError::failed(
             PROVIDER,
             format!("invalid IMDS endpoint `{raw}` from {source}: expected an absolute http:// URI like http://169.254.169.254"),
@@ -223,7 +228,10 @@ fn parse_endpoint(raw: &str, source: &str) -> Result<Uri, CredentialsError> {
 fn join(base: &Uri, path: &str) -> Result<Uri, CredentialsError> {
     let joined = format!("{}{}", display_base(base), path);
     joined.parse().map_err(|e: http::uri::InvalidUri| {
-        CredentialsError::failed(PROVIDER, format!("cannot build the IMDS URL `{joined}`: {e}"))
+        CredentialsError::failed(
+            PROVIDER,
+            format!("cannot build the IMDS URL `{joined}`: {e}"),
+        )
     })
 }
 
@@ -231,7 +239,10 @@ fn join(base: &Uri, path: &str) -> Result<Uri, CredentialsError> {
 fn display_base(base: &Uri) -> String {
     let scheme = base.scheme_str().unwrap_or("http");
     let authority = base.authority().map(|a| a.as_str()).unwrap_or("");
-    format!("{scheme}://{authority}{}", base.path().trim_end_matches('/'))
+    format!(
+        "{scheme}://{authority}{}",
+        base.path().trim_end_matches('/')
+    )
 }
 
 fn is_disabled(env: &Env) -> bool {
@@ -380,7 +391,10 @@ impl Imds {
         loop {
             let token = self.token(base).await?;
             let mut header = HeaderValue::from_str(&token).map_err(|_| {
-                CredentialsError::failed(PROVIDER, "IMDS returned a token that is not a valid header value")
+                CredentialsError::failed(
+                    PROVIDER,
+                    "IMDS returned a token that is not a valid header value",
+                )
             })?;
             header.set_sensitive(true);
             let response = self
@@ -451,7 +465,12 @@ impl Imds {
             let result = self
                 .inner
                 .client
-                .send(Method::PUT, &uri, &[(TOKEN_TTL_HEADER, ttl_value)], Bytes::new())
+                .send(
+                    Method::PUT,
+                    &uri,
+                    &[(TOKEN_TTL_HEADER, ttl_value)],
+                    Bytes::new(),
+                )
                 .await;
             let response = match result {
                 Ok(response) => response,
@@ -567,9 +586,8 @@ fn backoff(initial: Duration, attempt: u32) -> Duration {
 
 /// The role name: the first non-empty line of the role list.
 fn parse_role(body: &[u8]) -> Result<String, CredentialsError> {
-    let text = std::str::from_utf8(body).map_err(|_| {
-        CredentialsError::failed(PROVIDER, "the IMDS role list is not UTF-8")
-    })?;
+    let text = std::str::from_utf8(body)
+        .map_err(|_| CredentialsError::failed(PROVIDER, "the IMDS role list is not UTF-8"))?;
     let Some(role) = text.lines().map(str::trim).find(|l| !l.is_empty()) else {
         return Err(CredentialsError::not_configured(
             PROVIDER,
@@ -611,9 +629,18 @@ struct CredentialsDocument {
     code: Option<String>,
     message: Option<String>,
     access_key_id: Option<String>,
-    secret_access_key: Option<Zeroizing<String>>,
-    token: Option<Zeroizing<String>>,
+    secret_access_key: Option<SecretString>,
+    token: Option<SecretString>,
     expiration: Option<String>,
+}
+
+/// A string from the document that is wiped when dropped.
+struct SecretString(Zeroizing<String>);
+
+impl<'de> serde::Deserialize<'de> for SecretString {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(|s| SecretString(Zeroizing::new(s)))
+    }
 }
 
 /// Parses a credentials document (`AccessKeyId`, `SecretAccessKey`, `Token`, `Expiration`, and an
@@ -649,15 +676,15 @@ pub(crate) fn parse_credentials_document(
                 .unwrap_or_default();
             return Err(CredentialsError::failed(
                 provider,
-                format!("the credentials document has Code `{}`{detail}", truncate(code, 64)),
+                format!(
+                    "the credentials document has Code `{}`{detail}",
+                    truncate(code, 64)
+                ),
             ));
         }
     }
     let missing = |field: &str| {
-        CredentialsError::failed(
-            provider,
-            format!("the credentials document has no {field}"),
-        )
+        CredentialsError::failed(provider, format!("the credentials document has no {field}"))
     };
     let access_key_id = doc
         .access_key_id
@@ -665,7 +692,7 @@ pub(crate) fn parse_credentials_document(
         .ok_or_else(|| missing("AccessKeyId"))?;
     let secret = doc
         .secret_access_key
-        .filter(|v| !v.is_empty())
+        .filter(|v| !v.0.is_empty())
         .ok_or_else(|| missing("SecretAccessKey"))?;
     let expiry = match doc.expiration.as_deref() {
         Some(raw) => Some(humantime::parse_rfc3339(raw.trim()).map_err(|e| {
@@ -681,9 +708,9 @@ pub(crate) fn parse_credentials_document(
         None => None,
     };
     let mut builder =
-        Credentials::builder(access_key_id, secret.as_str()).provider_name(provider);
-    if let Some(token) = doc.token.filter(|t| !t.is_empty()) {
-        builder = builder.session_token(token.as_str());
+        Credentials::builder(access_key_id, secret.0.as_str()).provider_name(provider);
+    if let Some(token) = doc.token.filter(|t| !t.0.is_empty()) {
+        builder = builder.session_token(token.0.as_str());
     }
     if let Some(expiry) = expiry {
         builder = builder.expiry(expiry);
@@ -790,9 +817,7 @@ impl ImdsBuilder {
                 ),
                 max_attempts: self.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
                 initial_backoff: self.initial_backoff.unwrap_or(DEFAULT_INITIAL_BACKOFF),
-                time_source: self
-                    .time_source
-                    .unwrap_or_else(|| Arc::new(SystemClock)),
+                time_source: self.time_source.unwrap_or_else(|| Arc::new(SystemClock)),
                 token: tokio::sync::Mutex::new(None),
             }),
         }
@@ -829,7 +854,8 @@ mod tests {
 
     #[test]
     fn fractional_expiration_is_accepted() {
-        let doc = r#"{"AccessKeyId":"A","SecretAccessKey":"S","Expiration":"2026-11-22T12:00:00.500Z"}"#;
+        let doc =
+            r#"{"AccessKeyId":"A","SecretAccessKey":"S","Expiration":"2026-11-22T12:00:00.500Z"}"#;
         let creds = parse_credentials_document(doc.as_bytes(), "container", true).unwrap();
         assert_eq!(
             creds.expiry(),
@@ -879,7 +905,10 @@ mod tests {
     #[test]
     fn role_list_first_line() {
         assert_eq!(parse_role(b"my-role\n").unwrap(), "my-role");
-        assert_eq!(parse_role(b"\n  web@app.role+1 \nother").unwrap(), "web@app.role+1");
+        assert_eq!(
+            parse_role(b"\n  web@app.role+1 \nother").unwrap(),
+            "web@app.role+1"
+        );
         assert!(parse_role(b"").unwrap_err().is_not_configured());
         assert!(!parse_role(b"../etc").unwrap_err().is_not_configured());
     }
@@ -916,7 +945,9 @@ mod tests {
         };
         let err = token_transport_error("http://169.254.169.254", refused);
         assert!(err.is_not_configured());
-        assert!(err.to_string().contains("no IMDS at http://169.254.169.254"));
+        assert!(err
+            .to_string()
+            .contains("no IMDS at http://169.254.169.254"));
 
         let timeout = HttpError::ConnectTimeout {
             authority: "169.254.169.254:80".into(),

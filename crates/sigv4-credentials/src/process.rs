@@ -128,7 +128,10 @@ impl CredentialProcess {
     }
 
     fn failed(&self, message: impl fmt::Display) -> CredentialsError {
-        CredentialsError::failed(self.error_provider.clone(), format!("{} {message}", self.what()))
+        CredentialsError::failed(
+            self.error_provider.clone(),
+            format!("{} {message}", self.what()),
+        )
     }
 
     /// Runs the command and parses its output.
@@ -298,9 +301,7 @@ pub fn parse_output(stdout: &[u8]) -> Result<Credentials, String> {
     match map.get("Version") {
         Some(Value::Number(n)) if n.as_u64() == Some(1) => {}
         Some(Value::Number(n)) => {
-            return Err(format!(
-                "printed Version {n}; only Version 1 is supported"
-            ))
+            return Err(format!("printed Version {n}; only Version 1 is supported"))
         }
         Some(_) => return Err("printed a Version that is not the number 1".to_owned()),
         None => return Err("printed JSON without a Version (expected \"Version\": 1)".to_owned()),
@@ -440,10 +441,7 @@ mod tests {
 
     #[test]
     fn rfc3339_known_instants() {
-        let at = |s| {
-            parse_rfc3339(s)
-                .map(|t| t.duration_since(UNIX_EPOCH).unwrap().as_secs())
-        };
+        let at = |s| parse_rfc3339(s).map(|t| t.duration_since(UNIX_EPOCH).unwrap().as_secs());
         assert_eq!(at("1970-01-01T00:00:00Z"), Some(0));
         // 2000-03-01 is day 11017 (a leap-year boundary).
         assert_eq!(at("2000-03-01T00:00:00Z"), Some(11_017 * 86_400));

@@ -40,7 +40,11 @@ fn run(index: usize) {
         "case {index} `{name}`: credentials file location"
     );
     if let Some(profile) = case["profile"].as_str() {
-        assert_eq!(at.profile_name(), profile, "case {index} `{name}`: selected profile");
+        assert_eq!(
+            at.profile_name(),
+            profile,
+            "case {index} `{name}`: selected profile"
+        );
     }
 }
 

@@ -28,7 +28,9 @@ fn sections(value: &Value) -> BTreeMap<String, BTreeMap<String, String>> {
     out
 }
 
-fn ours(map: &BTreeMap<String, sigv4_credentials::profile::Section>) -> BTreeMap<String, BTreeMap<String, String>> {
+fn ours(
+    map: &BTreeMap<String, sigv4_credentials::profile::Section>,
+) -> BTreeMap<String, BTreeMap<String, String>> {
     map.iter()
         .map(|(name, section)| {
             let props = section
@@ -50,7 +52,9 @@ fn run(index: usize) {
     let output = &case["output"];
     if let Some(expected) = output["errorContaining"].as_str() {
         match result {
-            Ok(set) => panic!("case {index} `{name}`: expected an error containing {expected:?}, got {set:?}"),
+            Ok(set) => panic!(
+                "case {index} `{name}`: expected an error containing {expected:?}, got {set:?}"
+            ),
             Err(e) => assert!(
                 e.to_string().contains(expected),
                 "case {index} `{name}`: error {:?} does not contain {expected:?}",

@@ -112,7 +112,6 @@
 //! [`ImdsEmulator::handle`]) can outlive it, for assertions.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -206,7 +205,9 @@ impl Fault {
     /// names a target).
     pub fn default_target(&self) -> Target {
         match self {
-            Fault::Status(_) | Fault::Hang | Fault::Delay(_) | Fault::CloseConnection => Target::Any,
+            Fault::Status(_) | Fault::Hang | Fault::Delay(_) | Fault::CloseConnection => {
+                Target::Any
+            }
             Fault::Forbidden => Target::Token,
             Fault::NoRole => Target::Metadata,
             Fault::MalformedJson | Fault::CodeNotSuccess | Fault::ExpiredCredentials => {
@@ -477,7 +478,8 @@ impl ImdsEmulatorBuilder {
             state: Mutex::new(State {
                 allow_imdsv1: self.allow_imdsv1,
                 tokens: HashMap::new(),
-                generations: vec![first],
+                current: first,
+                previous: Vec::new(),
                 next_rotation_at: (!rotate_every.is_zero())
                     .then(|| now.checked_add(rotate_every))
                     .flatten(),
@@ -576,7 +578,7 @@ impl fmt::Debug for ImdsHandle {
         let state = self.shared.lock();
         f.debug_struct("ImdsHandle")
             .field("role_name", &self.shared.role_name)
-            .field("generation", &state.generations.len())
+            .field("generation", &state.generation_number())
             .field("faults", &state.faults)
             .field("requests", &state.requests.len())
             .finish_non_exhaustive()
@@ -633,7 +635,7 @@ impl ImdsHandle {
         let now = self.shared.clock.now();
         let mut state = self.shared.lock();
         self.shared.rotate_if_due(&mut state, now);
-        state.generations.len() as u64
+        state.generation_number()
     }
 
     /// The credentials the emulator serves now (with their expiry), after any rotation the clock
@@ -642,7 +644,7 @@ impl ImdsHandle {
         let now = self.shared.clock.now();
         let mut state = self.shared.lock();
         self.shared.rotate_if_due(&mut state, now);
-        state.current().credentials.clone()
+        state.current.credentials.clone()
     }
 
     /// Every generation issued so far, oldest first, each with its expiry (expired ones included).
@@ -650,11 +652,7 @@ impl ImdsHandle {
         let now = self.shared.clock.now();
         let mut state = self.shared.lock();
         self.shared.rotate_if_due(&mut state, now);
-        state
-            .generations
-            .iter()
-            .map(|g| g.credentials.clone())
-            .collect()
+        state.all().map(|g| g.credentials.clone()).collect()
     }
 
     /// The credentials issued with this access key id, expired or not; for a verifying server.
@@ -662,11 +660,11 @@ impl ImdsHandle {
         let now = self.shared.clock.now();
         let mut state = self.shared.lock();
         self.shared.rotate_if_due(&mut state, now);
-        state
-            .generations
-            .iter()
+        let found = state
+            .all()
             .find(|g| g.credentials.access_key_id() == access_key_id)
-            .map(|g| g.credentials.clone())
+            .map(|g| g.credentials.clone());
+        found
     }
 
     /// Issues a new generation now (dated by the emulator's clock) and returns it; the automatic
@@ -675,7 +673,7 @@ impl ImdsHandle {
         let now = self.shared.clock.now();
         let mut state = self.shared.lock();
         self.shared.issue_generation(&mut state, now);
-        state.current().credentials.clone()
+        state.current.credentials.clone()
     }
 
     /// Every request received so far (since the last [`clear_requests`](Self::clear_requests)),
@@ -748,8 +746,10 @@ struct State {
     allow_imdsv1: bool,
     /// Session token -> when it expires.
     tokens: HashMap<String, SystemTime>,
-    /// Never empty; the last one is current.
-    generations: Vec<Generation>,
+    /// The generation served now.
+    current: Generation,
+    /// The generations before it, oldest first.
+    previous: Vec<Generation>,
     next_rotation_at: Option<SystemTime>,
     faults: Vec<FaultRule>,
     clear_epoch: u64,
@@ -759,12 +759,13 @@ struct State {
 }
 
 impl State {
-    fn current(&self) -> &Generation {
-        // `generations` starts with one element and only grows; the fallback is unreachable.
-        match self.generations.last() {
-            Some(g) => g,
-            None => unreachable!("the emulator always has a generation"),
-        }
+    fn generation_number(&self) -> u64 {
+        self.previous.len() as u64 + 1
+    }
+
+    /// Every generation issued, oldest first.
+    fn all(&self) -> impl Iterator<Item = &Generation> {
+        self.previous.iter().chain(std::iter::once(&self.current))
     }
 }
 
@@ -815,10 +816,10 @@ impl Shared {
     }
 
     fn issue_generation(&self, state: &mut State, at: SystemTime) {
-        let number = state.generations.len() as u64 + 1;
-        state
-            .generations
-            .push(Generation::issue(number, at, self.lifetime));
+        let number = state.generation_number() + 1;
+        let next = Generation::issue(number, at, self.lifetime);
+        let previous = std::mem::replace(&mut state.current, next);
+        state.previous.push(previous);
         state.next_rotation_at = if self.rotate_every.is_zero() {
             None
         } else {
@@ -940,7 +941,8 @@ impl Shared {
         if *method == Method::PUT && *endpoint == Endpoint::Token {
             state.token_fetches += 1;
         }
-        if *method == Method::GET && matches!(endpoint, Endpoint::Credentials(role) if !role.is_empty())
+        if *method == Method::GET
+            && matches!(endpoint, Endpoint::Credentials(role) if !role.is_empty())
         {
             state.credential_fetches += 1;
         }
@@ -1049,13 +1051,14 @@ impl Shared {
             Endpoint::RoleList if !self.role_name.is_empty() => text(self.role_name.clone()),
             Endpoint::Credentials(role) if !role.is_empty() && *role == self.role_name => {
                 self.rotate_if_due(&mut state, now);
-                let current = state.current();
+                let current = &state.current;
                 let body = match fault {
                     Some(Fault::MalformedJson) => MALFORMED_JSON.to_owned(),
                     Some(Fault::CodeNotSuccess) => not_success_json(now),
                     Some(Fault::ExpiredCredentials) => {
                         let expiration = now.checked_sub(EXPIRED_CREDENTIALS_AGE).unwrap_or(now);
-                        let last_updated = expiration.checked_sub(self.lifetime).unwrap_or(expiration);
+                        let last_updated =
+                            expiration.checked_sub(self.lifetime).unwrap_or(expiration);
                         credentials_json(&current.credentials, last_updated, expiration)
                     }
                     _ => {
@@ -1073,7 +1076,12 @@ impl Shared {
         }
     }
 
-    fn issue_token(&self, method: &Method, headers: &HeaderMap, now: SystemTime) -> Response<Full<Bytes>> {
+    fn issue_token(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        now: SystemTime,
+    ) -> Response<Full<Bytes>> {
         if *method != Method::PUT {
             let mut response = status_text(StatusCode::METHOD_NOT_ALLOWED);
             response
@@ -1084,13 +1092,14 @@ impl Shared {
         if headers.contains_key("x-forwarded-for") {
             return status_text(StatusCode::FORBIDDEN);
         }
-        let Some(ttl) = headers.get(TOKEN_TTL_HEADER).and_then(|v| parse_ttl(v.as_bytes())) else {
+        let Some(ttl) = headers
+            .get(TOKEN_TTL_HEADER)
+            .and_then(|v| parse_ttl(v.as_bytes()))
+        else {
             return status_text(StatusCode::BAD_REQUEST);
         };
         let token = random_token();
-        let expires = now
-            .checked_add(Duration::from_secs(ttl))
-            .unwrap_or(now);
+        let expires = now.checked_add(Duration::from_secs(ttl)).unwrap_or(now);
         {
             let mut state = self.lock();
             state.tokens.retain(|_, expiry| now < *expiry);
@@ -1141,7 +1150,11 @@ fn random_token() -> String {
         .collect()
 }
 
-fn credentials_json(creds: &Credentials, last_updated: SystemTime, expiration: SystemTime) -> String {
+fn credentials_json(
+    creds: &Credentials,
+    last_updated: SystemTime,
+    expiration: SystemTime,
+) -> String {
     let value = serde_json::json!({
         "Code": "Success",
         "LastUpdated": rfc3339(last_updated),

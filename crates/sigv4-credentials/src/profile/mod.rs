@@ -66,18 +66,19 @@ impl ProfileSet {
     /// Like [`ProfileSet::load`], from already resolved locations.
     pub fn load_from(locations: FileLocations) -> Result<ProfileSet, CredentialsError> {
         let mut files_found = 0;
-        let mut read = |path: Option<&Path>, kind: FileKind| -> Result<ProfileFile, CredentialsError> {
-            let Some(path) = path else {
-                return Ok(ProfileFile::default());
-            };
-            match read_file(path, kind)? {
-                Some(file) => {
-                    files_found += 1;
-                    Ok(file)
+        let mut read =
+            |path: Option<&Path>, kind: FileKind| -> Result<ProfileFile, CredentialsError> {
+                let Some(path) = path else {
+                    return Ok(ProfileFile::default());
+                };
+                match read_file(path, kind)? {
+                    Some(file) => {
+                        files_found += 1;
+                        Ok(file)
+                    }
+                    None => Ok(ProfileFile::default()),
                 }
-                None => Ok(ProfileFile::default()),
-            }
-        };
+            };
         let config = read(locations.config_file(), FileKind::Config)?;
         let credentials = read(locations.credentials_file(), FileKind::Credentials)?;
         let mut set = Self::from_files(config, credentials, locations.profile_name());
@@ -91,7 +92,10 @@ impl ProfileSet {
     pub fn from_files(config: ProfileFile, credentials: ProfileFile, selected: &str) -> ProfileSet {
         let mut profiles = config.profiles;
         for (name, section) in &credentials.profiles {
-            profiles.entry(name.clone()).or_default().merge_from(section);
+            profiles
+                .entry(name.clone())
+                .or_default()
+                .merge_from(section);
         }
         ProfileSet {
             profiles,

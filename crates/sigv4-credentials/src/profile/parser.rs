@@ -379,9 +379,9 @@ fn strip_comment(line: &str, needs_whitespace: bool) -> &str {
 /// Profile, sso-session, services and property names: ASCII letters, digits and `-/.%@_:+`.
 pub(crate) fn is_valid_identifier(name: &str) -> bool {
     !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '/' | '.' | '%' | '@' | '_' | ':' | '+'))
+        && name.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '-' | '/' | '.' | '%' | '@' | '_' | ':' | '+')
+        })
 }
 
 /// `"profile  foo"` with prefix `"profile"` gives `Some("foo")`; `"profilefoo"` gives `None`.
@@ -506,14 +506,22 @@ mod tests {
 
     #[test]
     fn errors_do_not_quote_the_line() {
-        let err = parse(FileKind::Credentials, "[a]\naws_secret_access_key SUPERSECRET\n").unwrap_err();
+        let err = parse(
+            FileKind::Credentials,
+            "[a]\naws_secret_access_key SUPERSECRET\n",
+        )
+        .unwrap_err();
         assert_eq!(err.line(), 2);
         assert!(!err.to_string().contains("SUPERSECRET"));
     }
 
     #[test]
     fn services_sections_are_kept() {
-        let file = parse(FileKind::Config, "[services dev]\ns3 =\n  endpoint_url = http://localhost\n").unwrap();
+        let file = parse(
+            FileKind::Config,
+            "[services dev]\ns3 =\n  endpoint_url = http://localhost\n",
+        )
+        .unwrap();
         assert_eq!(
             file.services()["dev"].sub_property("s3", "endpoint_url"),
             Some("http://localhost")

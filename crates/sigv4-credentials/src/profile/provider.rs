@@ -1,5 +1,6 @@
 //! The [`Profile`] credentials provider.
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,7 +44,9 @@ const CREDENTIAL_PROCESS: &str = "credential_process";
 /// let creds = Profile::builder().profile_name("dev").build().provide_credentials().await?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
+///
+/// `Debug` shows the profile name and timeout, not the environment.
+#[derive(Clone)]
 pub struct Profile {
     env: Env,
     profile_name: Option<String>,
@@ -51,13 +54,33 @@ pub struct Profile {
     process_timeout: Duration,
 }
 
+impl fmt::Debug for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Profile")
+            .field("profile_name", &self.profile_name)
+            .field("process_timeout", &self.process_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Builds a [`Profile`]; every setting has a default.
-#[derive(Debug, Clone, Default)]
+///
+/// `Debug` does not show the environment.
+#[derive(Clone, Default)]
 pub struct ProfileBuilder {
     env: Option<Env>,
     profile_name: Option<String>,
     time_source: Option<SharedTimeSource>,
     process_timeout: Option<Duration>,
+}
+
+impl fmt::Debug for ProfileBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProfileBuilder")
+            .field("profile_name", &self.profile_name)
+            .field("process_timeout", &self.process_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ProfileBuilder {
@@ -171,10 +194,15 @@ fn unsupported_key(profile: &Section) -> Option<&'static str> {
         "sso_account_id",
         "sso_role_name",
     ];
-    KEYS.into_iter().find(|key| non_blank(profile, key).is_some())
+    KEYS.into_iter()
+        .find(|key| non_blank(profile, key).is_some())
 }
 
-fn static_keys(profile: &Section, name: &str, looked_at: &str) -> Result<Credentials, CredentialsError> {
+fn static_keys(
+    profile: &Section,
+    name: &str,
+    looked_at: &str,
+) -> Result<Credentials, CredentialsError> {
     let id = non_blank(profile, ACCESS_KEY_ID);
     let secret = non_blank(profile, SECRET_ACCESS_KEY);
     let token = non_blank(profile, SESSION_TOKEN);
