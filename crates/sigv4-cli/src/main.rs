@@ -1,1 +1,50 @@
-fn main(){}
+//! `sigv4`: sign and presign HTTP requests with AWS Signature Version 4.
+//!
+//! ```text
+//! sigv4 sign --spec FILE|-                      JSON specs in, one JSON line per spec out
+//! sigv4 sign [flags] URL                        sign one request, show how
+//! sigv4 presign [flags] [--expires S] URL       presign one request, show how
+//! ```
+//!
+//! Exit codes: 0 done, 1 output failed, 2 usage or input error, 3 the request cannot be signed,
+//! 4 no credentials.
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+mod cli;
+mod error;
+mod human;
+mod infer;
+mod request;
+mod spec;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::error::CliError;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sigv4: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), CliError> {
+    match &cli.command {
+        Command::Sign(args) => match (&args.spec, &args.url) {
+            (Some(path), _) => spec::run_file(path),
+            (None, Some(url)) => human::run(url, &args.request, None),
+            // clap requires one of the two; kept as an error rather than a panic.
+            (None, None) => Err(CliError::Usage("give a URL or --spec FILE".to_owned())),
+        },
+        Command::Presign(args) => human::run(&args.url, &args.request, Some(args.expires)),
+    }
+}

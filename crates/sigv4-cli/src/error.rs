@@ -1,0 +1,61 @@
+//! Why the command stopped, and its exit code.
+
+use std::io;
+
+/// A failure that ends the command: one line on stderr and an exit code.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    /// The command line or an input file is wrong (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The signer refused the request (exit 3).
+    #[error("cannot sign: {0}")]
+    Signing(String),
+    /// No credentials were given (exit 4).
+    #[error("{0}")]
+    NoCredentials(String),
+    /// Writing the output failed (exit 1).
+    #[error("cannot write the output: {0}")]
+    Output(#[source] io::Error),
+}
+
+impl CliError {
+    /// The process exit code for this failure.
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Output(_) => 1,
+            CliError::Usage(_) => 2,
+            CliError::Signing(_) => 3,
+            CliError::NoCredentials(_) => 4,
+        }
+    }
+
+    /// True when the reader of our output went away (`sigv4 ... | head`): not worth a message.
+    pub(crate) fn is_broken_pipe(&self) -> bool {
+        matches!(self, CliError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
+
+impl From<io::Error> for CliError {
+    fn from(e: io::Error) -> Self {
+        CliError::Output(e)
+    }
+}
+
+/// Reads a named input: a file, or standard input for `-`.
+pub(crate) fn read_input(path: &str, what: &str) -> Result<Vec<u8>, CliError> {
+    let result = if path == "-" {
+        let mut buf = Vec::new();
+        io::Read::read_to_end(&mut io::stdin().lock(), &mut buf).map(|_| buf)
+    } else {
+        std::fs::read(path)
+    };
+    result.map_err(|e| {
+        let source = if path == "-" {
+            "standard input".to_owned()
+        } else {
+            format!("{path:?}")
+        };
+        CliError::Usage(format!("cannot read the {what} from {source}: {e}"))
+    })
+}
