@@ -88,13 +88,13 @@ pub(crate) struct ExtraParam<'a> {
 const STACK_PARAMS: usize = 16;
 
 /// Appends the canonical query string: every `key=value` of `query` decoded and re-encoded, plus
-/// `extra` (raw values), sorted by key then value. `skip` drops a parameter by its decoded name
-/// (verification drops `X-Amz-Signature`).
+/// `extra` (raw values), sorted by key then value. `skip` drops parameters by their decoded
+/// names (verification drops `X-Amz-Signature`).
 pub(crate) fn write_canonical_query(
     out: &mut Vec<u8>,
     query: Option<&str>,
     extra: &[ExtraParam<'_>],
-    skip: Option<&str>,
+    skip: &[&str],
 ) {
     // First write every encoded pair after the current end of `out`, remembering where each is,
     // then sort the ranges and append them in order, then move the sorted run down.
@@ -122,10 +122,8 @@ pub(crate) fn write_canonical_query(
                 Some(i) => (&pair[..i], &pair[i + 1..]),
                 None => (pair, &b""[..]),
             };
-            if let Some(skip) = skip {
-                if percent_decode(name).eq(skip.bytes()) {
-                    continue;
-                }
+            if skip.iter().any(|s| percent_decode(name).eq(s.bytes())) {
+                continue;
             }
             let begin = out.len();
             recode_into(out, name);
@@ -515,7 +513,7 @@ mod tests {
 
     fn query(q: &str) -> String {
         let mut out = b"prefix".to_vec();
-        write_canonical_query(&mut out, Some(q), &[], None);
+        write_canonical_query(&mut out, Some(q), &[], &[]);
         String::from_utf8(out[6..].to_vec()).unwrap()
     }
 

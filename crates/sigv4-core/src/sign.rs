@@ -469,7 +469,7 @@ impl Signer {
             write_method(&mut buf, method);
             write_canonical_path(&mut buf, uri.path(), settings);
             buf.push(b'\n');
-            write_canonical_query(&mut buf, uri.query(), &[], None);
+            write_canonical_query(&mut buf, uri.query(), &[], &[]);
             buf.push(b'\n');
             signed_range = write_canonical_headers(
                 &mut buf,
@@ -537,7 +537,7 @@ impl Signer {
             write_method(&mut buf, method);
             write_canonical_path(&mut buf, uri.path(), settings);
             buf.push(b'\n');
-            write_canonical_query(&mut buf, uri.query(), &params_list[..n_params], None);
+            write_canonical_query(&mut buf, uri.query(), &params_list[..n_params], &[]);
             buf.push(b'\n');
             let offset = buf.len();
             buf.extend_from_slice(&header_block);

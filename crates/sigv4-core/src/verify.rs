@@ -484,38 +484,51 @@ impl Signer {
             write_host_from_uri(&mut host, uri).map_err(VerifyError::Canonicalization)?;
         }
         let extras = [ExtraHeader::new("host", &host, true)];
-        let mut buf = Vec::with_capacity(1024);
-        write_method(&mut buf, method);
-        write_canonical_path(&mut buf, uri.path(), &settings.signing);
-        buf.push(b'\n');
-        let skip = claimed.is_presigned().then_some("X-Amz-Signature");
-        write_canonical_query(&mut buf, uri.query(), &[], skip);
-        buf.push(b'\n');
-        write_canonical_headers(
-            &mut buf,
-            headers,
-            if needs_host { &extras } else { &[] },
-            HeaderSelection::Listed(&claimed.signed_headers),
-        )
-        .map_err(VerifyError::Canonicalization)?;
-        buf.extend_from_slice(payload_hash);
-        let canonical_hash: [u8; 32] = Sha256::digest(&buf).into();
-        buf.clear();
-        write_string_to_sign(
-            &mut buf,
-            &claimed.date,
-            &claimed.region,
-            &claimed.service,
-            &canonical_hash,
-        );
+        let extras: &[ExtraHeader<'_>] = if needs_host { &extras } else { &[] };
         let key = self.key(
             credentials.secret_access_key(),
             &claimed.scope_date,
             &claimed.region,
             &claimed.service,
         );
-        let expected = key.sign(&buf);
-        if !bool::from(expected.ct_eq(claimed.signature.as_bytes())) {
+        let mut buf = Vec::with_capacity(1024);
+        let mut matches = |skip: &[&str]| -> Result<bool, VerifyError> {
+            buf.clear();
+            write_method(&mut buf, method);
+            write_canonical_path(&mut buf, uri.path(), &settings.signing);
+            buf.push(b'\n');
+            write_canonical_query(&mut buf, uri.query(), &[], skip);
+            buf.push(b'\n');
+            write_canonical_headers(
+                &mut buf,
+                headers,
+                extras,
+                HeaderSelection::Listed(&claimed.signed_headers),
+            )
+            .map_err(VerifyError::Canonicalization)?;
+            buf.extend_from_slice(payload_hash);
+            let canonical_hash: [u8; 32] = Sha256::digest(&buf).into();
+            buf.clear();
+            write_string_to_sign(
+                &mut buf,
+                &claimed.date,
+                &claimed.region,
+                &claimed.service,
+                &canonical_hash,
+            );
+            let expected = key.sign(&buf);
+            Ok(bool::from(expected.ct_eq(claimed.signature.as_bytes())))
+        };
+        let ok = if claimed.is_presigned() {
+            // A presigned URL's token is usually signed, but some clients add it after signing
+            // (SessionTokenMode::AddedAfterSigning): accept both forms.
+            matches(&["X-Amz-Signature"])?
+                || (claimed.session_token.is_some()
+                    && matches(&["X-Amz-Signature", "X-Amz-Security-Token"])?)
+        } else {
+            matches(&[])?
+        };
+        if !ok {
             return Err(VerifyError::SignatureDoesNotMatch);
         }
         Ok(Verified {
@@ -638,6 +651,17 @@ mod tests {
             check(&req, &creds, t + Duration::from_secs(61)).unwrap_err(),
             VerifyError::Expired(_)
         ));
+    }
+
+    #[test]
+    fn presigned_token_added_after_signing_is_accepted() {
+        let creds = Credentials::builder("AKID", "SECRET").session_token("TOK").build();
+        let t = at(1_700_000_000);
+        let mut settings = SigningSettings::presigned(Duration::from_secs(60));
+        settings.session_token_mode = crate::SessionTokenMode::AddedAfterSigning;
+        let req = signed(&settings, t, &creds);
+        assert!(req.uri().query().unwrap().contains("X-Amz-Security-Token=TOK"));
+        assert!(check(&req, &creds, t).is_ok());
     }
 
     #[test]

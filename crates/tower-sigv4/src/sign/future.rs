@@ -1,0 +1,374 @@
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderMap, Request};
+use http_body::Body;
+use http_body_util::combinators::Collect;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use pin_project_lite::pin_project;
+use sigv4_core::{Credentials, Payload, SigningError, X_AMZ_CONTENT_SHA256};
+use sigv4_credentials::CredentialsError;
+use tower_service::Service;
+use tracing::Instrument;
+
+use super::layer::Config;
+use super::payload::{PayloadPolicy, SigningOverride, SkipSigning};
+use crate::error::{BoxError, SigV4Error};
+
+type CredentialsFuture =
+    Pin<Box<dyn Future<Output = Result<Credentials, CredentialsError>> + Send + 'static>>;
+
+pin_project! {
+    /// The response future of [`SigV4Service`](crate::SigV4Service): reads the body when it must
+    /// be hashed, waits for credentials when they are not at hand, signs, then drives the inner
+    /// service's future.
+    ///
+    /// With warm credentials and a body that needs no buffering (an empty body, an unsigned or
+    /// precomputed payload) it allocates one small box (the credentials future, which borrows the
+    /// provider) beyond what the signer does; the benchmark `layer_overhead` measures the total.
+    pub struct ResponseFuture<S, B>
+    where
+        S: Service<Request<B>>,
+        B: Body,
+        B::Error: Into<BoxError>,
+    {
+        #[pin]
+        state: State<S, B>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, B>
+    where
+        S: Service<Request<B>>,
+        B: Body,
+        B::Error: Into<BoxError>,
+    {
+        Buffering {
+            #[pin]
+            collect: Collect<Limited<B>>,
+            parts: Option<Parts>,
+            job: Option<Job<S>>,
+        },
+        Signing {
+            request: Option<Request<B>>,
+            payload: PayloadPlan,
+            job: Option<Job<S>>,
+            credentials: Option<CredentialsFuture>,
+        },
+        Calling {
+            #[pin]
+            future: S::Future,
+        },
+        Failed {
+            error: Option<SigV4Error>,
+        },
+    }
+}
+
+/// What a signing needs besides the request and credentials.
+struct Job<S> {
+    inner: S,
+    config: Arc<Config>,
+    region: Option<Cow<'static, str>>,
+    service: Option<Cow<'static, str>>,
+}
+
+/// Where the payload hash will come from.
+enum PayloadPlan {
+    Empty,
+    Bytes(Bytes),
+    Unsigned,
+    FromHeader,
+    Hash(String),
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn polled_after_completion() -> BoxError {
+    "tower-sigv4: ResponseFuture polled after it completed".into()
+}
+
+impl<S, B> ResponseFuture<S, B>
+where
+    S: Service<Request<B>>,
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    fn failed(error: SigV4Error) -> Self {
+        Self {
+            state: State::Failed { error: Some(error) },
+        }
+    }
+
+    /// Decides, without waiting, what the request needs: no signing, buffering, or signing
+    /// straight away.
+    pub(crate) fn start(mut inner: S, config: Arc<Config>, request: Request<B>) -> Self {
+        let extensions = request.extensions();
+        if extensions.get::<SkipSigning>().is_some() {
+            return Self {
+                state: State::Calling {
+                    future: inner.call(request),
+                },
+            };
+        }
+        let (region, service, policy, hash) = match extensions.get::<SigningOverride>() {
+            None => (None, None, config.payload_policy, None),
+            Some(o) => (
+                o.region_cow().cloned(),
+                o.service_cow().cloned(),
+                o.payload_policy().unwrap_or(config.payload_policy),
+                o.payload_hash().map(str::to_owned),
+            ),
+        };
+        let plan = match (hash, policy) {
+            (Some(hash), _) => PayloadPlan::Hash(hash),
+            (None, PayloadPolicy::Unsigned) => PayloadPlan::Unsigned,
+            (None, PayloadPolicy::CallerProvided) => {
+                if !request.headers().contains_key(&X_AMZ_CONTENT_SHA256) {
+                    return Self::failed(SigV4Error::MissingPayloadHash);
+                }
+                PayloadPlan::FromHeader
+            }
+            (None, PayloadPolicy::BufferAndHash) => {
+                let body = request.body();
+                let hint = body.size_hint();
+                if body.is_end_stream() || hint.exact() == Some(0) {
+                    PayloadPlan::Empty
+                } else {
+                    let limit = config.max_body_size;
+                    let limit_u64 = u64::try_from(limit).unwrap_or(u64::MAX);
+                    // Refuse before reading a byte when the request says it is too long.
+                    if let Some(declared) = content_length(request.headers()) {
+                        if declared > limit_u64 {
+                            return Self::failed(SigV4Error::BodyTooLarge {
+                                limit,
+                                content_length: Some(declared),
+                            });
+                        }
+                    }
+                    if hint.lower() > limit_u64 {
+                        return Self::failed(SigV4Error::BodyTooLarge {
+                            limit,
+                            content_length: hint.exact(),
+                        });
+                    }
+                    let (parts, body) = request.into_parts();
+                    return Self {
+                        state: State::Buffering {
+                            collect: Limited::new(body, limit).collect(),
+                            parts: Some(parts),
+                            job: Some(Job {
+                                inner,
+                                config,
+                                region,
+                                service,
+                            }),
+                        },
+                    };
+                }
+            }
+        };
+        Self {
+            state: State::Signing {
+                request: Some(request),
+                payload: plan,
+                job: Some(Job {
+                    inner,
+                    config,
+                    region,
+                    service,
+                }),
+                credentials: None,
+            },
+        }
+    }
+}
+
+/// Gets the credentials through a future that owns (a clone of) the provider, kept in `slot` until
+/// it resolves.
+///
+/// The provider's own future borrows the provider, so it cannot live in `ResponseFuture` next to
+/// the `Arc` it borrows from without boxing. Polling a borrowed future once and asking again when
+/// it is pending would avoid the box on the warm path, but would call the provider twice on the
+/// cold path (starting a load, dropping it, starting another); one box (measured: within the noise
+/// of the `layer_overhead` benchmark) keeps "one request, one provider call".
+fn poll_credentials(
+    slot: &mut Option<CredentialsFuture>,
+    config: &Arc<Config>,
+    region: &str,
+    service: &str,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Credentials, CredentialsError>> {
+    if let Some(future) = slot {
+        return future.as_mut().poll(cx);
+    }
+    let span = tracing::debug_span!("sigv4_credentials", region, service);
+    let provider = Arc::clone(&config.provider);
+    let mut owned: CredentialsFuture =
+        Box::pin(async move { provider.provide_credentials().await }.instrument(span));
+    let polled = owned.as_mut().poll(cx);
+    if polled.is_pending() {
+        tracing::debug!(
+            region,
+            service,
+            "credentials not at hand: waiting for the provider"
+        );
+        *slot = Some(owned);
+    }
+    polled
+}
+
+impl<S, B> Future for ResponseFuture<S, B>
+where
+    S: Service<Request<B>>,
+    S::Error: Into<BoxError>,
+    B: Body + From<Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Output = Result<S::Response, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Calling { future } => {
+                    return future.poll(cx).map_err(Into::into);
+                }
+                StateProj::Failed { error } => {
+                    return Poll::Ready(Err(match error.take() {
+                        Some(error) => error.into(),
+                        None => polled_after_completion(),
+                    }));
+                }
+                StateProj::Buffering {
+                    collect,
+                    parts,
+                    job,
+                } => {
+                    let result = ready!(collect.poll(cx));
+                    let (Some(parts), Some(job)) = (parts.take(), job.take()) else {
+                        return Poll::Ready(Err(polled_after_completion()));
+                    };
+                    match result {
+                        Ok(collected) => {
+                            let bytes = collected.to_bytes();
+                            let request = Request::from_parts(parts, B::from(bytes.clone()));
+                            this.state.set(State::Signing {
+                                request: Some(request),
+                                payload: PayloadPlan::Bytes(bytes),
+                                job: Some(job),
+                                credentials: None,
+                            });
+                        }
+                        Err(error) => {
+                            let error = if error.is::<LengthLimitError>() {
+                                SigV4Error::BodyTooLarge {
+                                    limit: job.config.max_body_size,
+                                    content_length: None,
+                                }
+                            } else {
+                                SigV4Error::BodyRead(error)
+                            };
+                            this.state.set(State::Failed { error: None });
+                            return Poll::Ready(Err(error.into()));
+                        }
+                    }
+                }
+                StateProj::Signing {
+                    request,
+                    payload,
+                    job,
+                    credentials,
+                } => {
+                    let Some(job_ref) = job.as_ref() else {
+                        return Poll::Ready(Err(polled_after_completion()));
+                    };
+                    let region = job_ref.region.as_deref().unwrap_or(&job_ref.config.region);
+                    let service = job_ref
+                        .service
+                        .as_deref()
+                        .unwrap_or(&job_ref.config.service);
+                    let result = ready!(poll_credentials(
+                        credentials,
+                        &job_ref.config,
+                        region,
+                        service,
+                        cx
+                    ));
+                    *credentials = None;
+                    let (Some(mut request), Some(mut job)) = (request.take(), job.take()) else {
+                        return Poll::Ready(Err(polled_after_completion()));
+                    };
+                    let signed = match result {
+                        Ok(creds) => sign(&mut request, payload, &job, &creds),
+                        Err(error) => Err(SigV4Error::Credentials(error)),
+                    };
+                    match signed {
+                        Ok(()) => {
+                            let future = job.inner.call(request);
+                            this.state.set(State::Calling { future });
+                        }
+                        Err(error) => {
+                            this.state.set(State::Failed { error: None });
+                            return Poll::Ready(Err(error.into()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn sign<B, S>(
+    request: &mut Request<B>,
+    plan: &PayloadPlan,
+    job: &Job<S>,
+    credentials: &Credentials,
+) -> Result<(), SigV4Error> {
+    let payload = match plan {
+        PayloadPlan::Empty => Payload::Bytes(&[]),
+        PayloadPlan::Bytes(bytes) => Payload::Bytes(bytes),
+        PayloadPlan::Unsigned => Payload::Unsigned,
+        PayloadPlan::Hash(hash) => Payload::Precomputed(hash),
+        PayloadPlan::FromHeader => match request.headers().get(&X_AMZ_CONTENT_SHA256) {
+            None => return Err(SigV4Error::MissingPayloadHash),
+            Some(value) => match value.to_str() {
+                Ok(text) => Payload::Precomputed(text),
+                Err(_) => {
+                    return Err(SigV4Error::Signing(SigningError::InvalidPayloadHash(
+                        String::from_utf8_lossy(value.as_bytes())
+                            .chars()
+                            .take(40)
+                            .collect(),
+                    )))
+                }
+            },
+        },
+    };
+    let output = job.config.sign(
+        request.method(),
+        request.uri(),
+        request.headers(),
+        payload,
+        credentials,
+        job.region.as_deref(),
+        job.service.as_deref(),
+    )?;
+    output.apply_to_request(request)?;
+    Ok(())
+}

@@ -1,0 +1,259 @@
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use http::{HeaderMap, Method, Uri};
+use sigv4_core::{Credentials, Payload, Signer, SigningOutput, SigningParams, SigningSettings};
+use sigv4_credentials::{ProvideCredentials, SharedTimeSource};
+use tower_layer::Layer;
+
+use super::payload::{PayloadPolicy, DEFAULT_MAX_BODY_SIZE};
+use super::service::SigV4Service;
+use crate::error::SigV4Error;
+
+/// Everything a signing layer knows, shared by every service and future it makes.
+pub(crate) struct Config {
+    pub(crate) provider: Arc<dyn ProvideCredentials>,
+    pub(crate) region: Cow<'static, str>,
+    pub(crate) service: Cow<'static, str>,
+    pub(crate) settings: SigningSettings,
+    pub(crate) payload_policy: PayloadPolicy,
+    pub(crate) max_body_size: usize,
+    pub(crate) time_source: Option<SharedTimeSource>,
+    pub(crate) signer: Signer,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Providers' `Debug` redacts secrets (a requirement of `ProvideCredentials`).
+        f.debug_struct("SigV4Config")
+            .field("provider", &self.provider)
+            .field("region", &self.region)
+            .field("service", &self.service)
+            .field("settings", &self.settings)
+            .field("payload_policy", &self.payload_policy)
+            .field("max_body_size", &self.max_body_size)
+            .field("time_source", &self.time_source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    pub(crate) fn now(&self) -> SystemTime {
+        match &self.time_source {
+            Some(source) => source.now(),
+            None => SystemTime::now(),
+        }
+    }
+
+    /// Signs a request head; `region`/`service` are the per-request overrides.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn sign(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        payload: Payload<'_>,
+        credentials: &Credentials,
+        region: Option<&str>,
+        service: Option<&str>,
+    ) -> Result<SigningOutput, SigV4Error> {
+        let region = region.unwrap_or(&self.region);
+        let service = service.unwrap_or(&self.service);
+        let span = tracing::debug_span!(
+            "sigv4_sign",
+            region,
+            service,
+            access_key_id = credentials.access_key_id(),
+            method = %method,
+            host = uri.host().unwrap_or(""),
+        );
+        let _entered = span.enter();
+        let params = SigningParams::new(credentials, region, service, self.now())
+            .with_settings(&self.settings);
+        self.signer
+            .sign(method, uri, headers, payload, &params)
+            .map_err(|error| {
+                tracing::debug!(%error, "signing failed");
+                SigV4Error::Signing(error)
+            })
+    }
+}
+
+/// Signs every request with AWS SigV4 before handing it to the inner service; builds
+/// [`SigV4Service`]. See the [module docs](crate::sign) for an example.
+///
+/// Cheap to clone: the configuration, the credentials source and the signer's key cache are
+/// shared.
+#[derive(Debug, Clone)]
+pub struct SigV4Layer {
+    config: Arc<Config>,
+}
+
+impl SigV4Layer {
+    /// A layer signing for `region` and `service` (the signing name: `execute-api`, `lambda`,
+    /// `s3`, ...) with credentials from `provider`, with the default settings (right for API
+    /// Gateway and most services) and [`PayloadPolicy::BufferAndHash`].
+    ///
+    /// Give it a cached source ([`DefaultChain`](sigv4_credentials::DefaultChain) is one, or wrap a
+    /// source in a [`CredentialsCache`](sigv4_credentials::CredentialsCache)): the layer asks the
+    /// provider once per request.
+    pub fn new(
+        provider: impl ProvideCredentials + 'static,
+        region: impl Into<Cow<'static, str>>,
+        service: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self::builder(provider, region, service).build()
+    }
+
+    /// A builder for the settings, the payload policy, the body limit and the clock.
+    pub fn builder(
+        provider: impl ProvideCredentials + 'static,
+        region: impl Into<Cow<'static, str>>,
+        service: impl Into<Cow<'static, str>>,
+    ) -> SigV4LayerBuilder {
+        SigV4LayerBuilder {
+            provider: Arc::new(provider),
+            region: region.into(),
+            service: service.into(),
+            settings: SigningSettings::default(),
+            payload_policy: PayloadPolicy::default(),
+            max_body_size: DEFAULT_MAX_BODY_SIZE,
+            time_source: None,
+            signer: None,
+        }
+    }
+
+    /// The region requests are signed for (unless overridden per request).
+    pub fn region(&self) -> &str {
+        &self.config.region
+    }
+
+    /// The service requests are signed for (unless overridden per request).
+    pub fn service(&self) -> &str {
+        &self.config.service
+    }
+
+    /// The signing settings.
+    pub fn settings(&self) -> &SigningSettings {
+        &self.config.settings
+    }
+
+    /// The payload policy.
+    pub fn payload_policy(&self) -> PayloadPolicy {
+        self.config.payload_policy
+    }
+
+    /// The largest body buffered to be hashed, in bytes.
+    pub fn max_body_size(&self) -> usize {
+        self.config.max_body_size
+    }
+
+    pub(crate) fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+}
+
+impl<S> Layer<S> for SigV4Layer {
+    type Service = SigV4Service<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SigV4Service::from_config(inner, Arc::clone(&self.config))
+    }
+}
+
+/// Builds a [`SigV4Layer`]; start with [`SigV4Layer::builder`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use tower_sigv4::{PayloadPolicy, SigV4Layer};
+/// use tower_sigv4::sigv4_core::{Credentials, SigningSettings};
+/// use tower_sigv4::sigv4_credentials::ManualClock;
+///
+/// let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+/// let layer = SigV4Layer::builder(Credentials::new("AKID", "SECRET"), "eu-west-1", "execute-api")
+///     .settings(SigningSettings::default())
+///     .payload_policy(PayloadPolicy::BufferAndHash)
+///     .max_body_size(1024 * 1024)
+///     .time_source(Arc::new(clock))
+///     .build();
+/// assert_eq!(layer.max_body_size(), 1024 * 1024);
+/// ```
+pub struct SigV4LayerBuilder {
+    provider: Arc<dyn ProvideCredentials>,
+    region: Cow<'static, str>,
+    service: Cow<'static, str>,
+    settings: SigningSettings,
+    payload_policy: PayloadPolicy,
+    max_body_size: usize,
+    time_source: Option<SharedTimeSource>,
+    signer: Option<Signer>,
+}
+
+impl fmt::Debug for SigV4LayerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigV4LayerBuilder")
+            .field("provider", &self.provider)
+            .field("region", &self.region)
+            .field("service", &self.service)
+            .field("settings", &self.settings)
+            .field("payload_policy", &self.payload_policy)
+            .field("max_body_size", &self.max_body_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigV4LayerBuilder {
+    /// The signing settings (path normalization, double encoding, session token mode,
+    /// `x-amz-content-sha256`, excluded headers, headers or presigned query). Default:
+    /// [`SigningSettings::default`]; use [`SigningSettings::s3`] for S3.
+    pub fn settings(mut self, settings: SigningSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// How the payload hash is settled. Default: [`PayloadPolicy::BufferAndHash`].
+    pub fn payload_policy(mut self, policy: PayloadPolicy) -> Self {
+        self.payload_policy = policy;
+        self
+    }
+
+    /// The largest body [`PayloadPolicy::BufferAndHash`] reads into memory, in bytes. Default
+    /// [`DEFAULT_MAX_BODY_SIZE`] (10 MiB).
+    pub fn max_body_size(mut self, limit: usize) -> Self {
+        self.max_body_size = limit;
+        self
+    }
+
+    /// Where the signing time comes from. Default: the system clock. Tests pass a
+    /// [`ManualClock`](sigv4_credentials::ManualClock) in an `Arc`.
+    pub fn time_source(mut self, time_source: SharedTimeSource) -> Self {
+        self.time_source = Some(time_source);
+        self
+    }
+
+    /// The signer (and so the signing-key cache) to use; share one between layers signing with
+    /// the same credentials. Default: a new [`Signer`].
+    pub fn signer(mut self, signer: Signer) -> Self {
+        self.signer = Some(signer);
+        self
+    }
+
+    /// The layer.
+    pub fn build(self) -> SigV4Layer {
+        SigV4Layer {
+            config: Arc::new(Config {
+                provider: self.provider,
+                region: self.region,
+                service: self.service,
+                settings: self.settings,
+                payload_policy: self.payload_policy,
+                max_body_size: self.max_body_size,
+                time_source: self.time_source,
+                signer: self.signer.unwrap_or_default(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Client side: sign every outgoing request with AWS SigV4.
+//!
+//! [`SigV4Layer`] wraps any tower service that takes `http::Request<B>` (hyper-util's `Client`,
+//! an axum `Router` used as a client stack, a reqwest-based service...). For each request it
+//! gets the current credentials from a [`ProvideCredentials`](sigv4_credentials::ProvideCredentials)
+//! source, settles the payload hash according to the [`PayloadPolicy`], signs the head with
+//! [`sigv4_core::Signer`] and calls the inner service with the signed request.
+//!
+//! # Example
+//!
+//! ```
+//! use std::convert::Infallible;
+//!
+//! use bytes::Bytes;
+//! use http::{Request, Response};
+//! use http_body_util::Full;
+//! use tower::{ServiceBuilder, ServiceExt};
+//! use tower_sigv4::sigv4_core::Credentials;
+//! use tower_sigv4::SigV4Layer;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), tower_sigv4::BoxError> {
+//! // In an application: `DefaultChain::builder().build().await` (environment, profile,
+//! // container, IMDS; cached and refreshed ahead of expiry).
+//! let credentials = Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+//!
+//! let api = ServiceBuilder::new()
+//!     .layer(SigV4Layer::new(credentials, "eu-west-1", "execute-api"))
+//!     // Stands in for `hyper_util::client::legacy::Client<_, Full<Bytes>>`: shows what would be
+//!     // sent.
+//!     .service(tower::service_fn(|request: Request<Full<Bytes>>| async move {
+//!         let authorization = request.headers()["authorization"].to_str().unwrap_or("").to_owned();
+//!         Ok::<_, Infallible>(Response::new(authorization))
+//!     }));
+//!
+//! let request = Request::post("https://abcdef1234.execute-api.eu-west-1.amazonaws.com/prod/items")
+//!     .header("content-type", "application/json")
+//!     .body(Full::new(Bytes::from_static(br#"{"name":"widget"}"#)))?;
+//! let response = api.oneshot(request).await?;
+//! assert!(response.body().starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"));
+//! assert!(response.body().contains("/eu-west-1/execute-api/aws4_request"));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What the layer adds
+//!
+//! `authorization`, `x-amz-date`, `x-amz-security-token` (with temporary credentials) and, for an
+//! unsigned payload or with [`SigningSettings::s3`](sigv4_core::SigningSettings::s3),
+//! `x-amz-content-sha256`. Headers that proxies and tracing layers change after signing
+//! (`user-agent`, `traceparent`, `x-amzn-trace-id`, hop-by-hop headers...) are left out of the
+//! signature by default, so put tracing layers on either side.
+//!
+//! # Bodies
+//!
+//! The body type `B` must be an [`http_body::Body`] that can be rebuilt from [`bytes::Bytes`]
+//! (`Full<Bytes>`, `axum::body::Body`, `reqwest::Body`). With [`PayloadPolicy::BufferAndHash`]
+//! (the default, needed by API Gateway) a non-empty body is read into memory up to
+//! [`SigV4LayerBuilder::max_body_size`] (10 MiB by default), hashed, and handed on as
+//! `B::from(bytes)` (trailers, if any, are dropped). An empty body is not buffered. For large
+//! uploads, use [`PayloadPolicy::CallerProvided`] with an `x-amz-content-sha256` header, or
+//! [`PayloadPolicy::Unsigned`] where the service accepts it (S3).
+//!
+//! # Per-request overrides
+//!
+//! Put a [`SigningOverride`] in the request's extensions to sign one request for another region or
+//! service, with another payload policy or with a hash you already have; put [`SkipSigning`] there
+//! to send a request unsigned:
+//!
+//! ```
+//! use std::convert::Infallible;
+//!
+//! use bytes::Bytes;
+//! use http::{Request, Response};
+//! use http_body_util::Full;
+//! use tower::{ServiceBuilder, ServiceExt};
+//! use tower_sigv4::sigv4_core::Credentials;
+//! use tower_sigv4::{SigV4Layer, SigningOverride, SkipSigning};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), tower_sigv4::BoxError> {
+//! let api = ServiceBuilder::new()
+//!     .layer(SigV4Layer::new(Credentials::new("AKID", "SECRET"), "eu-west-1", "execute-api"))
+//!     .service(tower::service_fn(|request: Request<Full<Bytes>>| async move {
+//!         let authorization = request.headers().get("authorization").cloned();
+//!         Ok::<_, Infallible>(Response::new(authorization))
+//!     }));
+//!
+//! // Another region and service for this request only.
+//! let mut request = Request::get("https://lambda.us-east-2.amazonaws.com/2015-03-31/functions")
+//!     .body(Full::new(Bytes::new()))?;
+//! request
+//!     .extensions_mut()
+//!     .insert(SigningOverride::new().with_region("us-east-2").with_service("lambda"));
+//! let response = api.clone().oneshot(request).await?;
+//! let authorization = response.body().as_ref().map(|v| v.to_str().unwrap_or(""));
+//! assert!(authorization.unwrap_or("").contains("/us-east-2/lambda/aws4_request"));
+//!
+//! // No signature at all.
+//! let mut request = Request::get("https://example.com/health").body(Full::new(Bytes::new()))?;
+//! request.extensions_mut().insert(SkipSigning);
+//! let response = api.oneshot(request).await?;
+//! assert!(response.body().is_none());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Errors
+//!
+//! The service's error type is [`BoxError`](crate::BoxError). Errors of the inner service come
+//! through unchanged; when signing fails the inner service is not called and the error is a
+//! [`SigV4Error`](crate::SigV4Error) (find it with `downcast_ref` or
+//! [`SigV4Error::find`](crate::SigV4Error::find)).
+//!
+//! # Tracing
+//!
+//! At `debug` level: a `sigv4_sign` span around each signing (region, service, access key id,
+//! method, host) and a `sigv4_credentials` span around waits for credentials. Secrets and session
+//! tokens are never recorded.
+
+mod future;
+pub(crate) mod layer;
+mod payload;
+mod service;
+
+pub use self::future::ResponseFuture;
+pub use self::layer::{SigV4Layer, SigV4LayerBuilder};
+pub use self::payload::{PayloadPolicy, SigningOverride, SkipSigning, DEFAULT_MAX_BODY_SIZE};
+pub use self::service::SigV4Service;

@@ -1,0 +1,140 @@
+//! How the payload hash is settled, and the per-request overrides.
+
+use std::borrow::Cow;
+
+/// The default cap on a body buffered to be hashed: 10 MiB.
+pub const DEFAULT_MAX_BODY_SIZE: usize = 10 * 1024 * 1024;
+
+/// How the layer settles the payload hash that goes into the signature.
+///
+/// Set it for a layer with [`SigV4LayerBuilder::payload_policy`](crate::SigV4LayerBuilder::payload_policy),
+/// or for one request with [`SigningOverride::with_payload_policy`].
+///
+/// ```
+/// use tower_sigv4::{PayloadPolicy, SigV4Layer};
+/// use tower_sigv4::sigv4_core::{Credentials, SigningSettings};
+///
+/// // S3: stream bodies without reading them, sign `UNSIGNED-PAYLOAD`.
+/// let s3 = SigV4Layer::builder(Credentials::new("AKID", "SECRET"), "eu-west-1", "s3")
+///     .settings(SigningSettings::s3())
+///     .payload_policy(PayloadPolicy::Unsigned)
+///     .build();
+/// # let _ = s3;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum PayloadPolicy {
+    /// Read the whole body (up to [`max_body_size`](crate::SigV4LayerBuilder::max_body_size),
+    /// 10 MiB by default), hash it, and hand the same bytes on. What API Gateway and most services
+    /// need. A `Content-Length` over the limit is refused before reading; a body that turns out
+    /// longer is refused once the limit is crossed; an empty body is not buffered at all.
+    #[default]
+    BufferAndHash,
+    /// Use the request's own `x-amz-content-sha256` header as the payload hash (the caller
+    /// computed it); the body is not read. A request without the header is an error
+    /// ([`SigV4Error::MissingPayloadHash`](crate::SigV4Error::MissingPayloadHash)).
+    CallerProvided,
+    /// Sign `UNSIGNED-PAYLOAD` and do not read the body (S3). With the default settings the
+    /// signer also sends `x-amz-content-sha256: UNSIGNED-PAYLOAD`.
+    Unsigned,
+}
+
+/// A request extension that changes how one request is signed: another region or service, another
+/// payload policy, or a payload hash the caller already has.
+///
+/// ```
+/// use http::Request;
+/// use tower_sigv4::{PayloadPolicy, SigningOverride};
+///
+/// let mut request = Request::get("https://sqs.eu-central-1.amazonaws.com/").body(()).unwrap();
+/// request.extensions_mut().insert(
+///     SigningOverride::new()
+///         .with_region("eu-central-1")
+///         .with_service("sqs")
+///         .with_payload_policy(PayloadPolicy::Unsigned),
+/// );
+/// ```
+///
+/// Every field left unset falls back to the layer's configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SigningOverride {
+    region: Option<Cow<'static, str>>,
+    service: Option<Cow<'static, str>>,
+    payload_policy: Option<PayloadPolicy>,
+    payload_hash: Option<String>,
+}
+
+impl SigningOverride {
+    /// An override that changes nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Signs for this region instead of the layer's.
+    pub fn with_region(mut self, region: impl Into<Cow<'static, str>>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// Signs for this service (signing name, such as `execute-api`, `s3`, `lambda`) instead of the
+    /// layer's.
+    pub fn with_service(mut self, service: impl Into<Cow<'static, str>>) -> Self {
+        self.service = Some(service.into());
+        self
+    }
+
+    /// Uses this payload policy instead of the layer's.
+    pub fn with_payload_policy(mut self, policy: PayloadPolicy) -> Self {
+        self.payload_policy = Some(policy);
+        self
+    }
+
+    /// Signs with this payload hash (64 lower-case hex digits, or a token the service accepts such
+    /// as `UNSIGNED-PAYLOAD`), whatever the payload policy; the body is not read.
+    pub fn with_payload_hash(mut self, hash: impl Into<String>) -> Self {
+        self.payload_hash = Some(hash.into());
+        self
+    }
+
+    /// The region override, if any.
+    pub fn region(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+
+    /// The service override, if any.
+    pub fn service(&self) -> Option<&str> {
+        self.service.as_deref()
+    }
+
+    /// The payload policy override, if any.
+    pub fn payload_policy(&self) -> Option<PayloadPolicy> {
+        self.payload_policy
+    }
+
+    /// The precomputed payload hash, if any.
+    pub fn payload_hash(&self) -> Option<&str> {
+        self.payload_hash.as_deref()
+    }
+
+    pub(crate) fn region_cow(&self) -> Option<&Cow<'static, str>> {
+        self.region.as_ref()
+    }
+
+    pub(crate) fn service_cow(&self) -> Option<&Cow<'static, str>> {
+        self.service.as_ref()
+    }
+}
+
+/// A request extension that sends the request on unsigned (a health check, a presigned URL that
+/// already carries its signature).
+///
+/// ```
+/// use http::Request;
+/// use tower_sigv4::SkipSigning;
+///
+/// let mut request = Request::get("https://example.com/health").body(()).unwrap();
+/// request.extensions_mut().insert(SkipSigning);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SkipSigning;

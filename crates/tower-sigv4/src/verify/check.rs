@@ -1,0 +1,167 @@
+//! The check itself: parse, look the key up, read the body, settle the payload hash, verify.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::CONTENT_LENGTH;
+use http::{HeaderMap, Request, StatusCode};
+use http_body::Body;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use sigv4_core::verify::{SignedRequest, VerifyError};
+use sigv4_core::{sha256_hex, Payload, UNSIGNED_PAYLOAD, X_AMZ_CONTENT_SHA256};
+
+use super::key_store::BoxError;
+use super::layer::Config;
+use super::rejection::Rejection;
+
+fn too_large(max: usize) -> Rejection {
+    Rejection::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RequestEntityTooLarge",
+        format!("Request Too Long: the body is larger than the limit of {max} bytes"),
+    )
+}
+
+/// The declared `Content-Length`, when there is exactly one readable value.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Checks `request`; on success returns it with the body buffered and the [`Verified`]
+/// identity in its extensions.
+///
+/// [`Verified`]: sigv4_core::verify::Verified
+pub(crate) async fn check<B>(
+    config: Arc<Config>,
+    request: Request<B>,
+) -> Result<Request<Full<Bytes>>, Rejection>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    let (mut parts, body) = request.into_parts();
+    let max = config.max_body_size;
+
+    // 1. A declared body over the limit is refused before anything is read.
+    let declared = content_length(&parts.headers).unwrap_or(0);
+    if declared > max as u64 || body.size_hint().lower() > max as u64 {
+        return Err(too_large(max));
+    }
+
+    // 2. What the request claims.
+    let claimed =
+        SignedRequest::parse(&parts.uri, &parts.headers).map_err(|e| Rejection::from_verify(&e))?;
+    let akid = claimed.access_key_id();
+    let reject = |e: VerifyError| Rejection::from_verify(&e).with_access_key_id(akid);
+
+    // 3. The secret.
+    let credentials = match config.key_store.lookup(akid, claimed.session_token()).await {
+        Ok(Some(credentials)) => credentials,
+        Ok(None) => return Err(reject(VerifyError::InvalidClientTokenId)),
+        Err(error) => {
+            tracing::warn!(access_key_id = %akid, %error, "SigV4 key store lookup failed");
+            return Err(Rejection::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalFailure",
+                "Internal server error",
+            )
+            .with_access_key_id(akid));
+        }
+    };
+    let now = config.time_source.now();
+    if credentials.is_expired_at(now) {
+        return Err(Rejection::new(
+            StatusCode::FORBIDDEN,
+            "ExpiredToken",
+            "The security token included in the request is expired",
+        )
+        .with_access_key_id(akid));
+    }
+
+    // 4. The body, buffered up to the limit.
+    let bytes = match Limited::new(body, max).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.is::<LengthLimitError>() => {
+            return Err(too_large(max).with_access_key_id(akid))
+        }
+        Err(error) => {
+            return Err(Rejection::new(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                format!("the request body could not be read: {error}"),
+            )
+            .with_access_key_id(akid))
+        }
+    };
+
+    // 5. The payload hash: the body's, or a signed x-amz-content-sha256 once checked against it.
+    let content_sha = claimed
+        .signed_headers()
+        .split(';')
+        .any(|h| h == X_AMZ_CONTENT_SHA256.as_str())
+        .then(|| parts.headers.get(&X_AMZ_CONTENT_SHA256))
+        .flatten();
+    let payload_hash: Option<Cow<'_, str>> = match content_sha {
+        None => None,
+        Some(value) => {
+            let value = value.to_str().unwrap_or("").trim();
+            if value == UNSIGNED_PAYLOAD {
+                if !config.allow_unsigned_payload {
+                    return Err(Rejection::new(
+                        StatusCode::FORBIDDEN,
+                        "SignatureDoesNotMatch",
+                        "This endpoint needs the body's SHA-256 in the signature; \
+                         UNSIGNED-PAYLOAD is not accepted.",
+                    )
+                    .with_access_key_id(akid));
+                }
+                Some(Cow::Borrowed(UNSIGNED_PAYLOAD))
+            } else if value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
+                let actual = sha256_hex(&bytes);
+                if !actual.eq_ignore_ascii_case(value) {
+                    return Err(Rejection::new(
+                        StatusCode::BAD_REQUEST,
+                        "XAmzContentSHA256Mismatch",
+                        "The provided 'x-amz-content-sha256' header does not match what was \
+                         computed.",
+                    )
+                    .with_access_key_id(akid));
+                }
+                Some(Cow::Owned(value.to_owned()))
+            } else {
+                return Err(Rejection::new(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidArgument",
+                    "x-amz-content-sha256 must be the SHA-256 of the body in hex, or \
+                     UNSIGNED-PAYLOAD",
+                )
+                .with_access_key_id(akid));
+            }
+        }
+    };
+    let payload = match &payload_hash {
+        Some(hash) => Payload::Precomputed(hash),
+        None => Payload::Bytes(&bytes),
+    };
+
+    // 6. The signature.
+    let verified = config
+        .signer
+        .verify(
+            &parts.method,
+            &parts.uri,
+            &parts.headers,
+            &claimed,
+            payload,
+            &credentials,
+            now,
+            &config.settings,
+        )
+        .map_err(reject)?;
+    parts.extensions.insert(verified);
+    Ok(Request::from_parts(parts, Full::new(bytes)))
+}
