@@ -388,6 +388,20 @@ impl Signer {
         params: &SigningParams<'_>,
         inspection: Option<&mut Inspection>,
     ) -> Result<SigningOutput, SigningError> {
+        with_scratch(|buf| self.run_in(buf, method, uri, headers, payload, params, inspection))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_in(
+        &self,
+        buf: &mut Vec<u8>,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        payload: Payload<'_>,
+        params: &SigningParams<'_>,
+        inspection: Option<&mut Inspection>,
+    ) -> Result<SigningOutput, SigningError> {
         let creds = params.credentials;
         let settings = params.settings;
         check_credentials(creds)?;
@@ -425,7 +439,7 @@ impl Signer {
             + token.map_or(0, |t| 2 * t.len() + 32)
             + scope_len * 2
             + creds.access_key_id().len() * 2;
-        let mut buf: Vec<u8> = Vec::with_capacity(capacity);
+        buf.reserve(capacity);
 
         let is_query = matches!(settings.location, SignatureLocation::Query { .. });
         let add_content_sha = !is_query
@@ -466,13 +480,13 @@ impl Signer {
                 extras_list[n] = ExtraHeader::new("x-amz-content-sha256", hash.as_bytes(), true);
                 n += 1;
             }
-            write_method(&mut buf, method);
-            write_canonical_path(&mut buf, uri.path(), settings);
+            write_method(buf, method);
+            write_canonical_path(buf, uri.path(), settings);
             buf.push(b'\n');
-            write_canonical_query(&mut buf, uri.query(), &[], &[]);
+            write_canonical_query(buf, uri.query(), &[], &[]);
             buf.push(b'\n');
             signed_range = write_canonical_headers(
-                &mut buf,
+                buf,
                 headers,
                 &extras_list[..n],
                 HeaderSelection::Auto {
@@ -534,10 +548,10 @@ impl Signer {
                 params_list[5].value = token.as_bytes();
                 n_params = 6;
             }
-            write_method(&mut buf, method);
-            write_canonical_path(&mut buf, uri.path(), settings);
+            write_method(buf, method);
+            write_canonical_path(buf, uri.path(), settings);
             buf.push(b'\n');
-            write_canonical_query(&mut buf, uri.query(), &params_list[..n_params], &[]);
+            write_canonical_query(buf, uri.query(), &params_list[..n_params], &[]);
             buf.push(b'\n');
             let offset = buf.len();
             buf.extend_from_slice(&header_block);
@@ -581,13 +595,7 @@ impl Signer {
         );
         let canonical_hash: [u8; 32] = Sha256::digest(&buf[..canonical_end]).into();
         let sts_start = buf.len();
-        write_string_to_sign(
-            &mut buf,
-            &date,
-            params.region,
-            params.service,
-            &canonical_hash,
-        );
+        write_string_to_sign(buf, &date, params.region, params.service, &canonical_hash);
         let signature = Signature(key.sign(&buf[sts_start..]));
         if let Some(inspection) = inspection {
             fill_inspection(
@@ -608,7 +616,7 @@ impl Signer {
         buf.extend_from_slice(b" Credential=");
         buf.extend_from_slice(creds.access_key_id().as_bytes());
         buf.push(b'/');
-        write_scope(&mut buf, &date, params.region, params.service);
+        write_scope(buf, &date, params.region, params.service);
         buf.extend_from_slice(b", SignedHeaders=");
         buf.extend_from_within(signed_range.0..signed_range.1);
         buf.extend_from_slice(b", Signature=");
@@ -655,7 +663,7 @@ impl Signer {
     #[allow(clippy::too_many_arguments)]
     fn finish_query(
         &self,
-        mut buf: Vec<u8>,
+        buf: &mut Vec<u8>,
         canonical_end: usize,
         signed_range: (usize, usize),
         mut query: Vec<u8>,
@@ -673,18 +681,12 @@ impl Signer {
         );
         let canonical_hash: [u8; 32] = Sha256::digest(&buf[..canonical_end]).into();
         let sts_start = buf.len();
-        write_string_to_sign(
-            &mut buf,
-            date,
-            params.region,
-            params.service,
-            &canonical_hash,
-        );
+        write_string_to_sign(buf, date, params.region, params.service, &canonical_hash);
         let signature = Signature(key.sign(&buf[sts_start..]));
         if let Some(inspection) = inspection {
             fill_inspection(
                 inspection,
-                &buf,
+                buf,
                 canonical_end,
                 sts_start,
                 signed_range,
@@ -704,6 +706,38 @@ impl Signer {
             query: Some(query),
         })
     }
+}
+
+thread_local! {
+    // The canonical request, string to sign and Authorization value of a signing are written
+    // into one buffer; each thread keeps its buffer, so a warm signing does not allocate it.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Largest buffer kept between signings (a rare huge request does not pin its memory).
+const SCRATCH_KEEP: usize = 16 * 1024;
+
+/// Runs `f` with this thread's scratch buffer (empty), then wipes what was written: the buffer
+/// held the session token and the signed headers.
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            let result = f(&mut buf);
+            zeroize::Zeroize::zeroize(buf.as_mut_slice());
+            buf.clear();
+            if buf.capacity() > SCRATCH_KEEP {
+                *buf = Vec::new();
+            }
+            result
+        }
+        Err(_) => {
+            let mut buf = Vec::new();
+            let result = f(&mut buf);
+            zeroize::Zeroize::zeroize(&mut buf);
+            result
+        }
+    })
 }
 
 /// The (at most four) headers a signing sets, without a heap allocation.

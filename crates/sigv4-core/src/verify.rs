@@ -655,12 +655,18 @@ mod tests {
 
     #[test]
     fn presigned_token_added_after_signing_is_accepted() {
-        let creds = Credentials::builder("AKID", "SECRET").session_token("TOK").build();
+        let creds = Credentials::builder("AKID", "SECRET")
+            .session_token("TOK")
+            .build();
         let t = at(1_700_000_000);
         let mut settings = SigningSettings::presigned(Duration::from_secs(60));
         settings.session_token_mode = crate::SessionTokenMode::AddedAfterSigning;
         let req = signed(&settings, t, &creds);
-        assert!(req.uri().query().unwrap().contains("X-Amz-Security-Token=TOK"));
+        assert!(req
+            .uri()
+            .query()
+            .unwrap()
+            .contains("X-Amz-Security-Token=TOK"));
         assert!(check(&req, &creds, t).is_ok());
     }
 
