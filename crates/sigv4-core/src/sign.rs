@@ -600,7 +600,7 @@ impl Signer {
         if let Some(inspection) = inspection {
             fill_inspection(
                 inspection,
-                &buf,
+                buf,
                 canonical_end,
                 sts_start,
                 signed_range,
