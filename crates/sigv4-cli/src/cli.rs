@@ -2,13 +2,23 @@
 
 use clap::{Args, Parser, Subcommand};
 
+/// The exit code table, shown by `--help` (keep in step with `CliError::exit_code` and the
+/// README).
+pub(crate) const EXIT_CODES: &str = "\
+Exit codes:
+  0  done (for curl: a response was received, whatever its status, unless --fail/--fail-with-body)
+  1  the output could not be written
+  2  usage or input error (a flag, the URL, a file)
+  3  the request cannot be signed
+  4  no credentials: none found, or the configured source failed
+  5  network error: name resolution, connection, TLS or certificate, proxy, timeout
+  6  the server answered 400 or above, with --fail or --fail-with-body
+  7  a redirect was not followed: more than --max-redirs, or an unusable Location";
+
 /// Sign HTTP requests with AWS Signature Version 4 and show how the signature was made.
 #[derive(Debug, Parser)]
 #[command(name = "sigv4", version, propagate_version = true)]
-#[command(
-    after_help = "Exit codes: 0 done, 1 output failed, 2 usage or input error, \
-3 the request cannot be signed, 4 no credentials."
-)]
+#[command(after_help = EXIT_CODES)]
 pub(crate) struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -27,6 +37,165 @@ pub(crate) enum Command {
     ///
     /// Prints the canonical request, the string to sign, the signature and the presigned URL.
     Presign(PresignArgs),
+    /// Send a signed request, like curl (an awscurl replacement)
+    ///
+    /// Credentials come from the flags, else --profile, else the default chain (environment,
+    /// profile files, ECS/EKS container credentials, EC2 instance metadata). Region and service
+    /// are told from well-known AWS host names unless --region / --service are given.
+    ///
+    /// With -L, a redirect to the same scheme, host and port is signed again for its new URL;
+    /// a redirect anywhere else is followed without the signature, the session token or any
+    /// Authorization/Cookie header, and no later hop is signed.
+    ///
+    /// Proxies: HTTPS_PROXY / HTTP_PROXY / ALL_PROXY (http:// proxies; CONNECT for https) and
+    /// NO_PROXY, as curl reads them.
+    Curl(Box<CurlArgs>),
+    /// Show which credentials the default chain finds (never the secret)
+    ///
+    /// Prints the source, the access key id and when the credentials expire. --export prints
+    /// shell export lines, secret included: the only way this tool prints a secret.
+    #[command(after_help = EXIT_CODES)]
+    Credentials(CredentialsArgs),
+}
+
+/// `sigv4 curl`.
+#[derive(Debug, Args)]
+pub(crate) struct CurlArgs {
+    /// The URL, already percent-encoded (https://host/path?query).
+    #[arg(value_name = "URL")]
+    pub(crate) url: String,
+
+    /// The HTTP method [default: GET, or POST with a body].
+    #[arg(short = 'X', long = "request", value_name = "METHOD")]
+    pub(crate) method: Option<String>,
+
+    /// A header to sign and send, 'Name: value' (repeat for more). 'Name:' with nothing after
+    /// the colon sends no such header (drops the default User-Agent or Accept).
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub(crate) headers: Vec<String>,
+
+    /// The body: text, @FILE, or @- for standard input. Sent and signed byte for byte (unlike
+    /// curl, newlines are kept, as awscurl does). No Content-Type is added: pass -H.
+    #[arg(
+        short = 'd',
+        long = "data",
+        value_name = "DATA",
+        conflicts_with = "data_binary"
+    )]
+    pub(crate) data: Option<String>,
+
+    /// The body, byte for byte: text, @FILE, or @- for standard input.
+    #[arg(long = "data-binary", value_name = "DATA")]
+    pub(crate) data_binary: Option<String>,
+
+    /// Write the response's status line and headers before its body.
+    #[arg(short = 'i', long = "include")]
+    pub(crate) include: bool,
+
+    /// Write the body to FILE instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub(crate) output: Option<String>,
+
+    /// Show on standard error the canonical request, the string to sign and the headers sent
+    /// and received (the session token and the signature shortened, never the secret).
+    #[arg(short = 'v', long = "verbose")]
+    pub(crate) verbose: bool,
+
+    /// Exit 6 when the server answers 400 or above, after writing the body.
+    #[arg(long = "fail-with-body", conflicts_with = "fail")]
+    pub(crate) fail_with_body: bool,
+
+    /// Exit 6 when the server answers 400 or above, without writing the body.
+    #[arg(short = 'f', long = "fail")]
+    pub(crate) fail: bool,
+
+    /// Follow redirects (3xx with a Location), signing again for each hop on the same host.
+    #[arg(short = 'L', long = "location")]
+    pub(crate) location: bool,
+
+    /// The most redirects -L follows.
+    #[arg(long = "max-redirs", value_name = "N", default_value_t = 50)]
+    pub(crate) max_redirs: u32,
+
+    /// DANGEROUS: accept any TLS certificate (expired, self-signed, for another host). Anyone
+    /// on the path can then read the request, signature included.
+    #[arg(short = 'k', long = "insecure")]
+    pub(crate) insecure: bool,
+
+    /// Also trust the CA certificates in this PEM file (besides the platform's).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) cacert: Option<String>,
+
+    /// The most time the whole transfer may take, in seconds (fractions allowed).
+    #[arg(long, visible_alias = "max-time", short = 'm', value_name = "SECONDS",
+          value_parser = parse_seconds)]
+    pub(crate) timeout: Option<std::time::Duration>,
+
+    /// No effect (there is no progress meter); accepted for curl habits.
+    #[arg(short = 's', long = "silent", hide = true)]
+    pub(crate) silent: bool,
+
+    /// The AWS region [default: told from the host].
+    #[arg(long, value_name = "REGION")]
+    pub(crate) region: Option<String>,
+
+    /// The service's signing name [default: told from the host].
+    #[arg(long, value_name = "SERVICE")]
+    pub(crate) service: Option<String>,
+
+    /// Use this profile of the shared config and credentials files (only it: the environment's
+    /// keys are then ignored).
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["access_key", "secret_key"])]
+    pub(crate) profile: Option<String>,
+
+    /// Access key id (with --secret-key).
+    #[arg(long, value_name = "AKID", requires = "secret_key")]
+    pub(crate) access_key: Option<String>,
+
+    /// Secret access key (with --access-key). Other users can read command lines: prefer the
+    /// environment or a profile.
+    #[arg(long, value_name = "SECRET", requires = "access_key")]
+    pub(crate) secret_key: Option<String>,
+
+    /// Session token of temporary credentials (with --access-key and --secret-key).
+    #[arg(long, value_name = "TOKEN", requires = "access_key")]
+    pub(crate) session_token: Option<String>,
+
+    /// S3 rules: path neither normalized nor encoded twice, x-amz-content-sha256 sent.
+    #[arg(long)]
+    pub(crate) s3: bool,
+
+    /// Sign UNSIGNED-PAYLOAD instead of the body's SHA-256 (S3 accepts it; API Gateway does not).
+    #[arg(long)]
+    pub(crate) unsigned_payload: bool,
+}
+
+/// `sigv4 credentials`.
+#[derive(Debug, Args)]
+pub(crate) struct CredentialsArgs {
+    /// Use this profile only, instead of the default chain.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) profile: Option<String>,
+
+    /// Print shell `export AWS_...=` lines, the secret key and session token included.
+    #[arg(long, conflicts_with = "json")]
+    pub(crate) export: bool,
+
+    /// Print one JSON object (no secret): source, access_key_id, session_token (bool),
+    /// expiration (RFC 3339 or null), expires_in_seconds (or null).
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Seconds, possibly with a fraction, as a duration.
+fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if seconds.is_nan() || seconds <= 0.0 {
+        return Err("give a positive number of seconds".to_owned());
+    }
+    std::time::Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())
 }
 
 /// `sigv4 sign`.

@@ -14,6 +14,16 @@ pub(crate) enum CliError {
     /// No credentials were given (exit 4).
     #[error("{0}")]
     NoCredentials(String),
+    /// The request could not be sent or the response not read: name resolution, connection,
+    /// TLS, proxy, timeout (exit 5).
+    #[error("{0}")]
+    Network(String),
+    /// The server answered 400 or above and `--fail` / `--fail-with-body` was given (exit 6).
+    #[error("the server answered {0}")]
+    HttpStatus(http::StatusCode),
+    /// A redirect was not followed (exit 7).
+    #[error("{0}")]
+    Redirect(String),
     /// Writing the output failed (exit 1).
     #[error("cannot write the output: {0}")]
     Output(#[source] io::Error),
@@ -27,6 +37,9 @@ impl CliError {
             CliError::Usage(_) => 2,
             CliError::Signing(_) => 3,
             CliError::NoCredentials(_) => 4,
+            CliError::Network(_) => 5,
+            CliError::HttpStatus(_) => 6,
+            CliError::Redirect(_) => 7,
         }
     }
 
@@ -39,6 +52,21 @@ impl CliError {
 impl From<io::Error> for CliError {
     fn from(e: io::Error) -> Self {
         CliError::Output(e)
+    }
+}
+
+impl From<sigv4_credentials::CredentialsError> for CliError {
+    /// One line: the chain's list of sources tried is joined with `; `.
+    fn from(e: sigv4_credentials::CredentialsError) -> Self {
+        let text = e.to_string();
+        let line = text
+            .lines()
+            .map(|l| l.trim().trim_start_matches("- "))
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ")
+            .replace(":;", ":");
+        CliError::NoCredentials(line)
     }
 }
 

@@ -12,7 +12,7 @@ use sigv4_core::{AmzDate, Credentials, Inspection, Payload, Signer, SigningParam
 
 use crate::cli::RequestArgs;
 use crate::error::{read_input, CliError};
-use crate::infer::infer_region_service;
+use crate::infer::resolve_scope;
 use crate::request::{append_header, short_token, value_text, Switches};
 
 /// Where the credentials came from.
@@ -123,26 +123,7 @@ fn prepare(
             crate::request::shorten(url, 100)
         ))
     })?;
-    let inferred = infer_region_service(&uri);
-    let region = args
-        .region
-        .clone()
-        .or_else(|| inferred.as_ref().map(|(r, _)| r.clone()));
-    let service = args.service.clone().or_else(|| inferred.map(|(_, s)| s));
-    let (region, service) = match (region, service) {
-        (Some(region), Some(service)) => (region, service),
-        (region, _) => {
-            let missing = if region.is_none() {
-                "--region"
-            } else {
-                "--service"
-            };
-            return Err(CliError::Usage(format!(
-                "{missing} is required: it cannot be told from the URL's host \
-                 (for example --region us-east-1 --service execute-api)"
-            )));
-        }
-    };
+    let (region, service) = resolve_scope(&uri, args.region.as_deref(), args.service.as_deref())?;
     let method_text =
         args.method
             .as_deref()
@@ -293,7 +274,7 @@ fn report(
 
 /// The canonical request with any session token shortened: the `x-amz-security-token` header
 /// line and the `X-Amz-Security-Token` query parameter.
-fn mask_tokens(canonical: &str) -> String {
+pub(crate) fn mask_tokens(canonical: &str) -> String {
     const HEADER: &str = "x-amz-security-token:";
     const PARAM: &str = "X-Amz-Security-Token=";
     let mut out = String::with_capacity(canonical.len());
@@ -330,7 +311,7 @@ mod tests {
         argv.extend_from_slice(extra);
         match crate::cli::Cli::try_parse_from(argv).unwrap().command {
             crate::cli::Command::Sign(sign) => sign.request,
-            crate::cli::Command::Presign(_) => unreachable!(),
+            _ => unreachable!(),
         }
     }
 

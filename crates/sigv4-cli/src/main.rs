@@ -4,17 +4,21 @@
 //! sigv4 sign --spec FILE|-                      JSON specs in, one JSON line per spec out
 //! sigv4 sign [flags] URL                        sign one request, show how
 //! sigv4 presign [flags] [--expires S] URL       presign one request, show how
+//! sigv4 curl [curl-like flags] URL              send a signed request (awscurl replacement)
+//! sigv4 credentials [--export | --json]         which credentials the default chain finds
 //! ```
 //!
-//! Exit codes: 0 done, 1 output failed, 2 usage or input error, 3 the request cannot be signed,
-//! 4 no credentials.
+//! Exit codes: see [`cli::EXIT_CODES`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
 mod cli;
+mod creds;
+mod curl;
 mod error;
 mod human;
 mod infer;
+mod net;
 mod request;
 mod spec;
 
@@ -46,5 +50,18 @@ fn run(cli: &Cli) -> Result<(), CliError> {
             (None, None) => Err(CliError::Usage("give a URL or --spec FILE".to_owned())),
         },
         Command::Presign(args) => human::run(&args.url, &args.request, Some(args.expires)),
+        Command::Curl(args) => runtime()?.block_on(curl::run(args)),
+        Command::Credentials(args) => {
+            let mut out = std::io::stdout().lock();
+            runtime()?.block_on(creds::run(args, &mut out))
+        }
     }
+}
+
+/// A single-threaded runtime: one request at a time.
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Network(format!("cannot start the I/O runtime: {e}")))
 }

@@ -254,3 +254,45 @@ fn exit_codes() {
     assert!(run.stderr.contains("region"), "{}", run.stderr);
     assert!(!run.stderr.contains(SECRET));
 }
+
+#[test]
+fn region_and_service_are_told_from_aws_host_names() {
+    let run = sigv4(
+        &[
+            "sign",
+            "https://abc123.execute-api.eu-west-2.amazonaws.com/prod/items",
+        ],
+        b"",
+        &ENV,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("region:        eu-west-2\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("service:       execute-api\n"));
+    let run = sigv4(
+        &[
+            "presign",
+            "https://examplebucket.s3.amazonaws.com/test.txt",
+            "--s3",
+        ],
+        b"",
+        &ENV,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("%2Fus-east-1%2Fs3%2Faws4_request"),
+        "{}",
+        run.stdout
+    );
+    // An unknown host: the error names the flags.
+    let run = sigv4(&["sign", "https://api.example.com/"], b"", &ENV);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("--region and --service are required"),
+        "{}",
+        run.stderr
+    );
+}

@@ -23,8 +23,9 @@
 //! **Failures.** A failed refresh is logged (`warn`) and the old credentials are served while they
 //! are valid. The next refresh *ahead of expiry* is not tried before a retry delay has passed: 1 s
 //! after the first failure, doubling up to 30 s (configurable with
-//! [`CredentialsCacheBuilder::retry_backoff`]); after a success the delay is back to its minimum,
-//! and there is always at least that minimum between two fetches ahead of expiry. Once nothing
+//! [`CredentialsCacheBuilder::retry_backoff`]); after a success the delay is back to its minimum
+//! (and when a source hands out credentials that are already inside the refresh window, fetches
+//! ahead of expiry are spaced by that minimum). Once nothing
 //! valid is left to serve, there is no delay: the first call after the source is back recovers
 //! (concurrent callers still share one fetch). Expired credentials are never handed out:
 //! [`CredentialsError::Expired`] names the refresh failure instead.
@@ -35,9 +36,16 @@
 //! across a refresh window advances the [`ManualClock`](crate::ManualClock); a test that retries
 //! after a failure ahead of expiry also advances tokio time past the retry delay.
 //!
-//! **Runtime.** Background refreshes and timeouts need a tokio runtime with time enabled. When the
-//! cache is used outside any tokio runtime, the caller that would have started a refresh runs it
-//! inline instead (and without a timeout), rather than panicking.
+//! **Runtime.** Background refreshes and timeouts need a tokio runtime with time enabled
+//! (`enable_time` / `enable_all`, as for any tokio timer). When the cache is used outside any tokio
+//! runtime, the caller that would have started a refresh runs it inline instead, without a timeout,
+//! rather than panicking (and callers joining it wait without a timeout too).
+//!
+//! **Many threads.** A warm call clones an `Arc`; were every thread to clone the same one, their
+//! cores would fight over its reference count. So the cache keeps one equal copy of the
+//! credentials per core (up to 16, in separate allocations, each zeroized when dropped) and each
+//! thread clones its own: the warm path costs the same on one thread as on several. Credentials
+//! from different threads are therefore equal but not always [`Credentials::ptr_eq`].
 //!
 //! Logs (`tracing`, target `sigv4_credentials::cache`) name the provider, the access key id and the
 //! expiry, never the secret or the session token.
@@ -45,7 +53,8 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -99,6 +108,9 @@ struct Shared {
     blocking_window: Duration,
     min_backoff: Duration,
     max_backoff: Duration,
+    timeout_context: Option<TimeoutContext>,
+    /// How many copies of the credentials an entry keeps (see `Entry::copies`).
+    shards: usize,
     /// The cached value; read lock-free.
     current: ArcSwapOption<Entry>,
     /// Refresh bookkeeping; only taken on the slow path.
@@ -107,9 +119,30 @@ struct Shared {
 
 /// The cached credentials with their refresh times, computed once when stored.
 struct Entry {
+    /// As the source gave them.
     credentials: Credentials,
+    /// Equal copies in separate allocations (the first is `credentials` itself), so that threads
+    /// handing out clones do not all bump one shared reference count (a contended cache line
+    /// would make every call slower as threads are added). A power of two in length.
+    copies: Box<[Credentials]>,
     /// `None`: no expiry, never refreshed.
     times: Option<Times>,
+}
+
+impl Entry {
+    /// A clone for the calling thread, from that thread's copy.
+    fn hand_out(&self) -> Credentials {
+        self.copies[thread_slot() & (self.copies.len() - 1)].clone()
+    }
+}
+
+/// A small number fixed per thread (threads are numbered in the order they first ask).
+fn thread_slot() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SLOT: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    SLOT.try_with(|slot| *slot).unwrap_or(0)
 }
 
 #[derive(Clone, Copy)]
@@ -186,6 +219,10 @@ impl CredentialsCache {
     fn decide(&self) -> Decision {
         let shared = &self.shared;
         let mut state = shared.lock_state();
+        if matches!(&state.in_flight, Some(rx) if rx.has_changed().is_err()) {
+            // Its task was dropped without running (a runtime shutting down): not in flight.
+            state.in_flight = None;
+        }
         let entry = shared.current.load_full();
         let now = shared.time_source.now();
         let phase = match &entry {
@@ -199,7 +236,7 @@ impl CredentialsCache {
             },
         };
         match (phase, entry) {
-            (Phase::Fresh, Some(entry)) => Decision::Serve(entry.credentials.clone()),
+            (Phase::Fresh, Some(entry)) => Decision::Serve(entry.hand_out()),
             (Phase::Advisory, Some(entry)) => {
                 if state.in_flight.is_none() && retry_due(&state) {
                     tracing::debug!(
@@ -218,7 +255,7 @@ impl CredentialsCache {
                         };
                     }
                 }
-                Decision::Serve(entry.credentials.clone())
+                Decision::Serve(entry.hand_out())
             }
             (Phase::Mandatory, Some(entry)) => {
                 if let Some(rx) = &state.in_flight {
@@ -231,7 +268,7 @@ impl CredentialsCache {
                 }
                 if !retry_due(&state) {
                     // A refresh failed moments ago: do not hammer the source, serve what is valid.
-                    return Decision::Serve(entry.credentials.clone());
+                    return Decision::Serve(entry.hand_out());
                 }
                 tracing::debug!(
                     provider = entry.credentials.provider_name(),
@@ -308,6 +345,8 @@ impl CredentialsCache {
                 run.await;
                 received(&mut rx).await
             }
+            // Joined a refresh that another caller runs inline, outside any runtime: no timer.
+            None if tokio::runtime::Handle::try_current().is_err() => received(&mut rx).await,
             None => match tokio::time::timeout(shared.load_timeout, received(&mut rx)).await {
                 Ok(outcome) => outcome,
                 Err(_) => Err(Arc::new(shared.timeout_error(fallback.as_deref()))),
@@ -329,7 +368,7 @@ impl CredentialsCache {
                 expiry = %fmt_expiry(credentials.expiry()),
                 "refresh failed; serving the cached credentials while they are valid"
             );
-            return Ok(credentials.clone());
+            return Ok(entry.hand_out());
         }
         if matches!(*error, CredentialsError::Timeout { .. }) {
             return Err(clone_error(&error));
@@ -371,8 +410,10 @@ async fn refresh(shared: Arc<Shared>, tx: watch::Sender<Option<Outcome>>, with_t
         finished: false,
     };
     let fetched = if with_timeout {
-        match tokio::time::timeout(shared.load_timeout, shared.inner.provide_credentials()).await {
+        let mut fetch = pin!(shared.inner.provide_credentials());
+        match tokio::time::timeout(shared.load_timeout, &mut fetch).await {
             Ok(result) => result,
+            // Built while the fetch is still alive, so the timeout context can say where it hung.
             Err(_) => Err(shared.timeout_error(None)),
         }
     } else {
@@ -404,11 +445,13 @@ async fn refresh(shared: Arc<Shared>, tx: watch::Sender<Option<Outcome>>, with_t
                     expiry = %fmt_expiry(credentials.expiry()),
                     "credentials loaded"
                 );
-                shared
-                    .current
-                    .store(Some(Arc::new(shared.entry(credentials.clone()))));
+                let entry = shared.entry(credentials.clone());
+                // Credentials that are already due for a refresh (short-lived) would otherwise
+                // trigger a fetch per call: space those fetches by the minimum retry delay.
+                let due = matches!(&entry.times, Some(t) if t.refresh_at <= now);
+                shared.current.store(Some(Arc::new(entry)));
                 state.backoff = shared.min_backoff;
-                state.next_attempt = Some(tokio_now + shared.min_backoff);
+                state.next_attempt = due.then(|| tokio_now + shared.min_backoff);
                 Ok(credentials)
             }
             Err(error) => {
@@ -475,7 +518,14 @@ impl Shared {
                 expiry,
             }
         });
-        Entry { credentials, times }
+        let copies = std::iter::once(credentials.clone())
+            .chain((1..self.shards).map(|_| credentials.with_expiry(credentials.expiry())))
+            .collect();
+        Entry {
+            credentials,
+            copies,
+            times,
+        }
     }
 
     fn timeout_error(&self, fallback: Option<&Entry>) -> CredentialsError {
@@ -485,7 +535,15 @@ impl Shared {
                 entry.credentials.access_key_id(),
                 fmt_expiry(entry.credentials.expiry())
             ),
-            None => "check that the source is reachable (for IMDS inside a container: the instance's metadata hop limit must be at least 2), or raise the limit with CredentialsCache::builder().load_timeout(..)".to_owned(),
+            None => {
+                let context = self
+                    .timeout_context
+                    .as_ref()
+                    .and_then(|c| (c.0)())
+                    .map(|c| c + "; ")
+                    .unwrap_or_default();
+                context + "check that the source is reachable (for IMDS inside a container: the instance's metadata hop limit must be at least 2), or raise the limit with CredentialsCache::builder().load_timeout(..)"
+            }
         };
         CredentialsError::Timeout {
             provider: match fallback {
@@ -598,9 +656,9 @@ impl ProvideCredentials for CredentialsCache {
         // Fast path: one atomic load (no reference count touched) and one time check.
         if let Some(entry) = &*self.shared.current.load() {
             match &entry.times {
-                None => return ProvideCredentialsFuture::ready(Ok(entry.credentials.clone())),
+                None => return ProvideCredentialsFuture::ready(Ok(entry.hand_out())),
                 Some(times) if self.shared.time_source.now() < times.refresh_at => {
-                    return ProvideCredentialsFuture::ready(Ok(entry.credentials.clone()));
+                    return ProvideCredentialsFuture::ready(Ok(entry.hand_out()));
                 }
                 Some(_) => {}
             }
@@ -639,6 +697,17 @@ pub struct CredentialsCacheBuilder {
     blocking_window: Duration,
     min_backoff: Duration,
     max_backoff: Duration,
+    timeout_context: Option<TimeoutContext>,
+}
+
+/// Says what a load was doing when it timed out (the chain: which source it was waiting on).
+#[derive(Clone)]
+pub(crate) struct TimeoutContext(pub(crate) Arc<dyn Fn() -> Option<String> + Send + Sync>);
+
+impl fmt::Debug for TimeoutContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TimeoutContext")
+    }
 }
 
 impl Default for CredentialsCacheBuilder {
@@ -652,6 +721,7 @@ impl Default for CredentialsCacheBuilder {
             blocking_window: DEFAULT_BLOCKING_WINDOW,
             min_backoff: DEFAULT_MIN_BACKOFF,
             max_backoff: DEFAULT_MAX_BACKOFF,
+            timeout_context: None,
         }
     }
 }
@@ -706,6 +776,11 @@ impl CredentialsCacheBuilder {
         self
     }
 
+    pub(crate) fn timeout_context(mut self, context: TimeoutContext) -> Self {
+        self.timeout_context = Some(context);
+        self
+    }
+
     /// Builds the cache around `inner`. Nothing is loaded until the first call.
     pub fn build(self, inner: impl ProvideCredentials + 'static) -> CredentialsCache {
         CredentialsCache {
@@ -719,6 +794,11 @@ impl CredentialsCacheBuilder {
                 blocking_window: self.blocking_window,
                 min_backoff: self.min_backoff,
                 max_backoff: self.max_backoff,
+                timeout_context: self.timeout_context,
+                shards: std::thread::available_parallelism()
+                    .map_or(1, |n| n.get())
+                    .clamp(1, 16)
+                    .next_power_of_two(),
                 current: ArcSwapOption::empty(),
                 state: Mutex::new(State {
                     backoff: self.min_backoff,

@@ -1,4 +1,4 @@
-//! [`DefaultChain`]: environment → profile → container → IMDS, behind one [`CredentialsCache`].
+//! [`DefaultChain`]: environment → profile → web identity (not supported yet: says so) → container → IMDS, behind one [`CredentialsCache`].
 //!
 //! The sources are tried in the AWS SDKs' order, and the rule for moving on is strict:
 //!
@@ -30,12 +30,14 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cache::CredentialsCacheBuilder;
+use crate::cache::{CredentialsCacheBuilder, TimeoutContext};
 use crate::{
-    Container, CredentialsCache, CredentialsError, Env, Environment, Imds, ProvideCredentials, ProvideCredentialsFuture, SharedTimeSource,
+    Container, CredentialsCache, CredentialsError, Env, Environment, Imds, Profile,
+    ProvideCredentials, ProvideCredentialsFuture, SharedTimeSource,
 };
 
 /// The name used in errors about the chain as a whole.
@@ -44,7 +46,7 @@ pub const CHAIN_NAME: &str = "default chain";
 /// A named source in a chain.
 pub type NamedProvider = (Cow<'static, str>, Arc<dyn ProvideCredentials>);
 
-/// The default credentials chain (environment → profile → container → IMDS), cached.
+/// The default credentials chain (environment → profile → web identity (not supported yet: says so) → container → IMDS), cached.
 ///
 /// Cheap to clone (an `Arc` inside); clones share the cache. See the [module docs](self) for the
 /// rules.
@@ -74,13 +76,32 @@ impl DefaultChain {
 
     fn with_providers(providers: Vec<NamedProvider>, cache: CredentialsCacheBuilder) -> Self {
         let names: Arc<[Cow<'static, str>]> = providers.iter().map(|(n, _)| n.clone()).collect();
+        let progress = Arc::new(AtomicUsize::new(NOT_RUNNING));
         let chain = ChainProvider {
             names: Arc::clone(&names),
             providers,
+            progress: Arc::clone(&progress),
+        };
+        let context = {
+            let names = Arc::clone(&names);
+            TimeoutContext(Arc::new(move || {
+                let at = progress.load(Ordering::Relaxed);
+                let name = names.get(at)?;
+                let before = names[..at]
+                    .iter()
+                    .map(|n| n.as_ref())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                Some(if before.is_empty() {
+                    format!("the default chain was waiting on the `{name}` source")
+                } else {
+                    format!("the default chain was waiting on the `{name}` source ({before}: not configured)")
+                })
+            }))
         };
         Self {
             names,
-            cache: cache.name(CHAIN_NAME).build(chain),
+            cache: cache.name(CHAIN_NAME).timeout_context(context).build(chain),
         }
     }
 }
@@ -104,6 +125,20 @@ impl fmt::Debug for DefaultChain {
 struct ChainProvider {
     names: Arc<[Cow<'static, str>]>,
     providers: Vec<NamedProvider>,
+    /// The index of the source being asked (for timeout messages); one walk at a time, as the
+    /// cache in front allows only one load in flight.
+    progress: Arc<AtomicUsize>,
+}
+
+const NOT_RUNNING: usize = usize::MAX;
+
+/// Resets the progress marker when a walk ends (or is dropped by a timeout).
+struct ProgressReset<'a>(&'a AtomicUsize);
+
+impl Drop for ProgressReset<'_> {
+    fn drop(&mut self) {
+        self.0.store(NOT_RUNNING, Ordering::Relaxed);
+    }
 }
 
 impl fmt::Debug for ChainProvider {
@@ -119,7 +154,9 @@ impl ProvideCredentials for ChainProvider {
     fn provide_credentials(&self) -> ProvideCredentialsFuture<'_> {
         ProvideCredentialsFuture::new(async move {
             let mut attempts = Vec::with_capacity(self.providers.len());
-            for (name, provider) in &self.providers {
+            let _reset = ProgressReset(&self.progress);
+            for (i, (name, provider)) in self.providers.iter().enumerate() {
+                self.progress.store(i, Ordering::Relaxed);
                 match provider.provide_credentials().await {
                     Ok(credentials) => {
                         tracing::debug!(
@@ -139,7 +176,7 @@ impl ProvideCredentials for ChainProvider {
                     }
                     Err(err) => {
                         tracing::debug!(source = %name, error = %err, "default chain: source failed; stopping");
-                        return Err(name_source(name, err));
+                        return Err(name_source(name.clone(), err));
                     }
                 }
             }
@@ -150,9 +187,9 @@ impl ProvideCredentials for ChainProvider {
 
 /// Puts the chain's name of the failing source into the error, keeping the kind (and the
 /// source's own name in the message when it differs).
-fn name_source(name: &Cow<'static, str>, err: CredentialsError) -> CredentialsError {
+fn name_source(name: Cow<'static, str>, err: CredentialsError) -> CredentialsError {
     let prefix = |provider: &str, text: String| {
-        if provider == name.as_ref() {
+        if provider == name {
             text
         } else {
             format!("{provider}: {text}")
@@ -165,7 +202,7 @@ fn name_source(name: &Cow<'static, str>, err: CredentialsError) -> CredentialsEr
             cause,
         } => CredentialsError::Failed {
             message: prefix(&provider, message),
-            provider: name.clone(),
+            provider: name,
             cause,
         },
         CredentialsError::Timeout {
@@ -174,12 +211,12 @@ fn name_source(name: &Cow<'static, str>, err: CredentialsError) -> CredentialsEr
             hint,
         } => CredentialsError::Timeout {
             hint: prefix(&provider, hint),
-            provider: name.clone(),
+            provider: name,
             after,
         },
         CredentialsError::Expired { provider, message } => CredentialsError::Expired {
             message: prefix(&provider, message),
-            provider: name.clone(),
+            provider: name,
         },
         other => other,
     }
@@ -302,31 +339,57 @@ fn default_providers(sources: Sources) -> Vec<NamedProvider> {
         imds,
         container,
     } = sources;
-    // TODO(chain): switch on Profile, Container and Imds once their builders exist:
-    //   Profile::builder().env(env.clone()).profile_name(..).time_source(ts).build()
-    //   container.unwrap_or_else(|| Container::builder().env(env.clone()).build())
-    //   imds.unwrap_or_else(|| Imds::builder().env(env.clone()).time_source(ts).build())
-    let _ = (profile_name, time_source, imds, container);
+    let mut profile = Profile::builder().env(env.clone());
+    if let Some(name) = profile_name {
+        profile = profile.profile_name(name);
+    }
+    let imds = imds.unwrap_or_else(|| {
+        let builder = Imds::builder().env(env.clone());
+        match &time_source {
+            Some(ts) => builder.time_source(Arc::clone(ts)),
+            None => builder,
+        }
+        .build()
+    });
+    if let Some(ts) = time_source {
+        profile = profile.time_source(ts);
+    }
+    let container = container.unwrap_or_else(|| Container::builder().env(env.clone()).build());
     vec![
         (
             Cow::Borrowed("environment"),
-            Arc::new(Environment::from_env(env)) as Arc<dyn ProvideCredentials>,
+            Arc::new(Environment::from_env(env.clone())) as Arc<dyn ProvideCredentials>,
         ),
-        (Cow::Borrowed("profile"), Arc::new(Pending("profile"))),
-        (Cow::Borrowed("container"), Arc::new(Pending("container"))),
-        (Cow::Borrowed("imds"), Arc::new(Pending("imds"))),
+        (Cow::Borrowed("profile"), Arc::new(profile.build())),
+        (
+            Cow::Borrowed("web identity"),
+            Arc::new(WebIdentityEnv(env.clone())),
+        ),
+        (Cow::Borrowed("container"), Arc::new(container)),
+        (Cow::Borrowed("imds"), Arc::new(imds)),
     ]
 }
 
-/// Stand-in for a source whose implementation is not wired in yet: never configured.
+/// EKS IRSA (`AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN`) needs an STS call, which comes in a
+/// later release. Until then the chain says so instead of falling through to the node's IMDS
+/// role, which would silently act as the wrong identity.
 #[derive(Debug)]
-struct Pending(&'static str);
+struct WebIdentityEnv(Env);
 
-impl ProvideCredentials for Pending {
+impl ProvideCredentials for WebIdentityEnv {
     fn provide_credentials(&self) -> ProvideCredentialsFuture<'_> {
-        ProvideCredentialsFuture::ready(Err(CredentialsError::not_configured(
-            self.0,
-            "this source is not available in this build yet",
-        )))
+        let result = match self.0.get_non_blank("AWS_WEB_IDENTITY_TOKEN_FILE") {
+            None => Err(CredentialsError::not_configured(
+                "web identity",
+                "AWS_WEB_IDENTITY_TOKEN_FILE is not set",
+            )),
+            Some(_) => Err(CredentialsError::failed(
+                "web identity",
+                "AWS_WEB_IDENTITY_TOKEN_FILE (with AWS_ROLE_ARN) is set, but web identity \
+                 (EKS IRSA) credentials are not supported yet; unset it to use the next source, \
+                 or provide AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile with static keys",
+            )),
+        };
+        ProvideCredentialsFuture::ready(result)
     }
 }

@@ -78,12 +78,12 @@ enum Coverage {
         profile: &'static str,
         key: &'static str,
     },
-    /// Needs a source not implemented yet, and the chain does not say so (see the test's
-    /// `#[ignore]` reason).
-    Gap,
+    /// Web identity from the environment only: the chain's web-identity step must say
+    /// "not supported yet" naming the variable, and make no HTTP request.
+    EnvNotSupportedYet,
 }
 
-use Coverage::{Gap, NotSupportedYet, Replayed};
+use Coverage::{EnvNotSupportedYet, NotSupportedYet, Replayed};
 
 const fn unsupported(profile: &'static str, key: &'static str) -> Coverage {
     NotSupportedYet { profile, key }
@@ -102,7 +102,7 @@ const fn unsupported(profile: &'static str, key: &'static str) -> Coverage {
 /// - SSO (`sso_start_url`): `e2e_fips_and_dual_stack_sso`, `sso_assume_role`,
 ///   `sso_no_token_file`, `sso_server_error`;
 /// - web identity from the environment only (`AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN`):
-///   `web_identity_token_env`, a gap: the chain ignores those variables silently.
+///   `web_identity_token_env`: the chain stops with "not supported yet" naming the variable.
 const SCENARIOS: &[(&str, Coverage)] = &[
     (
         "e2e_fips_and_dual_stack_sso",
@@ -141,7 +141,7 @@ const SCENARIOS: &[(&str, Coverage)] = &[
         "web_identity_source_profile_no_env",
         unsupported("A", "role_arn"),
     ),
-    ("web_identity_token_env", Gap),
+    ("web_identity_token_env", EnvNotSupportedYet),
     (
         "web_identity_token_invalid_jwt",
         unsupported("A", "role_arn"),
@@ -1059,10 +1059,8 @@ async fn web_identity_token_source_profile() {
 }
 
 #[tokio::test]
-#[ignore = "gap: AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN in the environment are ignored \
-            silently; the chain goes on to IMDS instead of saying web identity is not supported yet"]
 async fn web_identity_token_env() {
-    assert_eq!(coverage("web_identity_token_env"), Gap);
+    assert_eq!(coverage("web_identity_token_env"), EnvNotSupportedYet);
     let replay = Replay::load("web_identity_token_env").await;
     let outcome = replay.run().await;
     // The SDK made no request but to STS; we expect none at all, and an error naming the variable.

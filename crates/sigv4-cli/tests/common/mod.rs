@@ -69,3 +69,56 @@ pub fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
         .collect()
 }
+
+pub mod server;
+
+/// Runs `sigv4 args...` with nothing of the test process's environment: only `HOME` (a fresh
+/// empty directory, so no profile files are found) and `env`. Runs on tokio's blocking pool so
+/// the test's loopback servers keep serving.
+pub async fn sigv4_clean(args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Run {
+    let home = empty_dir("home");
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let stdin = stdin.to_vec();
+    tokio::task::spawn_blocking(move || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sigv4"));
+        command
+            .args(&args)
+            .env_clear()
+            .env("HOME", &home)
+            .envs(env)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("the sigv4 binary runs");
+        let mut pipe = child.stdin.take().expect("stdin is piped");
+        let writer = std::thread::spawn(move || {
+            let _ = pipe.write_all(&stdin);
+        });
+        let output = child.wait_with_output().expect("sigv4 finishes");
+        writer.join().expect("stdin writer");
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    })
+    .await
+    .expect("the runner thread")
+}
+
+/// A fresh empty directory under cargo's per-target temporary directory.
+pub fn empty_dir(what: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("sigv4-cli-tests")
+        .join(format!("{what}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}

@@ -1,0 +1,718 @@
+//! Behaviour of `CredentialsCache`: single flight, refresh ahead of expiry, failures, timeouts.
+//!
+//! Two clocks: expiry is judged by the `ManualClock` the cache is given; waits (the load timeout,
+//! the retry delay, the fake source's own delays) run on tokio's paused clock.
+
+use std::future::Future;
+use std::io;
+use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sigv4_credentials::{
+    Credentials, CredentialsCache, CredentialsError, ManualClock, ProvideCredentials,
+};
+use tokio::sync::Notify;
+
+const HOUR: Duration = Duration::from_secs(3600);
+const MIN: Duration = Duration::from_secs(60);
+
+fn t0() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+}
+
+fn secret(n: usize) -> String {
+    format!("wJalrXUtnFEMI/SECRET-{n}-DO-NOT-LOG")
+}
+
+fn token(n: usize) -> String {
+    format!("SESSIONTOKEN-{n}-DO-NOT-LOG")
+}
+
+#[derive(Debug, Clone)]
+enum Behaviour {
+    /// Credentials valid for this long from the clock's "now" (`None`: no expiry).
+    Succeed(Option<Duration>),
+    /// `Failed` with a recognisable message.
+    Fail,
+    /// `NotConfigured`.
+    NotConfigured,
+    /// Never answers.
+    Hang,
+    /// Waits for the notify, then succeeds with one hour.
+    Gated(Arc<Notify>),
+}
+
+/// A scripted source: counts fetches, numbers its credentials `AKID<n>` by fetch.
+#[derive(Debug)]
+struct Fake {
+    clock: ManualClock,
+    fetches: AtomicUsize,
+    behaviour: Mutex<Behaviour>,
+    /// Paused-tokio-time delay before answering.
+    delay: Option<Duration>,
+    /// `yield_now` this many times before answering (for multi-threaded runs).
+    yields: usize,
+}
+
+impl Fake {
+    fn new(clock: &ManualClock, behaviour: Behaviour) -> Arc<Self> {
+        Arc::new(Self {
+            clock: clock.clone(),
+            fetches: AtomicUsize::new(0),
+            behaviour: Mutex::new(behaviour),
+            delay: None,
+            yields: 0,
+        })
+    }
+
+    fn with_delay(clock: &ManualClock, behaviour: Behaviour, delay: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            clock: clock.clone(),
+            fetches: AtomicUsize::new(0),
+            behaviour: Mutex::new(behaviour),
+            delay: Some(delay),
+            yields: 0,
+        })
+    }
+
+    fn with_yields(clock: &ManualClock, behaviour: Behaviour, yields: usize) -> Arc<Self> {
+        Arc::new(Self {
+            clock: clock.clone(),
+            fetches: AtomicUsize::new(0),
+            behaviour: Mutex::new(behaviour),
+            delay: None,
+            yields,
+        })
+    }
+
+    fn set(&self, behaviour: Behaviour) {
+        *self.behaviour.lock().unwrap() = behaviour;
+    }
+
+    fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+
+    fn credentials(&self, n: usize, lifetime: Option<Duration>) -> Credentials {
+        let mut b = Credentials::builder(format!("AKID{n}"), secret(n))
+            .session_token(token(n))
+            .provider_name("fake");
+        if let Some(lifetime) = lifetime {
+            b = b.expiry(self.clock.now_plus(lifetime));
+        }
+        b.build()
+    }
+}
+
+trait NowPlus {
+    fn now_plus(&self, d: Duration) -> SystemTime;
+}
+
+impl NowPlus for ManualClock {
+    fn now_plus(&self, d: Duration) -> SystemTime {
+        sigv4_credentials::TimeSource::now(self) + d
+    }
+}
+
+impl ProvideCredentials for Fake {
+    fn provide_credentials(&self) -> sigv4_credentials::ProvideCredentialsFuture<'_> {
+        let n = self.fetches.fetch_add(1, Ordering::SeqCst) + 1;
+        let behaviour = self.behaviour.lock().unwrap().clone();
+        sigv4_credentials::ProvideCredentialsFuture::new(async move {
+            for _ in 0..self.yields {
+                tokio::task::yield_now().await;
+            }
+            if let Some(delay) = self.delay {
+                tokio::time::sleep(delay).await;
+            }
+            match behaviour {
+                Behaviour::Succeed(lifetime) => Ok(self.credentials(n, lifetime)),
+                Behaviour::Fail => Err(CredentialsError::failed(
+                    "fake",
+                    "scripted failure: the fake source is down",
+                )),
+                Behaviour::NotConfigured => Err(CredentialsError::not_configured(
+                    "fake",
+                    "scripted: nothing here",
+                )),
+                Behaviour::Hang => std::future::pending().await,
+                Behaviour::Gated(notify) => {
+                    notify.notified().await;
+                    Ok(self.credentials(n, Some(HOUR)))
+                }
+            }
+        })
+    }
+}
+
+fn cache(clock: &ManualClock, fake: &Arc<Fake>) -> CredentialsCache {
+    CredentialsCache::builder()
+        .time_source(Arc::new(clock.clone()))
+        .refresh_jitter(Duration::ZERO)
+        .build(Arc::clone(fake))
+}
+
+struct NoopWake;
+
+impl Wake for NoopWake {
+    fn wake(self: Arc<Self>) {}
+}
+
+/// Polls a future once: `Some` if it was already resolved.
+fn poll_once<F: Future>(future: F) -> Option<F::Output> {
+    let waker = Waker::from(Arc::new(NoopWake));
+    let mut cx = Context::from_waker(&waker);
+    match pin!(future).poll(&mut cx) {
+        Poll::Ready(value) => Some(value),
+        Poll::Pending => None,
+    }
+}
+
+/// Lets spawned tasks (a background refresh) run to their next wait.
+async fn settle() {
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+}
+
+fn akid(result: Result<Credentials, CredentialsError>) -> String {
+    match result {
+        Ok(c) => c.access_key_id().to_owned(),
+        Err(e) => panic!("expected credentials, got error: {e}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn warm_calls_are_ready_and_do_not_fetch_again() {
+    let clock = ManualClock::new(t0());
+    let fake = Fake::new(&clock, Behaviour::Succeed(Some(HOUR)));
+    let cache = cache(&clock, &fake);
+    assert_eq!(akid(cache.provide_credentials().await), "AKID1");
+    for _ in 0..100 {
+        let ready = poll_once(cache.provide_credentials()).expect("a warm call must be ready");
+        assert_eq!(akid(ready), "AKID1");
+    }
+    clock.advance(HOUR - 5 * MIN - Duration::from_secs(1));
+    assert_eq!(
+        akid(poll_once(cache.provide_credentials()).unwrap()),
+        "AKID1"
+    );
+    settle().await;
+    assert_eq!(fake.fetches(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn ten_thousand_concurrent_calls_across_expiry_fetch_once() {
+    let clock = ManualClock::new(t0());
+    let fake = Fake::with_delay(
+        &clock,
+        Behaviour::Succeed(Some(HOUR)),
+        Duration::from_millis(200),
+    );
+    let cache = cache(&clock, &fake);
+    assert_eq!(akid(cache.provide_credentials().await), "AKID1");
+    assert_eq!(fake.fetches(), 1);
+
+    clock.advance(HOUR + Duration::from_secs(1)); // AKID1 has expired
+    let mut tasks = Vec::with_capacity(10_000);
+    for _ in 0..10_000 {
+        let cache = cache.clone();
+        tasks.push(tokio::spawn(
+            async move { cache.provide_credentials().await },
+        ));
+    }
+    for task in tasks {
+        assert_eq!(akid(task.await.unwrap()), "AKID2");
+    }
+    assert_eq!(
+        fake.fetches(),
+        2,
+        "one initial fetch plus exactly one refresh"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn ten_thousand_concurrent_first_calls_fetch_once() {
+    let clock = ManualClock::new(t0());
+    let fake = Fake::with_delay(
+        &clock,
+        Behaviour::Succeed(Some(HOUR)),
+        Duration::from_millis(200),
+    );
+    let cache = cache(&clock, &fake);
+    let tasks: Vec<_> = (0..10_000)
+        .map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.provide_credentials().await })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(akid(task.await.unwrap()), "AKID1");
+    }
+    assert_eq!(fake.fetches(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_concurrent_calls_on_two_threads_fetch_once() {
+    let clock = ManualClock::new(t0());
+    let fake = Fake::with_yields(&clock, Behaviour::Succeed(Some(HOUR)), 50);
+    let cache = cache(&clock, &fake);
+    assert_eq!(akid(cache.provide_credentials().await), "AKID1");
+
+    // Inside the blocking window: every caller waits for the one refresh.
+    clock.advance(HOUR - Duration::from_secs(30));
+    let tasks: Vec<_> = (0..10_000)
+        .map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.provide_credentials().await })
+        })
+        .collect();
+    for task in tasks {
+        let got = akid(task.await.unwrap());
+        assert!(got == "AKID2", "got {got}");
+    }
+    assert_eq!(fake.fetches(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn failing_source_keeps_serving_valid_credentials_then_expires_then_recovers() {
+    let clock = ManualClock::new(t0());
+    let fake = Fake::new(&clock, Behaviour::Succeed(Some(HOUR)));
+    let cache = cache(&clock, &fake);
+    assert_eq!(akid(cache.provide_credentials().await), "AKID1");
+    fake.set(Behaviour::Fail);
+
+    // Walk through the refresh window (5 min) and the blocking window (last minute) in 10 s
+    // steps, both clocks together, several calls per step.
+    clock.advance(HOUR - 5 * MIN);
+    let mut steps = 0;
+    while steps < 30 {
+        for _ in 0..5 {
+            assert_eq!(akid(cache.provide_credentials().await), "AKID1");
+        }
+        settle().await;
+        clock.advance(Duration::from_secs(10));
+        tokio::time::advance(Duration::from_secs(10)).await;
+        steps += 1;
+    }
+    // Now exactly at expiry.
+    let fetches_in_window = fake.fetches() - 1;
+    assert!(
+        (1..=30).contains(&fetches_in_window),
+        "retries are spaced, not one per call: {fetches_in_window} fetches for 150 calls"
+    );
+
+    // Expired, source still down: a typed error naming the failure, never the old credentials.
+    match cache.provide_credentials().await {
+        Err(CredentialsError::Expired { provider, message }) => {
+            assert_eq!(provider, "fake");
+            assert!(message.contains("scripted failure"), "{message}");
+            assert!(message.contains("AKID1"), "{message}");
+        }
+        other => panic!("expected Expired, got {other:?}"),
+    }
+    let before = fake.fetches();
+    assert!(matches!(
+        cache.provide_credentials().await,
+        Err(CredentialsError::Expired { .. })
+    ));
+    assert_eq!(
+        fake.fetches(),
+        before + 1,
+        "with nothing valid, each call tries"
+    );
+
+    // The source is back: the very next call recovers, no time needs to pass.
+    fake.set(Behaviour::Succeed(Some(HOUR)));
+    let got = cache.provide_credentials().await.unwrap();
+    assert!(got.access_key_id().starts_with("AKID"));
+    assert_ne!(got.access_key_id(), "AKID1");
+    assert!(!got.is_expired_at(sigv4_credentials::TimeSource::now(&clock)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_refresh_ahead_of_expiry_backs_off_1s_2s_4s() {
+    let clock = ManualClock::new(t0());
+    let fake = Fake::new(&clock, Behaviour::Succeed(Some(HOUR)));
+    let cache = cache(&clock, &fake);
+    cache.provide_credentials().await.unwrap();
+    fake.set(Behaviour::Fail);
+    tokio::time::advance(Duration::from_secs(5)).await; // past the post-success spacing
+    clock.advance(HOUR - 4 * MIN); // advisory window: background refreshes only
+
+    let call_many = || async {
+        for _ in 0..50 {
+            assert_eq!(akid(cache.provide_credentials().await), "AKID1");
+        }
+        settle().await;
+    };
+    call_many().await;
+    assert_eq!(fake.fetches(), 2, "first failure");
+    call_many().await;
+    assert_eq!(fake.fetches(), 2, "no retry before 1 s");
+    tokio::time::advance(Duration::from_secs(1)).await;
+    call_many().await;
+    assert_eq!(fake.fetches(), 3, "retry after 1 s");
+    tokio::time::advance(Duration::from_millis(1500)).await;
+    call_many().await;
+    assert_eq!(fake.fetches(), 3, "then 2 s");
+    tokio::time::advance(Duration::from_millis(500)).await;
+    call_many().await;
+    assert_eq!(fake.fetches(), 4);
+    tokio::time::advance(Duration::from_secs(4)).await;
+    call_many().await;
+    assert_eq!(fake.fetches(), 5, "then 4 s");
+    // Capped at 30 s.
+    for _ in 0..10 {
+        tokio::time::advance(Duration::from_secs(30)).await;
+        call_many().await;
+    }
+    assert_eq!(fake.fetches(), 15);
+}
+
+#[tokio::test(start_paused = true)]
+async fn hanging_source_costs_a_caller_at_most_the_load_timeout() {
+    let clock = ManualClock::new(t0());
+    let fake = Fake::new(&clock, Behaviour::Hang);
+    let cache = CredentialsCache::builder()
+        .time_source(Arc::new(clock.clone()))
+        .load_timeout(Duration::from_secs(2))
+        .name("fake chain")
+        .build(Arc::clone(&fake));
+
+    let start = tokio::time::Instant::now();
+    match cache.provide_credentials().await {
+        Err(CredentialsError::Timeout {
+            provider,
+            after,
+            hint,
+        }) => {
+            assert_eq!(provider, "fake chain");
+            assert_eq!(after, Duration::from_secs(2));
+            assert!(hint.contains("load_timeout"), "{hint}");
+        }
+        other => panic!("expected Timeout, got {other:?}"),
+    }
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
+
+    // The hung fetch was abandoned: the next call starts a new one (and also gives up in time).
+    settle().await;
+    let start = tokio::time::Instant::now();
+    assert!(matches!(
+        cache.provide_credentials().await,
+        Err(CredentialsError::Timeout { .. })
+    ));
+    assert!(start.elapsed() <= Duration::from_secs(2));
+    assert_eq!(fake.fetches(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn hanging_refresh_in_blocking_window_serves_old_credentials_after_the_timeout() {
+    let clock = ManualClock::new(t0());
+    let fake = Fake::new(&clock, Behaviour::Succeed(Some(HOUR)));
+    let cache = cache(&clock, &fake);
+    cache.provide_credentials().await.unwrap();
+    fake.set(Behaviour::Hang);
+    clock.advance(HOUR - 30 * Duration::from_secs(1));
+    let start = tokio::time::Instant::now();
+    assert_eq!(akid(cache.provide_credentials().await), "AKID1");
+    assert!(start.elapsed() <= Duration::from_secs(5));
+
+    // Expired while the source hangs: Timeout, not the expired credentials.
+    clock.advance(MIN);
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let start = tokio::time::Instant::now();
+    match cache.provide_credentials().await {
+        Err(CredentialsError::Timeout { hint, .. }) => assert!(hint.contains("expired"), "{hint}"),
+        other => panic!("expected Timeout, got {other:?}"),
+    }
+    assert!(start.elapsed() <= Duration::from_secs(5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn background_refresh_starts_inside_the_window_without_making_callers_wait() {
+    let clock = ManualClock::new(t0());
+    let fake = Fake::new(&clock, Behaviour::Succeed(Some(HOUR)));
+    let cache = cache(&clock, &fake);
+    cache.provide_credentials().await.unwrap();
+
+    let gate = Arc::new(Notify::new());
+    fake.set(Behaviour::Gated(Arc::clone(&gate)));
+    clock.advance(HOUR - 5 * MIN - Duration::from_secs(1));
+    assert_eq!(
+        akid(poll_once(cache.provide_credentials()).unwrap()),
+        "AKID1"
+    );
+    settle().await;
+    assert_eq!(fake.fetches(), 1, "not yet inside the window");
+
+    clock.advance(Duration::from_secs(2)); // 4 min 59 s left
+    for _ in 0..100 {
+        let ready = poll_once(cache.provide_credentials()).expect("callers never wait here");
+        assert_eq!(akid(ready), "AKID1");
+    }
+    settle().await;
+    assert_eq!(fake.fetches(), 2, "one background refresh, in flight");
+    assert_eq!(
+        akid(poll_once(cache.provide_credentials()).unwrap()),
+        "AKID1"
+    );
+
+    gate.notify_one();
+    settle().await;
+    assert_eq!(
+        akid(poll_once(cache.provide_credentials()).unwrap()),
+        "AKID2"
+    );
+    assert_eq!(fake.fetches(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn jitter_moves_the_refresh_at_most_one_minute_later() {
+    for _ in 0..20 {
+        let clock = ManualClock::new(t0());
+        let fake = Fake::new(&clock, Behaviour::Succeed(Some(HOUR)));
+        let cache = CredentialsCache::builder()
+            .time_source(Arc::new(clock.clone()))
+            .build(Arc::clone(&fake)); // default window 5 min, jitter up to 1 min
+        cache.provide_credentials().await.unwrap();
+        clock.advance(HOUR - 5 * MIN - Duration::from_secs(1));
+        cache.provide_credentials().await.unwrap();
+        settle().await;
+        assert_eq!(fake.fetches(), 1);
+        clock.advance(MIN + Duration::from_secs(2)); // 3 min 59 s left
+        assert_eq!(
+            akid(poll_once(cache.provide_credentials()).unwrap()),
+            "AKID1"
+        );
+        settle().await;
+        assert_eq!(fake.fetches(), 2);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn credentials_without_expiry_are_not_refreshed() {
+    let clock = ManualClock::new(t0());
+    let fake = Fake::new(&clock, Behaviour::Succeed(None));
+    let cache = cache(&clock, &fake);
+    assert_eq!(akid(cache.provide_credentials().await), "AKID1");
+    for _ in 0..10 {
+        clock.advance(365 * 24 * HOUR);
+        tokio::time::advance(HOUR).await;
+        assert_eq!(
+            akid(poll_once(cache.provide_credentials()).unwrap()),
+            "AKID1"
+        );
+        settle().await;
+    }
+    assert_eq!(fake.fetches(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn errors_before_the_first_load_pass_through_and_are_not_cached() {
+    let clock = ManualClock::new(t0());
+    let fake = Fake::new(&clock, Behaviour::NotConfigured);
+    let cache = cache(&clock, &fake);
+    let err = cache.provide_credentials().await.unwrap_err();
+    assert!(err.is_not_configured(), "{err:?}");
+    fake.set(Behaviour::Fail);
+    assert!(matches!(
+        cache.provide_credentials().await,
+        Err(CredentialsError::Failed { .. })
+    ));
+    fake.set(Behaviour::Succeed(Some(HOUR)));
+    assert_eq!(akid(cache.provide_credentials().await), "AKID3");
+}
+
+#[derive(Debug)]
+struct AlreadyExpired(ManualClock);
+
+impl ProvideCredentials for AlreadyExpired {
+    fn provide_credentials(&self) -> sigv4_credentials::ProvideCredentialsFuture<'_> {
+        let now = sigv4_credentials::TimeSource::now(&self.0);
+        sigv4_credentials::ProvideCredentialsFuture::ready(Ok(Credentials::builder(
+            "AKIDOLD", "secret",
+        )
+        .expiry(now - Duration::from_secs(1))
+        .provider_name("stale")
+        .build()))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn credentials_that_arrive_expired_are_never_handed_out() {
+    let clock = ManualClock::new(t0());
+    let cache = CredentialsCache::builder()
+        .time_source(Arc::new(clock.clone()))
+        .build(AlreadyExpired(clock.clone()));
+    match cache.provide_credentials().await {
+        Err(CredentialsError::Failed { message, .. }) => {
+            assert!(message.contains("already expired"), "{message}")
+        }
+        other => panic!("expected Failed, got {other:?}"),
+    }
+}
+
+/// Runs a future to completion on this thread, without any tokio runtime.
+fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(value) => return value,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
+
+#[test]
+fn without_a_runtime_refreshes_run_inline_instead_of_panicking() {
+    let clock = ManualClock::new(t0());
+    let fake = Fake::new(&clock, Behaviour::Succeed(Some(HOUR)));
+    let cache = cache(&clock, &fake);
+    assert_eq!(akid(block_on(cache.provide_credentials())), "AKID1");
+    assert_eq!(akid(block_on(cache.provide_credentials())), "AKID1");
+    clock.advance(HOUR - 4 * MIN); // advisory window: refreshed inline by this caller
+    assert_eq!(akid(block_on(cache.provide_credentials())), "AKID2");
+    clock.advance(2 * HOUR); // expired
+    assert_eq!(akid(block_on(cache.provide_credentials())), "AKID3");
+    assert_eq!(fake.fetches(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn debug_output_never_shows_the_secret() {
+    let clock = ManualClock::new(t0());
+    let fake = Fake::new(&clock, Behaviour::Succeed(Some(HOUR)));
+    let cache = cache(&clock, &fake);
+    cache.provide_credentials().await.unwrap();
+    let text = format!("{cache:?} {cache:#?}");
+    assert!(text.contains("AKID1"), "{text}");
+    assert!(!text.contains(&secret(1)), "{text}");
+    assert!(!text.contains(&token(1)), "{text}");
+    assert!(!text.contains("DO-NOT-LOG"), "{text}");
+}
+
+/// A `MakeWriter` into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn logs_never_show_the_secret() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_max_level(tracing::Level::TRACE)
+        .finish();
+    // Global, not `set_default`: a thread-local subscriber can miss events when tests on other
+    // threads register the same callsites concurrently. Other tests' events land here too; their
+    // secrets are all marked `DO-NOT-LOG` as well.
+    tracing::subscriber::set_global_default(subscriber).expect("the only test that sets it");
+
+    let clock = ManualClock::new(t0());
+    let fake = Fake::new(&clock, Behaviour::Succeed(Some(HOUR)));
+    let cache = cache(&clock, &fake);
+    cache.provide_credentials().await.unwrap(); // load
+    clock.advance(HOUR - 4 * MIN);
+    cache.provide_credentials().await.unwrap(); // background refresh
+    settle().await;
+    fake.set(Behaviour::Fail);
+    clock.advance(HOUR - 4 * MIN + Duration::from_secs(1));
+    tokio::time::advance(Duration::from_secs(5)).await;
+    cache.provide_credentials().await.unwrap(); // failed background refresh
+    settle().await;
+    clock.advance(5 * MIN);
+    cache.provide_credentials().await.unwrap_err(); // expired
+    fake.set(Behaviour::Succeed(Some(HOUR)));
+    cache.provide_credentials().await.unwrap(); // recovered
+
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("AKID1") && text.contains("AKID2"), "{text}");
+    assert!(text.contains("refreshing credentials failed"), "{text}");
+    assert!(text.contains("WARN"), "{text}");
+    for n in 1..=10 {
+        assert!(!text.contains(&secret(n)), "{text}");
+        assert!(!text.contains(&token(n)), "{text}");
+    }
+    assert!(!text.contains("DO-NOT-LOG"), "{text}");
+}
+
+#[test]
+fn a_refresh_lost_with_its_runtime_does_not_block_the_next_one() {
+    let clock = ManualClock::new(t0());
+    let fake = Fake::new(&clock, Behaviour::Succeed(Some(HOUR)));
+    let cache = cache(&clock, &fake);
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+    };
+    let first = runtime();
+    first.block_on(async { cache.provide_credentials().await.unwrap() });
+    clock.advance(HOUR - 4 * MIN);
+    // Spawns a background refresh on `first`, which is dropped before the task ever runs.
+    let got = first.block_on(async { poll_once(cache.provide_credentials()) });
+    assert_eq!(akid(got.unwrap()), "AKID1");
+    drop(first);
+    assert_eq!(fake.fetches(), 1);
+
+    let second = runtime();
+    second.block_on(async {
+        assert_eq!(akid(cache.provide_credentials().await), "AKID1");
+        settle().await;
+        assert_eq!(fake.fetches(), 2, "a new refresh started");
+        assert_eq!(akid(cache.provide_credentials().await), "AKID2");
+    });
+}
+
+#[test]
+fn every_thread_gets_the_same_credentials() {
+    let clock = ManualClock::new(t0());
+    let fake = Fake::new(&clock, Behaviour::Succeed(Some(HOUR)));
+    let cache = cache(&clock, &fake);
+    let first = block_on(cache.provide_credentials()).unwrap();
+    let others: Vec<Credentials> = (0..20)
+        .map(|_| {
+            let cache = cache.clone();
+            std::thread::spawn(move || block_on(cache.provide_credentials()).unwrap())
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    for c in &others {
+        assert_eq!(c.access_key_id(), "AKID1");
+        assert_eq!(c.secret_access_key(), secret(1));
+        assert_eq!(c.session_token(), Some(token(1).as_str()));
+        assert_eq!(c.expiry(), first.expiry());
+        assert_eq!(c.provider_name(), "fake");
+    }
+    assert_eq!(fake.fetches(), 1);
+}
