@@ -14,7 +14,7 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 /// [`SigV4Service`](crate::SigV4Service)'s error type is [`BoxError`] (tower's convention): errors
 /// of the inner service pass through unchanged, and errors of the signing itself are a
 /// `SigV4Error` inside the box. Tell them apart with `downcast_ref` (or [`SigV4Error::find`], which
-/// also looks through wrappers such as `reqwest_middleware::Error` or `anyhow::Error`):
+/// also walks the `source()` chain of wrappers that keep it there):
 ///
 /// ```
 /// use tower_sigv4::{BoxError, SigV4Error};

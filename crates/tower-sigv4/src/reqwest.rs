@@ -46,8 +46,9 @@
 //!
 //! [`SigningOverride`] and [`SkipSigning`] go into the middleware extensions
 //! (`RequestBuilder::with_extension`), as in the example above. Errors come back as
-//! `reqwest_middleware::Error::Middleware` holding a [`SigV4Error`]; find it with
-//! [`SigV4Error::find`].
+//! `reqwest_middleware::Error::Middleware(anyhow::Error)` holding a [`SigV4Error`]; that variant is
+//! transparent, so take the `anyhow::Error` out and call `downcast_ref::<SigV4Error>()` on it
+//! ([`SigV4Error::find`] does not see through it).
 
 use std::borrow::Cow;
 use std::sync::Arc;
