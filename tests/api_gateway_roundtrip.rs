@@ -6,27 +6,27 @@
 //! Time is one `ManualClock` shared by the emulator, the credentials chain, the signing layer and
 //! the endpoint; the test moves it (never sleeps).
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::future::{ready, Ready};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::header::HeaderValue;
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use sigv4::credentials::{DefaultChain, Env, ManualClock, SharedTimeSource};
+use sigv4::credentials::ManualClock;
 use sigv4::SigV4Layer;
 use sigv4_testkit::endpoint::Endpoint;
 use sigv4_testkit::imds::ImdsEmulator;
 use tower::{BoxError, ServiceBuilder, ServiceExt};
-
-const T0: u64 = 1_700_000_000;
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
@@ -41,27 +41,15 @@ struct Stack {
 
 impl Stack {
     async fn start() -> Self {
-        let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(T0));
-        let time: SharedTimeSource = Arc::new(clock.clone());
-        let imds = ImdsEmulator::builder()
-            .time_source(time.clone())
-            .credential_lifetime(Duration::from_secs(3600))
-            .rotate_every(Duration::ZERO) // rotations happen when the test says so
-            .start()
-            .await;
-        let api = Endpoint::builder()
-            .imds(&imds)
-            .time_source(time.clone())
-            .start()
-            .await;
-        // Only the IMDS endpoint in the environment: the real environment and profile files are
-        // never read.
-        let env = Env::from_pairs([("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.endpoint())]);
-        let chain = DefaultChain::builder()
-            .env(env)
-            .time_source(time.clone())
-            .build()
-            .await;
+        let (clock, time) = common::clock_at_t0();
+        let (imds, api) = common::start_imds_and_endpoint(
+            ImdsEmulator::builder()
+                .credential_lifetime(Duration::from_secs(3600))
+                .rotate_every(Duration::ZERO), // rotations happen when the test says so
+            &time,
+        )
+        .await;
+        let chain = common::chain_finding(&imds, time.clone()).await;
         let signing = SigV4Layer::builder(chain, "us-east-1", "execute-api")
             .time_source(time)
             .build();
@@ -88,21 +76,6 @@ impl Stack {
             .body(Full::new(body.into()))
             .expect("a valid request")
     }
-}
-
-async fn read(response: Response<Incoming>) -> (StatusCode, Option<String>, serde_json::Value) {
-    let status = response.status();
-    let code = response
-        .headers()
-        .get("x-amzn-errortype")
-        .map(|v| v.to_str().expect("ASCII").to_owned());
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("a body")
-        .to_bytes();
-    (status, code, serde_json::from_slice(&body).expect("JSON"))
 }
 
 const TOTAL: usize = 10_000;
@@ -159,7 +132,7 @@ async fn ten_thousand_requests_while_credentials_rotate_none_refused() {
                         .clone()
                         .oneshot(stack.post("/prod/items", body))
                         .await?;
-                    let (status, code, json) = read(response).await;
+                    let (status, code, json) = common::read(response).await;
                     if status != StatusCode::OK {
                         return Err(format!(
                             "request {i} of round {round}: {status} {code:?} {json}"
@@ -208,7 +181,7 @@ async fn unsigned_and_tampered_requests_are_refused_with_their_codes() {
         .request(stack.post("/prod/items", "{}"))
         .await
         .unwrap();
-    let (status, code, json) = read(response).await;
+    let (status, code, json) = common::read(response).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(code.as_deref(), Some("MissingAuthenticationToken"));
     assert_eq!(
@@ -228,7 +201,7 @@ async fn unsigned_and_tampered_requests_are_refused_with_their_codes() {
         .oneshot(stack.post("/prod/pay", r#"{"amount":1}"#))
         .await
         .unwrap();
-    let (status, code, _) = read(response).await;
+    let (status, code, _) = common::read(response).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(code.as_deref(), Some("SignatureDoesNotMatch"));
 
@@ -265,7 +238,7 @@ async fn a_header_added_after_signing_does_not_break_the_signature() {
         .oneshot(stack.post("/prod/items", "{}"))
         .await
         .unwrap();
-    let (status, _, json) = read(response).await;
+    let (status, _, json) = common::read(response).await;
     assert_eq!(status, StatusCode::OK, "{json}");
     let authorization = seen.lock().unwrap()[0].clone();
     assert!(!authorization.contains("traceparent"), "{authorization}");
@@ -344,7 +317,7 @@ async fn a_retry_outside_the_signer_signs_each_attempt_afresh() {
         .oneshot(stack.post("/prod/items", r#"{"n":1}"#))
         .await
         .unwrap();
-    let (status, code, json) = read(response).await;
+    let (status, code, json) = common::read(response).await;
     assert_eq!(status, StatusCode::OK, "{code:?} {json}");
 
     let attempts = attempts.lock().unwrap().clone();

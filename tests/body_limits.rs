@@ -10,6 +10,8 @@
 //! The client's body type is `axum::body::Body`: it holds either buffered bytes or any stream,
 //! and it can be made from `Bytes` (which the layer needs to hand the buffered body on).
 
+mod common;
+
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,7 +21,6 @@ use std::task::{Context, Poll};
 use axum::body::Body;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -145,17 +146,6 @@ fn sigv4_error(error: &BoxError) -> &SigV4Error {
         .unwrap_or_else(|| panic!("expected a SigV4Error, got {error:?}"))
 }
 
-async fn echo(response: Response<Incoming>) -> (StatusCode, serde_json::Value) {
-    let status = response.status();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("a body")
-        .to_bytes();
-    (status, serde_json::from_slice(&body).expect("JSON"))
-}
-
 #[tokio::test]
 async fn bodies_up_to_the_cap_are_hashed_signed_and_accepted() {
     let stack = Stack::start().await;
@@ -167,7 +157,7 @@ async fn bodies_up_to_the_cap_are_hashed_signed_and_accepted() {
         .oneshot(stack.post(Body::from(vec![b'a'; CAP])))
         .await
         .expect("signed and sent");
-    let (status, json) = echo(response).await;
+    let (status, _, json) = common::read(response).await;
     assert_eq!(status, StatusCode::OK, "{json}");
     assert_eq!(json["body_bytes"], CAP);
 
@@ -177,7 +167,7 @@ async fn bodies_up_to_the_cap_are_hashed_signed_and_accepted() {
         .oneshot(stack.post(body))
         .await
         .expect("signed and sent");
-    let (status, json) = echo(response).await;
+    let (status, _, json) = common::read(response).await;
     assert_eq!(status, StatusCode::OK, "{json}");
     assert_eq!(json["body_bytes"], CAP);
     assert_eq!(produced.load(Ordering::SeqCst), CAP / CHUNK);
@@ -287,7 +277,7 @@ async fn an_unsigned_payload_is_not_capped_by_the_layer_but_by_the_endpoint() {
         .oneshot(stack.post(Body::from(vec![b'a'; CAP])))
         .await
         .expect("sent");
-    let (status, json) = echo(response).await;
+    let (status, _, json) = common::read(response).await;
     assert_eq!(status, StatusCode::OK, "{json}");
 
     let response = client

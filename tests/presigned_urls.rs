@@ -10,22 +10,20 @@
 //! Time is one `ManualClock` shared by the emulator, the signer's caller and the endpoint; the
 //! tests move it (never sleep).
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod common;
+
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::Empty;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use sigv4::core::{Payload, Signer, SigningParams, SigningSettings};
-use sigv4::credentials::{ManualClock, SharedTimeSource, TimeSource};
+use sigv4::credentials::{ManualClock, TimeSource};
 use sigv4_testkit::endpoint::Endpoint;
 use sigv4_testkit::imds::ImdsEmulator;
-
-/// 2023-11-14T22:13:20Z.
-const T0: u64 = 1_700_000_000;
 
 /// The emulator, the endpoint and the clock they share.
 struct World {
@@ -38,17 +36,8 @@ struct World {
 
 impl World {
     async fn start() -> Self {
-        let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(T0));
-        let time: SharedTimeSource = Arc::new(clock.clone());
-        let imds = ImdsEmulator::builder()
-            .time_source(time.clone())
-            .start()
-            .await;
-        let api = Endpoint::builder()
-            .imds(&imds)
-            .time_source(time)
-            .start()
-            .await;
+        let (clock, time) = common::clock_at_t0();
+        let (imds, api) = common::start_imds_and_endpoint(ImdsEmulator::builder(), &time).await;
         let browser = Client::builder(TokioExecutor::new()).build_http();
         World {
             clock,
@@ -91,18 +80,7 @@ impl World {
             .body(Empty::new())
             .expect("a valid request");
         let response = self.browser.request(request).await.expect("a response");
-        let status = response.status();
-        let code = response
-            .headers()
-            .get("x-amzn-errortype")
-            .map(|v| v.to_str().expect("ASCII").to_owned());
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .expect("a body")
-            .to_bytes();
-        (status, code, serde_json::from_slice(&body).expect("JSON"))
+        common::read(response).await
     }
 
     fn now(&self) -> SystemTime {

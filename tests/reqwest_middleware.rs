@@ -9,18 +9,15 @@
 //! Run with `cargo test --test reqwest_middleware --features reqwest-middleware`.
 #![cfg(feature = "reqwest-middleware")]
 
-use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+mod common;
 
 use reqwest::StatusCode;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
-use sigv4::credentials::{DefaultChain, Env, Imds, ManualClock, SharedTimeSource};
+use sigv4::credentials::{DefaultChain, Env, Imds, SharedTimeSource};
 use sigv4::reqwest::SigV4Middleware;
 use sigv4::{SigV4Error, SigV4Layer, SkipSigning};
 use sigv4_testkit::endpoint::Endpoint;
 use sigv4_testkit::imds::{closed_port_endpoint, ImdsEmulator};
-
-const T0: u64 = 1_700_000_000;
 
 /// The IMDS emulator, the endpoint trusting what it issues, and the clock they share.
 struct World {
@@ -31,28 +28,14 @@ struct World {
 
 impl World {
     async fn start() -> Self {
-        let time: SharedTimeSource =
-            Arc::new(ManualClock::new(UNIX_EPOCH + Duration::from_secs(T0)));
-        let imds = ImdsEmulator::builder()
-            .time_source(time.clone())
-            .start()
-            .await;
-        let api = Endpoint::builder()
-            .imds(&imds)
-            .time_source(time.clone())
-            .start()
-            .await;
+        let (_, time) = common::clock_at_t0();
+        let (imds, api) = common::start_imds_and_endpoint(ImdsEmulator::builder(), &time).await;
         World { time, imds, api }
     }
 
     /// The application's client: the default chain finds the emulator; signing goes last.
     async fn client(&self) -> ClientWithMiddleware {
-        let env = Env::from_pairs([("AWS_EC2_METADATA_SERVICE_ENDPOINT", self.imds.endpoint())]);
-        let credentials = DefaultChain::builder()
-            .env(env)
-            .time_source(self.time.clone())
-            .build()
-            .await;
+        let credentials = common::chain_finding(&self.imds, self.time.clone()).await;
         client_with(self.signing(credentials))
     }
 

@@ -304,6 +304,7 @@ pub(crate) fn mask_tokens(canonical: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_env::env_of;
     use clap::Parser;
 
     fn args(extra: &[&str]) -> RequestArgs {
@@ -312,15 +313,6 @@ mod tests {
         match crate::cli::Cli::try_parse_from(argv).unwrap().command {
             crate::cli::Command::Sign(sign) => sign.request,
             _ => unreachable!(),
-        }
-    }
-
-    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |name| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| (*v).to_owned())
         }
     }
 

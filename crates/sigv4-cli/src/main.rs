@@ -21,6 +21,8 @@ mod infer;
 mod net;
 mod request;
 mod spec;
+#[cfg(test)]
+mod test_env;
 
 use std::process::ExitCode;
 

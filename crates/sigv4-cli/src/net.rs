@@ -469,15 +469,7 @@ pub(crate) fn proxy_matcher(lookup: impl Fn(&str) -> Option<String>) -> Matcher 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |name| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| (*v).to_owned())
-        }
-    }
+    use crate::test_env::env_of as env;
 
     #[test]
     fn origins() {

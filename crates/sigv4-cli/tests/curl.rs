@@ -33,6 +33,13 @@ async fn curl(args: &[&str], env: &[(&str, &str)]) -> Run {
     sigv4_clean(&argv, b"", env).await
 }
 
+/// `sigv4 curl` with `args`, then the API Gateway scope (`SCOPE`).
+async fn curl_scoped(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut argv = args.to_vec();
+    argv.extend(SCOPE);
+    curl(&argv, env).await
+}
+
 fn no_secrets(run: &Run) {
     for text in [&run.stdout, &run.stderr] {
         assert!(!text.contains(SECRET), "the secret key was printed");
@@ -50,9 +57,7 @@ async fn signed_get_and_post_are_accepted() {
         .start()
         .await;
     let url = format!("{}/prod/items?limit=2&a=b%20c", api.url());
-    let mut args = vec![url.as_str()];
-    args.extend(SCOPE);
-    let run = curl(&args, &env_keys()).await;
+    let run = curl_scoped(&[url.as_str()], &env_keys()).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let echo: serde_json::Value = serde_json::from_str(&run.stdout).expect("the echo JSON");
     assert_eq!(echo["method"], "GET");
@@ -61,15 +66,17 @@ async fn signed_get_and_post_are_accepted() {
     let body_file = temp_file("curl-body.json", b"{\"name\":\"widget\"}\n");
     let data = format!("@{}", body_file.display());
     for body in [r#"{"a":1}"#, data.as_str()] {
-        let mut args = vec![
-            url.as_str(),
-            "-d",
-            body,
-            "-H",
-            "content-type: application/json",
-        ];
-        args.extend(SCOPE);
-        let run = curl(&args, &env_keys()).await;
+        let run = curl_scoped(
+            &[
+                url.as_str(),
+                "-d",
+                body,
+                "-H",
+                "content-type: application/json",
+            ],
+            &env_keys(),
+        )
+        .await;
         assert_eq!(run.code, 0, "{}", run.stderr);
         let echo: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
         assert_eq!(echo["method"], "POST");
@@ -89,9 +96,11 @@ async fn credentials_from_the_instance_metadata_service() {
     let api = Endpoint::builder().imds(&imds).start().await;
     let url = format!("{}/prod/whoami", api.url());
     let endpoint = imds.endpoint();
-    let mut args = vec![url.as_str(), "-X", "DELETE"];
-    args.extend(SCOPE);
-    let run = curl(&args, &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &endpoint)]).await;
+    let run = curl_scoped(
+        &[url.as_str(), "-X", "DELETE"],
+        &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &endpoint)],
+    )
+    .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let accepted = api.accepted_requests();
     assert_eq!(accepted.len(), 1, "{:?}", api.rejections());
@@ -135,9 +144,7 @@ async fn profile_flag_reads_the_profile_files_and_wins_over_the_environment() {
     assert_eq!(api.accepted_requests()[0].access_key_id, "AKIDPROFILEDEV");
 
     // A profile that does not exist: credentials error, one line naming the profile.
-    let mut args = vec![url.as_str(), "--profile", "nosuch"];
-    args.extend(SCOPE);
-    let run = curl(&args, &env).await;
+    let run = curl_scoped(&[url.as_str(), "--profile", "nosuch"], &env).await;
     assert_eq!(run.code, 4, "{}", run.stderr);
     assert!(run.stderr.contains("nosuch"), "{}", run.stderr);
     assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
@@ -150,9 +157,7 @@ async fn verbose_shows_the_canonical_request_without_secrets() {
         .start()
         .await;
     let url = format!("{}/prod/items", api.url());
-    let mut args = vec![url.as_str(), "-v", "-H", "X-Trace: abc"];
-    args.extend(SCOPE);
-    let run = curl(&args, &env_keys()).await;
+    let run = curl_scoped(&[url.as_str(), "-v", "-H", "X-Trace: abc"], &env_keys()).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let host = api.addr().to_string();
     // The canonical request's head, headers and empty-body hash (SHA-256 of "").
@@ -255,9 +260,7 @@ async fn redirect_to_another_host_carries_no_credentials() {
     let url = format!("{}/start", origin.url());
 
     // Without -L the redirect is the answer.
-    let mut args = vec![url.as_str()];
-    args.extend(SCOPE);
-    let run = curl(&args, &env_keys()).await;
+    let run = curl_scoped(&[url.as_str()], &env_keys()).await;
     assert_eq!(
         (run.code, run.stdout.as_str()),
         (0, "moved"),
@@ -267,15 +270,17 @@ async fn redirect_to_another_host_carries_no_credentials() {
     assert!(other.requests().is_empty());
 
     // With -L: the first hop is signed, the foreign hop is not.
-    let mut args = vec![
-        url.as_str(),
-        "-L",
-        "-v",
-        "-H",
-        "Authorization: Bearer user-supplied",
-    ];
-    args.extend(SCOPE);
-    let run = curl(&args, &env_keys()).await;
+    let run = curl_scoped(
+        &[
+            url.as_str(),
+            "-L",
+            "-v",
+            "-H",
+            "Authorization: Bearer user-supplied",
+        ],
+        &env_keys(),
+    )
+    .await;
     assert_eq!(
         (run.code, run.stdout.as_str()),
         (0, "back home"),
@@ -327,9 +332,7 @@ async fn same_host_redirects_are_signed_again_for_each_url() {
     })
     .await;
     let url = format!("{}/start", origin.url());
-    let mut args = vec![url.as_str(), "-L", "-d", "payload"];
-    args.extend(SCOPE);
-    let run = curl(&args, &env_keys()).await;
+    let run = curl_scoped(&[url.as_str(), "-L", "-d", "payload"], &env_keys()).await;
     assert_eq!(
         (run.code, run.stdout.as_str()),
         (0, "done"),
@@ -349,9 +352,7 @@ async fn same_host_redirects_are_signed_again_for_each_url() {
     }
 
     let url = format!("{}/loop", origin.url());
-    let mut args = vec![url.as_str(), "-L", "--max-redirs", "3"];
-    args.extend(SCOPE);
-    let run = curl(&args, &env_keys()).await;
+    let run = curl_scoped(&[url.as_str(), "-L", "--max-redirs", "3"], &env_keys()).await;
     assert_eq!(run.code, 7, "{}", run.stderr);
     assert!(run.stderr.contains("--max-redirs"), "{}", run.stderr);
 }
@@ -370,9 +371,7 @@ async fn https_with_cacert_and_insecure() {
     let ca = ca.display().to_string();
     let url = format!("{}/secure", server.url());
 
-    let mut args = vec![url.as_str(), "--cacert", ca.as_str()];
-    args.extend(SCOPE);
-    let run = curl(&args, &env_keys()).await;
+    let run = curl_scoped(&[url.as_str(), "--cacert", ca.as_str()], &env_keys()).await;
     assert_eq!(
         (run.code, run.stdout.as_str()),
         (0, "verified over TLS"),
@@ -381,18 +380,14 @@ async fn https_with_cacert_and_insecure() {
     );
 
     // Not trusted without the CA: the network/TLS exit code, and nothing was sent.
-    let mut args = vec![url.as_str()];
-    args.extend(SCOPE);
-    let run = curl(&args, &env_keys()).await;
+    let run = curl_scoped(&[url.as_str()], &env_keys()).await;
     assert_eq!(run.code, 5, "{}", run.stderr);
     assert!(run.stderr.contains("certificate"), "{}", run.stderr);
     assert!(run.stderr.contains("--cacert"), "{}", run.stderr);
     assert_eq!(run.stderr.lines().count(), 1);
     assert_eq!(server.requests().len(), 1);
 
-    let mut args = vec![url.as_str(), "-k"];
-    args.extend(SCOPE);
-    let run = curl(&args, &env_keys()).await;
+    let run = curl_scoped(&[url.as_str(), "-k"], &env_keys()).await;
     assert_eq!(
         (run.code, run.stdout.as_str()),
         (0, "verified over TLS"),
@@ -417,9 +412,7 @@ async fn proxies_from_the_environment() {
     let proxy_url = proxy.url();
     let mut env = env_keys();
     env.push(("HTTP_PROXY", &proxy_url));
-    let mut args = vec!["http://127.0.0.2:9/via-proxy"];
-    args.extend(SCOPE);
-    let run = curl(&args, &env).await;
+    let run = curl_scoped(&["http://127.0.0.2:9/via-proxy"], &env).await;
     assert_eq!(
         (run.code, run.stdout.as_str()),
         (0, "proxied"),
@@ -430,7 +423,7 @@ async fn proxies_from_the_environment() {
 
     // NO_PROXY: straight to 127.0.0.2:9, where nothing listens.
     env.push(("NO_PROXY", "127.0.0.2"));
-    let run = curl(&args, &env).await;
+    let run = curl_scoped(&["http://127.0.0.2:9/via-proxy"], &env).await;
     assert_eq!(run.code, 5, "{}", run.stderr);
     assert!(
         run.stderr.contains("cannot connect to 127.0.0.2:9"),
@@ -497,9 +490,7 @@ async fn https_through_a_connect_proxy() {
     env.push(("HTTPS_PROXY", &proxy_url));
     // The certificate names 127.0.0.1 and localhost: ask for localhost, through the proxy.
     let url = format!("https://localhost:{}/t", server.addr.port());
-    let mut args = vec![url.as_str(), "--cacert", ca.as_str()];
-    args.extend(SCOPE);
-    let run = curl(&args, &env).await;
+    let run = curl_scoped(&[url.as_str(), "--cacert", ca.as_str()], &env).await;
     assert_eq!(
         (run.code, run.stdout.as_str()),
         (0, "tunnelled"),
@@ -530,9 +521,7 @@ async fn usage_network_and_credentials_errors() {
         listener.local_addr().unwrap()
     };
     let url = format!("http://{closed}/");
-    let mut args = vec![url.as_str()];
-    args.extend(SCOPE);
-    let run = curl(&args, &env_keys()).await;
+    let run = curl_scoped(&[url.as_str()], &env_keys()).await;
     assert_eq!(run.code, 5, "{}", run.stderr);
     assert!(run
         .stderr
@@ -540,7 +529,7 @@ async fn usage_network_and_credentials_errors() {
     assert_eq!(run.stderr.lines().count(), 1);
 
     // No credentials anywhere (IMDS switched off): exit 4, one line.
-    let run = curl(&args, &[("AWS_EC2_METADATA_DISABLED", "true")]).await;
+    let run = curl_scoped(&[url.as_str()], &[("AWS_EC2_METADATA_DISABLED", "true")]).await;
     assert_eq!(run.code, 4, "{}", run.stderr);
     assert!(
         run.stderr.contains("no AWS credentials found"),
@@ -601,9 +590,7 @@ async fn body_from_stdin_output_file_and_timeout() {
     // A server that accepts and never answers: --timeout ends the transfer (exit 5).
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/", silent.local_addr().unwrap());
-    let mut args = vec![url.as_str(), "--timeout", "0.3"];
-    args.extend(SCOPE);
-    let run = curl(&args, &env_keys()).await;
+    let run = curl_scoped(&[url.as_str(), "--timeout", "0.3"], &env_keys()).await;
     assert_eq!(run.code, 5, "{}", run.stderr);
     assert!(
         run.stderr.contains("timed out after 300ms"),

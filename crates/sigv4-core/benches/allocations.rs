@@ -2,140 +2,16 @@
 //! already filled by a first signing; the request clone is not counted).
 //!
 //! Run: `cargo bench -p sigv4-core --bench allocations`. `tests/allocations.rs` asserts the
-//! same count stays small.
+//! same count stays small; both use the counting allocator in `tests/support/alloc_count.rs`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, UNIX_EPOCH};
-
-use sigv4_core::{Credentials, Payload, Signer, SigningParams};
-
-/// Counts allocations (and reallocations, which may move the block) made on a thread while
-/// that thread has counting switched on.
-struct Counting;
-
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-static REALLOCS: AtomicUsize = AtomicUsize::new(0);
-static BYTES: AtomicUsize = AtomicUsize::new(0);
-/// The sizes of the first few counted (re)allocations, in order.
-static SIZES: [AtomicUsize; 16] = [const { AtomicUsize::new(0) }; 16];
-
-fn record(size: usize) {
-    let n = ALLOCS.load(Ordering::Relaxed) + REALLOCS.load(Ordering::Relaxed);
-    if let Some(slot) = SIZES.get(n.wrapping_sub(1)) {
-        slot.store(size, Ordering::Relaxed);
-    }
-    BYTES.fetch_add(size, Ordering::Relaxed);
-}
-
-thread_local! {
-    static ON: Cell<bool> = const { Cell::new(false) };
-}
-
-fn counting() -> bool {
-    ON.try_with(Cell::get).unwrap_or(false)
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the counters only observe.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if counting() {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-            record(layout.size());
-        }
-        // SAFETY: same contract as ours, passed through.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if counting() {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-            record(layout.size());
-        }
-        // SAFETY: same contract as ours, passed through.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours, passed through.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if counting() {
-            REALLOCS.fetch_add(1, Ordering::Relaxed);
-            record(new_size);
-        }
-        // SAFETY: same contract as ours, passed through.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-const HOST: &str = "abcdef1234.execute-api.us-east-1.amazonaws.com";
-
-fn session_token() -> String {
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut rng = fastrand::Rng::with_seed(900);
-    let mut token = String::from("IQoJb3JpZ2luX2VjE");
-    while token.len() < 900 {
-        token.push(alphabet[rng.usize(..alphabet.len())] as char);
-    }
-    token
-}
-
-/// (allocations, reallocations, bytes) of one warm signing.
-fn measure() -> (usize, usize, usize) {
-    let creds = Credentials::builder(
-        "ASIAEXAMPLEEXAMPLE12",
-        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-    )
-    .session_token(session_token())
-    .build();
-    let signer = Signer::new();
-    let time = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-    let params = SigningParams::new(&creds, "us-east-1", "execute-api", time);
-    let unsigned = http::Request::get(format!("https://{HOST}/prod/items?limit=10&next=abc"))
-        .header("host", HOST)
-        .header("user-agent", "my-app/1.0 sigv4-tower/0.1")
-        .header("accept", "application/json")
-        .body(())
-        .expect("valid request");
-
-    // Warm-up: fills the key cache.
-    let mut first = unsigned.clone();
-    signer
-        .sign_request(&mut first, Payload::Bytes(b""), &params)
-        .expect("signs");
-
-    let mut req = unsigned.clone();
-    ALLOCS.store(0, Ordering::Relaxed);
-    REALLOCS.store(0, Ordering::Relaxed);
-    BYTES.store(0, Ordering::Relaxed);
-    ON.with(|on| on.set(true));
-    let result = signer.sign_request(&mut req, Payload::Bytes(b""), &params);
-    ON.with(|on| on.set(false));
-    result.expect("signs");
-    assert_eq!(
-        req.headers().get("authorization"),
-        first.headers().get("authorization")
-    );
-    (
-        ALLOCS.load(Ordering::Relaxed),
-        REALLOCS.load(Ordering::Relaxed),
-        BYTES.load(Ordering::Relaxed),
-    )
-}
+#[path = "../tests/support/alloc_count.rs"]
+mod alloc_count;
 
 fn main() {
     // `cargo bench` passes `--bench`; there is nothing to time, only to count.
-    let (allocs, reallocs, bytes) = measure();
+    let (allocs, reallocs, bytes) = alloc_count::measure();
     let n = allocs + reallocs;
-    let sizes: Vec<usize> = SIZES
-        .iter()
-        .take(n)
-        .map(|s| s.load(Ordering::Relaxed))
-        .collect();
+    let sizes = alloc_count::sizes(n);
     println!(
         "allocations per signed API Gateway GET: {n} ({allocs} allocations + {reallocs} reallocations, \
          {bytes} bytes; sizes in order: {sizes:?})"

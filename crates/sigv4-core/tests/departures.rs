@@ -7,9 +7,11 @@
 //! caught with `catch_unwind`). These are exactly the cases the differential test
 //! (`tests/differential.rs`) leaves out of its generator.
 
+#[path = "support/aws_trace.rs"]
+mod aws_trace;
+
 use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sigv4::http_request::{
@@ -97,43 +99,12 @@ enum Theirs {
     Panicked,
 }
 
-struct Capture(Arc<Mutex<Vec<String>>>);
-
-struct Visitor<'a>(&'a Mutex<Vec<String>>);
-
-impl tracing::field::Visit for Visitor<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "canonical_request" {
-            if let Ok(mut v) = self.0.lock() {
-                v.push(format!("{value:?}"));
-            }
-        }
-    }
-}
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        event.record(&mut Visitor(&self.0));
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
 fn theirs(req: &Request<()>) -> Theirs {
     theirs_with(req, AKID, REGION, SERVICE)
 }
 
 fn theirs_with(req: &Request<()>, akid: &str, region: &str, service: &str) -> Theirs {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let outcome = tracing::subscriber::with_default(Capture(seen.clone()), || {
+    let (outcome, seen) = aws_trace::capture_canonical_requests(|| {
         catch_unwind(AssertUnwindSafe(|| -> Result<String, String> {
             let identity = Identity::from(aws_credential_types::Credentials::new(
                 akid,
@@ -177,7 +148,7 @@ fn theirs_with(req: &Request<()>, akid: &str, region: &str, service: &str) -> Th
             Ok(signature)
         }))
     });
-    let canonical = seen.lock().map(|v| v.concat()).unwrap_or_default();
+    let canonical = seen.concat();
     match outcome {
         Ok(Ok(signature)) => Theirs::Signed {
             signature,
@@ -192,6 +163,34 @@ fn get(uri: &str) -> Request<()> {
     Request::get(uri).body(()).expect("valid request")
 }
 
+/// Signs `req` on our side (failing with `context` if it does not sign) and checks that our
+/// canonical request is `aws_answer` and our signature the one computed independently from it.
+/// Returns our signature.
+fn assert_ours_match(req: &Request<()>, aws_answer: &str, context: &str) -> String {
+    let (canonical, signature) = ours(req).expect(context);
+    assert_eq!(canonical, aws_answer);
+    assert_eq!(signature, expected_signature(aws_answer));
+    signature
+}
+
+/// Checks that aws-sigv4 signs `req`, that its canonical request contains `fragment` (what it
+/// signs instead of AWS's answer) and that its signature differs from ours.
+fn assert_theirs_differ(req: &Request<()>, fragment: &str, ours: &str) {
+    match theirs(req) {
+        Theirs::Signed {
+            signature: theirs,
+            canonical,
+        } => {
+            assert!(
+                canonical.contains(fragment),
+                "aws-sigv4 canonical request: {canonical:?}"
+            );
+            assert_ne!(theirs, ours);
+        }
+        _ => panic!("aws-sigv4 was expected to sign this request"),
+    }
+}
+
 /// A literal `+` in a query is a plus sign: RFC 3986 gives `+` no special meaning in a URI query
 /// (only HTML forms read it as a space), and AWS decodes it as `+` (curl#20543, checked against
 /// S3). The canonical query carries it encoded: `%2B`. aws-sigv4 decodes the query as a form
@@ -202,23 +201,9 @@ fn literal_plus_in_query_is_signed_as_2b() {
     let aws_answer = "GET\n/\nq=a%2Bb\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\n"
         .to_owned()
         + EMPTY;
-    let (canonical, signature) = ours(&req).expect("signs");
-    assert_eq!(canonical, aws_answer);
-    assert_eq!(signature, expected_signature(&aws_answer));
+    let signature = assert_ours_match(&req, &aws_answer, "signs");
 
-    match theirs(&req) {
-        Theirs::Signed {
-            signature: theirs,
-            canonical,
-        } => {
-            assert!(
-                canonical.contains("\nq=a%20b\n"),
-                "aws-sigv4 canonical request: {canonical}"
-            );
-            assert_ne!(theirs, signature);
-        }
-        _ => panic!("aws-sigv4 was expected to sign this request"),
-    }
+    assert_theirs_differ(&req, "\nq=a%20b\n", &signature);
 }
 
 /// Tabs around a header value: an HTTP server strips optional whitespace (SP and HTAB, RFC 9110
@@ -233,23 +218,9 @@ fn tabs_at_the_ends_of_a_header_value_are_trimmed() {
     let aws_answer = "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\nx-test:value\n\nhost;x-amz-date;x-test\n"
         .to_owned()
         + EMPTY;
-    let (canonical, signature) = ours(&req).expect("signs");
-    assert_eq!(canonical, aws_answer);
-    assert_eq!(signature, expected_signature(&aws_answer));
+    let signature = assert_ours_match(&req, &aws_answer, "signs");
 
-    match theirs(&req) {
-        Theirs::Signed {
-            signature: theirs,
-            canonical,
-        } => {
-            assert!(
-                canonical.contains("\nx-test:\t value\t\n"),
-                "aws-sigv4 canonical request: {canonical:?}"
-            );
-            assert_ne!(theirs, signature);
-        }
-        _ => panic!("aws-sigv4 was expected to sign this request"),
-    }
+    assert_theirs_differ(&req, "\nx-test:\t value\t\n", &signature);
 }
 
 /// A run of whitespace inside a header value that contains a tab: SigV4 collapses sequential
@@ -264,23 +235,9 @@ fn tabs_inside_a_header_value_collapse_with_the_run() {
     let aws_answer = "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\nx-test:a b c\n\nhost;x-amz-date;x-test\n"
         .to_owned()
         + EMPTY;
-    let (canonical, signature) = ours(&req).expect("signs");
-    assert_eq!(canonical, aws_answer);
-    assert_eq!(signature, expected_signature(&aws_answer));
+    let signature = assert_ours_match(&req, &aws_answer, "signs");
 
-    match theirs(&req) {
-        Theirs::Signed {
-            signature: theirs,
-            canonical,
-        } => {
-            assert!(
-                canonical.contains("\nx-test:a \t b\tc\n"),
-                "aws-sigv4 canonical request: {canonical:?}"
-            );
-            assert_ne!(theirs, signature);
-        }
-        _ => panic!("aws-sigv4 was expected to sign this request"),
-    }
+    assert_theirs_differ(&req, "\nx-test:a \t b\tc\n", &signature);
 }
 
 /// A URI without authority (`/path`) and no Host header: there is no host to sign, which AWS
@@ -303,9 +260,7 @@ fn uri_without_authority_is_an_error_not_a_panic() {
     let aws_answer =
         "GET\n/path\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\n"
             .to_owned() + EMPTY;
-    let (canonical, signature) = ours(&with_host).expect("signs with the Host header");
-    assert_eq!(canonical, aws_answer);
-    assert_eq!(signature, expected_signature(&aws_answer));
+    assert_ours_match(&with_host, &aws_answer, "signs with the Host header");
 }
 
 /// A URI that is only an authority (`http::Uri` parses `example.com` as authority-form, with no
@@ -321,9 +276,7 @@ fn authority_only_uri_signs_path_slash() {
     let aws_answer = "GET\n/\n\nhost:example.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\n"
         .to_owned()
         + EMPTY;
-    let (canonical, signature) = ours(&req).expect("signs");
-    assert_eq!(canonical, aws_answer);
-    assert_eq!(signature, expected_signature(&aws_answer));
+    assert_ours_match(&req, &aws_answer, "signs");
     assert!(
         matches!(theirs(&req), Theirs::Panicked),
         "aws-sigv4 was expected to panic"
@@ -393,23 +346,9 @@ fn invalid_utf8_escape_in_query_is_kept_byte_for_byte() {
         "GET\n/\nj=%C3%28&k=%AB\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\n"
             .to_owned()
             + EMPTY;
-    let (canonical, signature) = ours(&req).expect("signs");
-    assert_eq!(canonical, aws_answer);
-    assert_eq!(signature, expected_signature(&aws_answer));
+    let signature = assert_ours_match(&req, &aws_answer, "signs");
 
-    match theirs(&req) {
-        Theirs::Signed {
-            signature: theirs,
-            canonical,
-        } => {
-            assert!(
-                canonical.contains("\nj=%EF%BF%BD%28&k=%EF%BF%BD\n"),
-                "aws-sigv4 canonical request: {canonical}"
-            );
-            assert_ne!(theirs, signature);
-        }
-        _ => panic!("aws-sigv4 was expected to sign this request"),
-    }
+    assert_theirs_differ(&req, "\nj=%EF%BF%BD%28&k=%EF%BF%BD\n", &signature);
 }
 
 /// Found while probing hosts: user information in the URI (`https://user@host:8443/`). The Host
@@ -423,23 +362,9 @@ fn userinfo_is_not_part_of_the_signed_host() {
     let aws_answer =
         "GET\n/\n\nhost:example.amazonaws.com:8443\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\n".to_owned()
             + EMPTY;
-    let (canonical, signature) = ours(&req).expect("signs");
-    assert_eq!(canonical, aws_answer);
-    assert_eq!(signature, expected_signature(&aws_answer));
+    let signature = assert_ours_match(&req, &aws_answer, "signs");
 
-    match theirs(&req) {
-        Theirs::Signed {
-            signature: theirs,
-            canonical,
-        } => {
-            assert!(
-                canonical.contains("\nhost:user@example.amazonaws.com:8443\n"),
-                "aws-sigv4 canonical request: {canonical}"
-            );
-            assert_ne!(theirs, signature);
-        }
-        _ => panic!("aws-sigv4 was expected to sign this request"),
-    }
+    assert_theirs_differ(&req, "\nhost:user@example.amazonaws.com:8443\n", &signature);
 }
 
 /// Sanity check of the oracle: for a request where both agree, aws-sigv4's signature equals the

@@ -23,9 +23,11 @@
 //! On a mismatch the test prints both canonical requests: ours from `Signer::inspect`, aws-sigv4's
 //! captured from its `tracing` event (sensitive header values are redacted there).
 
+#[path = "support/aws_trace.rs"]
+mod aws_trace;
+
 use std::borrow::Cow;
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sigv4::http_request::{
@@ -588,44 +590,12 @@ fn theirs(case: &Case, req: &mut Request<Vec<u8>>) -> Result<String, String> {
     Ok(signature)
 }
 
-// A minimal `tracing` subscriber that keeps aws-sigv4's `canonical_request` field.
-struct Capture(Arc<Mutex<Vec<String>>>);
-
-struct Visitor<'a>(&'a Mutex<Vec<String>>);
-
-impl tracing::field::Visit for Visitor<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "canonical_request" {
-            if let Ok(mut v) = self.0.lock() {
-                v.push(format!("{value:?}"));
-            }
-        }
-    }
-}
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        event.record(&mut Visitor(&self.0));
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
 fn their_canonical(case: &Case, req: &Request<Vec<u8>>) -> String {
-    let seen = Arc::new(Mutex::new(Vec::new()));
     let mut req = req.clone();
-    let result = tracing::subscriber::with_default(Capture(seen.clone()), || {
+    let (result, seen) = aws_trace::capture_canonical_requests(|| {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| theirs(case, &mut req)))
     });
-    let texts = seen.lock().map(|v| v.join("\n---\n")).unwrap_or_default();
+    let texts = seen.join("\n---\n");
     match result {
         Ok(_) => texts,
         Err(_) => format!("(aws-sigv4 panicked)\n{texts}"),

@@ -59,31 +59,28 @@ struct Fake {
 
 impl Fake {
     fn new(clock: &ManualClock, behaviour: Behaviour) -> Arc<Self> {
-        Arc::new(Self {
-            clock: clock.clone(),
-            fetches: AtomicUsize::new(0),
-            behaviour: Mutex::new(behaviour),
-            delay: None,
-            yields: 0,
-        })
+        Self::scripted(clock, behaviour, None, 0)
     }
 
     fn with_delay(clock: &ManualClock, behaviour: Behaviour, delay: Duration) -> Arc<Self> {
-        Arc::new(Self {
-            clock: clock.clone(),
-            fetches: AtomicUsize::new(0),
-            behaviour: Mutex::new(behaviour),
-            delay: Some(delay),
-            yields: 0,
-        })
+        Self::scripted(clock, behaviour, Some(delay), 0)
     }
 
     fn with_yields(clock: &ManualClock, behaviour: Behaviour, yields: usize) -> Arc<Self> {
+        Self::scripted(clock, behaviour, None, yields)
+    }
+
+    fn scripted(
+        clock: &ManualClock,
+        behaviour: Behaviour,
+        delay: Option<Duration>,
+        yields: usize,
+    ) -> Arc<Self> {
         Arc::new(Self {
             clock: clock.clone(),
             fetches: AtomicUsize::new(0),
             behaviour: Mutex::new(behaviour),
-            delay: None,
+            delay,
             yields,
         })
     }
@@ -155,6 +152,14 @@ fn cache(clock: &ManualClock, fake: &Arc<Fake>) -> CredentialsCache {
         .build(Arc::clone(fake))
 }
 
+/// A clock at [`t0`], a [`Fake`] with `behaviour` on it, and a [`cache`] in front of it.
+fn setup(behaviour: Behaviour) -> (ManualClock, Arc<Fake>, CredentialsCache) {
+    let clock = ManualClock::new(t0());
+    let fake = Fake::new(&clock, behaviour);
+    let cache = cache(&clock, &fake);
+    (clock, fake, cache)
+}
+
 struct NoopWake;
 
 impl Wake for NoopWake {
@@ -187,9 +192,7 @@ fn akid(result: Result<Credentials, CredentialsError>) -> String {
 
 #[tokio::test(start_paused = true)]
 async fn warm_calls_are_ready_and_do_not_fetch_again() {
-    let clock = ManualClock::new(t0());
-    let fake = Fake::new(&clock, Behaviour::Succeed(Some(HOUR)));
-    let cache = cache(&clock, &fake);
+    let (clock, fake, cache) = setup(Behaviour::Succeed(Some(HOUR)));
     assert_eq!(akid(cache.provide_credentials().await), "AKID1");
     for _ in 0..100 {
         let ready = poll_once(cache.provide_credentials()).expect("a warm call must be ready");
@@ -279,9 +282,7 @@ async fn ten_thousand_concurrent_calls_on_two_threads_fetch_once() {
 
 #[tokio::test(start_paused = true)]
 async fn failing_source_keeps_serving_valid_credentials_then_expires_then_recovers() {
-    let clock = ManualClock::new(t0());
-    let fake = Fake::new(&clock, Behaviour::Succeed(Some(HOUR)));
-    let cache = cache(&clock, &fake);
+    let (clock, fake, cache) = setup(Behaviour::Succeed(Some(HOUR)));
     assert_eq!(akid(cache.provide_credentials().await), "AKID1");
     fake.set(Behaviour::Fail);
 
@@ -335,9 +336,7 @@ async fn failing_source_keeps_serving_valid_credentials_then_expires_then_recove
 
 #[tokio::test(start_paused = true)]
 async fn failed_refresh_ahead_of_expiry_backs_off_1s_2s_4s() {
-    let clock = ManualClock::new(t0());
-    let fake = Fake::new(&clock, Behaviour::Succeed(Some(HOUR)));
-    let cache = cache(&clock, &fake);
+    let (clock, fake, cache) = setup(Behaviour::Succeed(Some(HOUR)));
     cache.provide_credentials().await.unwrap();
     fake.set(Behaviour::Fail);
     tokio::time::advance(Duration::from_secs(5)).await; // past the post-success spacing
@@ -411,9 +410,7 @@ async fn hanging_source_costs_a_caller_at_most_the_load_timeout() {
 
 #[tokio::test(start_paused = true)]
 async fn hanging_refresh_in_blocking_window_serves_old_credentials_after_the_timeout() {
-    let clock = ManualClock::new(t0());
-    let fake = Fake::new(&clock, Behaviour::Succeed(Some(HOUR)));
-    let cache = cache(&clock, &fake);
+    let (clock, fake, cache) = setup(Behaviour::Succeed(Some(HOUR)));
     cache.provide_credentials().await.unwrap();
     fake.set(Behaviour::Hang);
     clock.advance(HOUR - 30 * Duration::from_secs(1));
@@ -434,9 +431,7 @@ async fn hanging_refresh_in_blocking_window_serves_old_credentials_after_the_tim
 
 #[tokio::test(start_paused = true)]
 async fn background_refresh_starts_inside_the_window_without_making_callers_wait() {
-    let clock = ManualClock::new(t0());
-    let fake = Fake::new(&clock, Behaviour::Succeed(Some(HOUR)));
-    let cache = cache(&clock, &fake);
+    let (clock, fake, cache) = setup(Behaviour::Succeed(Some(HOUR)));
     cache.provide_credentials().await.unwrap();
 
     let gate = Arc::new(Notify::new());
@@ -495,9 +490,7 @@ async fn jitter_moves_the_refresh_at_most_one_minute_later() {
 
 #[tokio::test(start_paused = true)]
 async fn credentials_without_expiry_are_not_refreshed() {
-    let clock = ManualClock::new(t0());
-    let fake = Fake::new(&clock, Behaviour::Succeed(None));
-    let cache = cache(&clock, &fake);
+    let (clock, fake, cache) = setup(Behaviour::Succeed(None));
     assert_eq!(akid(cache.provide_credentials().await), "AKID1");
     for _ in 0..10 {
         clock.advance(365 * 24 * HOUR);
@@ -513,9 +506,7 @@ async fn credentials_without_expiry_are_not_refreshed() {
 
 #[tokio::test(start_paused = true)]
 async fn errors_before_the_first_load_pass_through_and_are_not_cached() {
-    let clock = ManualClock::new(t0());
-    let fake = Fake::new(&clock, Behaviour::NotConfigured);
-    let cache = cache(&clock, &fake);
+    let (_, fake, cache) = setup(Behaviour::NotConfigured);
     let err = cache.provide_credentials().await.unwrap_err();
     assert!(err.is_not_configured(), "{err:?}");
     fake.set(Behaviour::Fail);
@@ -577,9 +568,7 @@ fn block_on<F: Future>(future: F) -> F::Output {
 
 #[test]
 fn without_a_runtime_refreshes_run_inline_instead_of_panicking() {
-    let clock = ManualClock::new(t0());
-    let fake = Fake::new(&clock, Behaviour::Succeed(Some(HOUR)));
-    let cache = cache(&clock, &fake);
+    let (clock, fake, cache) = setup(Behaviour::Succeed(Some(HOUR)));
     assert_eq!(akid(block_on(cache.provide_credentials())), "AKID1");
     assert_eq!(akid(block_on(cache.provide_credentials())), "AKID1");
     clock.advance(HOUR - 4 * MIN); // advisory window: refreshed inline by this caller
@@ -591,9 +580,7 @@ fn without_a_runtime_refreshes_run_inline_instead_of_panicking() {
 
 #[tokio::test(start_paused = true)]
 async fn debug_output_never_shows_the_secret() {
-    let clock = ManualClock::new(t0());
-    let fake = Fake::new(&clock, Behaviour::Succeed(Some(HOUR)));
-    let cache = cache(&clock, &fake);
+    let (_, _, cache) = setup(Behaviour::Succeed(Some(HOUR)));
     cache.provide_credentials().await.unwrap();
     let text = format!("{cache:?} {cache:#?}");
     assert!(text.contains("AKID1"), "{text}");
@@ -635,9 +622,7 @@ async fn logs_never_show_the_secret() {
     // secrets are all marked `DO-NOT-LOG` as well.
     tracing::subscriber::set_global_default(subscriber).expect("the only test that sets it");
 
-    let clock = ManualClock::new(t0());
-    let fake = Fake::new(&clock, Behaviour::Succeed(Some(HOUR)));
-    let cache = cache(&clock, &fake);
+    let (clock, fake, cache) = setup(Behaviour::Succeed(Some(HOUR)));
     cache.provide_credentials().await.unwrap(); // load
     clock.advance(HOUR - 4 * MIN);
     cache.provide_credentials().await.unwrap(); // background refresh
@@ -665,9 +650,7 @@ async fn logs_never_show_the_secret() {
 
 #[test]
 fn a_refresh_lost_with_its_runtime_does_not_block_the_next_one() {
-    let clock = ManualClock::new(t0());
-    let fake = Fake::new(&clock, Behaviour::Succeed(Some(HOUR)));
-    let cache = cache(&clock, &fake);
+    let (clock, fake, cache) = setup(Behaviour::Succeed(Some(HOUR)));
     let runtime = || {
         tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -694,9 +677,7 @@ fn a_refresh_lost_with_its_runtime_does_not_block_the_next_one() {
 
 #[test]
 fn every_thread_gets_the_same_credentials() {
-    let clock = ManualClock::new(t0());
-    let fake = Fake::new(&clock, Behaviour::Succeed(Some(HOUR)));
-    let cache = cache(&clock, &fake);
+    let (_, fake, cache) = setup(Behaviour::Succeed(Some(HOUR)));
     let first = block_on(cache.provide_credentials()).unwrap();
     let others: Vec<Credentials> = (0..20)
         .map(|_| {

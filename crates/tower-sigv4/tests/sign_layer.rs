@@ -48,6 +48,24 @@ fn layer_at(provider: impl ProvideCredentials + 'static, clock: &ManualClock) ->
         .build()
 }
 
+/// The API Gateway layer (session credentials, clock at [`t0`]) over a fresh [`Recorder`].
+fn api_gateway_stack<B>() -> (
+    Recorder,
+    SigV4Service<
+        impl Service<Request<B>, Response = Response<()>, Error = BoxError, Future: Send> + Clone,
+    >,
+)
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let recorder = Recorder::default();
+    let service = ServiceBuilder::new()
+        .layer(layer_at(session_creds(), &ManualClock::new(t0())))
+        .service(recorder.service());
+    (recorder, service)
+}
+
 /// What the inner service received.
 #[derive(Debug, Clone)]
 struct Seen {
@@ -155,6 +173,19 @@ fn recompute(
         )
         .expect("re-sign");
     (inspection.signature, inspection.payload_hash)
+}
+
+/// [`recompute`] for the API Gateway layer's signing: session credentials, [`t0`], us-east-1,
+/// execute-api.
+fn recompute_api_gateway(seen: &Seen, payload: Payload<'_>) -> (String, String) {
+    recompute(
+        seen,
+        &session_creds(),
+        t0(),
+        "us-east-1",
+        "execute-api",
+        payload,
+    )
 }
 
 fn sigv4_error(error: &BoxError) -> &SigV4Error {
@@ -293,11 +324,7 @@ mod vectors {
 
 #[tokio::test]
 async fn api_gateway_post_is_signed_over_the_body_hash_and_the_body_arrives_intact() {
-    let clock = ManualClock::new(t0());
-    let recorder = Recorder::default();
-    let service = ServiceBuilder::new()
-        .layer(layer_at(session_creds(), &clock))
-        .service(recorder.service());
+    let (recorder, service) = api_gateway_stack();
     let request = Request::post(API_URL)
         .header("content-type", "application/json")
         .header("content-length", JSON_BODY.len())
@@ -332,38 +359,20 @@ async fn api_gateway_post_is_signed_over_the_body_hash_and_the_body_arrives_inta
         ]
     );
 
-    let (signature, payload_hash) = recompute(
-        &seen,
-        &session_creds(),
-        t0(),
-        "us-east-1",
-        "execute-api",
-        Payload::Bytes(&seen.body),
-    );
+    let (signature, payload_hash) = recompute_api_gateway(&seen, Payload::Bytes(&seen.body));
     assert_eq!(
         payload_hash, JSON_BODY_SHA256,
         "the canonical request ends with the body's hash"
     );
     assert_eq!(seen.signature(), signature);
     // And it is not the signature of an empty or unsigned payload.
-    let (empty, _) = recompute(
-        &seen,
-        &session_creds(),
-        t0(),
-        "us-east-1",
-        "execute-api",
-        Payload::Bytes(b""),
-    );
+    let (empty, _) = recompute_api_gateway(&seen, Payload::Bytes(b""));
     assert_ne!(seen.signature(), empty);
 }
 
 #[tokio::test]
 async fn a_streaming_body_under_the_cap_is_buffered_hashed_and_handed_on() {
-    let clock = ManualClock::new(t0());
-    let recorder = Recorder::default();
-    let service = ServiceBuilder::new()
-        .layer(layer_at(session_creds(), &clock))
-        .service(recorder.service());
+    let (recorder, service) = api_gateway_stack();
     let chunks = ["{\"name\":", "\"widget\",", "\"count\":3}"];
     let body = Chunks::new(&chunks);
     let polls = body.polls.clone();
@@ -372,25 +381,14 @@ async fn a_streaming_body_under_the_cap_is_buffered_hashed_and_handed_on() {
     assert!(polls.load(Ordering::SeqCst) >= 3);
     let seen = recorder.last();
     assert_eq!(seen.body, JSON_BODY.as_bytes());
-    let (signature, payload_hash) = recompute(
-        &seen,
-        &session_creds(),
-        t0(),
-        "us-east-1",
-        "execute-api",
-        Payload::Bytes(&seen.body),
-    );
+    let (signature, payload_hash) = recompute_api_gateway(&seen, Payload::Bytes(&seen.body));
     assert_eq!(payload_hash, JSON_BODY_SHA256);
     assert_eq!(seen.signature(), signature);
 }
 
 #[tokio::test]
 async fn an_empty_body_is_not_read() {
-    let clock = ManualClock::new(t0());
-    let recorder = Recorder::default();
-    let service = ServiceBuilder::new()
-        .layer(layer_at(session_creds(), &clock))
-        .service(recorder.service());
+    let (recorder, service) = api_gateway_stack();
     let body = Chunks::new(&[]).with_exact_hint();
     let polls = body.polls.clone();
     service
@@ -400,14 +398,7 @@ async fn an_empty_body_is_not_read() {
     // The recorder collects the body once (one poll, end of stream); the layer never polled it.
     assert_eq!(polls.load(Ordering::SeqCst), 1);
     let seen = recorder.last();
-    let (signature, payload_hash) = recompute(
-        &seen,
-        &session_creds(),
-        t0(),
-        "us-east-1",
-        "execute-api",
-        Payload::Bytes(b""),
-    );
+    let (signature, payload_hash) = recompute_api_gateway(&seen, Payload::Bytes(b""));
     assert_eq!(payload_hash, sigv4_core::EMPTY_SHA256);
     assert_eq!(seen.signature(), signature);
 }
@@ -490,11 +481,7 @@ async fn a_stream_over_the_cap_is_an_error_and_inner_is_not_called() {
 
 #[tokio::test]
 async fn a_body_read_error_is_reported_and_inner_is_not_called() {
-    let clock = ManualClock::new(t0());
-    let recorder = Recorder::default();
-    let service = ServiceBuilder::new()
-        .layer(layer_at(session_creds(), &clock))
-        .service(recorder.service());
+    let (recorder, service) = api_gateway_stack();
     let body = Chunks::new(&["abc"]).failing();
     let error = service
         .oneshot(Request::post(API_URL).body(body).unwrap())
@@ -531,14 +518,8 @@ async fn caller_provided_uses_the_header_and_does_not_read_the_body() {
     assert!(seen
         .signed_headers()
         .contains(&"x-amz-content-sha256".to_owned()));
-    let (signature, payload_hash) = recompute(
-        &seen,
-        &session_creds(),
-        t0(),
-        "us-east-1",
-        "execute-api",
-        Payload::Bytes(JSON_BODY.as_bytes()),
-    );
+    let (signature, payload_hash) =
+        recompute_api_gateway(&seen, Payload::Bytes(JSON_BODY.as_bytes()));
     assert_eq!(payload_hash, JSON_BODY_SHA256);
     assert_eq!(seen.signature(), signature);
 }
@@ -619,11 +600,7 @@ async fn unsigned_payload_for_s3_sends_the_marker_and_streams_the_body_untouched
 
 #[tokio::test]
 async fn an_override_signs_for_another_region_and_service() {
-    let clock = ManualClock::new(t0());
-    let recorder = Recorder::default();
-    let service = ServiceBuilder::new()
-        .layer(layer_at(session_creds(), &clock))
-        .service(recorder.service());
+    let (recorder, service) = api_gateway_stack();
     let mut request =
         Request::get("https://lambda.eu-central-1.amazonaws.com/2015-03-31/functions")
             .body(Full::new(Bytes::new()))
@@ -652,11 +629,7 @@ async fn an_override_signs_for_another_region_and_service() {
 
 #[tokio::test]
 async fn an_override_payload_hash_is_used_as_given() {
-    let clock = ManualClock::new(t0());
-    let recorder = Recorder::default();
-    let service = ServiceBuilder::new()
-        .layer(layer_at(session_creds(), &clock))
-        .service(recorder.service());
+    let (recorder, service) = api_gateway_stack();
     let body = Chunks::new(&["{\"name\":", "\"widget\",", "\"count\":3}"]);
     let polls = body.polls.clone();
     let mut request = Request::post(API_URL).body(body).unwrap();
@@ -667,14 +640,7 @@ async fn an_override_payload_hash_is_used_as_given() {
     let seen = recorder.last();
     // Read only by the recorder: 3 chunks + end.
     assert_eq!(polls.load(Ordering::SeqCst), 4);
-    let (signature, _) = recompute(
-        &seen,
-        &session_creds(),
-        t0(),
-        "us-east-1",
-        "execute-api",
-        Payload::Bytes(JSON_BODY.as_bytes()),
-    );
+    let (signature, _) = recompute_api_gateway(&seen, Payload::Bytes(JSON_BODY.as_bytes()));
     assert_eq!(seen.signature(), signature);
 }
 
@@ -894,14 +860,7 @@ async fn credentials_that_are_not_at_hand_are_waited_for() {
         .await
         .unwrap();
     let seen = recorder.last();
-    let (signature, _) = recompute(
-        &seen,
-        &session_creds(),
-        t0(),
-        "us-east-1",
-        "execute-api",
-        Payload::Bytes(b""),
-    );
+    let (signature, _) = recompute_api_gateway(&seen, Payload::Bytes(b""));
     assert_eq!(seen.signature(), signature);
     assert_eq!(provider.calls(), 1, "one request, one provider call");
 }
@@ -980,14 +939,7 @@ async fn over_a_real_connection_with_hyper_util() {
             let (parts, body) = request.into_parts();
             let body = body.collect().await?.to_bytes();
             let seen = Seen { parts, body };
-            let (signature, _) = recompute(
-                &seen,
-                &session_creds(),
-                t0(),
-                "us-east-1",
-                "execute-api",
-                Payload::Bytes(&seen.body),
-            );
+            let (signature, _) = recompute_api_gateway(&seen, Payload::Bytes(&seen.body));
             let verdict = if signature == seen.signature() {
                 "valid"
             } else {

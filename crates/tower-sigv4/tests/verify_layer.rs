@@ -187,6 +187,11 @@ fn signed_post(body: &'static str) -> Request<Full<Bytes>> {
     )
 }
 
+/// `post("{}")` signed with `creds` at `at`, default settings.
+fn signed_empty_post(creds: &Credentials, at: SystemTime) -> Request<Full<Bytes>> {
+    sign_with(post("{}"), b"{}", creds, at, &SigningSettings::default())
+}
+
 // ===== accepted =====
 
 #[tokio::test]
@@ -332,13 +337,7 @@ async fn a_wrong_secret_is_refused() {
 async fn an_unknown_key_is_refused() {
     let h = Harness::new();
     let stranger = Credentials::new("AKIDUNKNOWN000000000", "whatever");
-    let request = sign_with(
-        post("{}"),
-        b"{}",
-        &stranger,
-        t0(),
-        &SigningSettings::default(),
-    );
+    let request = signed_empty_post(&stranger, t0());
     let reply = h.send(request).await;
     reply.assert_refused(403, "InvalidClientTokenId");
     assert_eq!(
@@ -357,25 +356,13 @@ async fn a_wrong_or_missing_session_token_is_refused() {
     let other_token = Credentials::builder(AKID, "verify-test-secret")
         .session_token("stolen-or-stale-token")
         .build();
-    let request = sign_with(
-        post("{}"),
-        b"{}",
-        &other_token,
-        t0(),
-        &SigningSettings::default(),
-    );
+    let request = signed_empty_post(&other_token, t0());
     h.send(request)
         .await
         .assert_refused(403, "InvalidClientTokenId");
 
     let no_token = Credentials::new(AKID, "verify-test-secret");
-    let request = sign_with(
-        post("{}"),
-        b"{}",
-        &no_token,
-        t0(),
-        &SigningSettings::default(),
-    );
+    let request = signed_empty_post(&no_token, t0());
     h.send(request)
         .await
         .assert_refused(403, "InvalidClientTokenId");
@@ -420,13 +407,7 @@ async fn expired_credentials_in_the_store_are_refused() {
         .build();
     let h = Harness::with_store(StaticKeyStore::new().with(expiring));
     assert_eq!(h.send(signed_post("{}")).await.status, StatusCode::OK);
-    let request = sign_with(
-        post("{}"),
-        b"{}",
-        &creds(),
-        t0() + Duration::from_secs(20),
-        &SigningSettings::default(),
-    );
+    let request = signed_empty_post(&creds(), t0() + Duration::from_secs(20));
     h.clock.advance(Duration::from_secs(20));
     let reply = h.send(request).await;
     reply.assert_refused(403, "ExpiredToken");
