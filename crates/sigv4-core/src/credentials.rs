@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use bytes::Bytes;
 use http::HeaderValue;
 use zeroize::Zeroizing;
 
@@ -31,8 +32,9 @@ struct Inner {
     access_key_id: String,
     secret_access_key: Zeroizing<String>,
     session_token: Option<Zeroizing<String>>,
-    // The token pre-validated as a header value (cheap to clone: `Bytes` inside). `None` when the
-    // token is absent or is not a valid header value (signing then reports an error).
+    // The token pre-validated as a header value (cheap to clone: `Bytes` inside, over a buffer
+    // that is wiped when the last clone, in this value or in a signed request, is dropped).
+    // `None` when the token is absent or is not a valid header value (signing then says so).
     session_token_header: Option<HeaderValue>,
     // The token is all visible ASCII, so it is already in canonical form.
     session_token_canonical: bool,
@@ -40,12 +42,20 @@ struct Inner {
     provider_name: Cow<'static, str>,
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
-        // `Zeroizing` wipes the secret and the token; the header copy of the token lives in a
-        // `Bytes` buffer we cannot reach mutably, so drop it first to keep its lifetime short.
-        self.session_token_header = None;
+/// A buffer that is wiped when dropped; the owner behind the token's `Bytes`.
+struct WipedOnDrop(Zeroizing<Vec<u8>>);
+
+impl AsRef<[u8]> for WipedOnDrop {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
     }
+}
+
+fn token_header(token: &str) -> Option<HeaderValue> {
+    let bytes = Bytes::from_owner(WipedOnDrop(Zeroizing::new(token.as_bytes().to_vec())));
+    let mut value = HeaderValue::from_maybe_shared(bytes).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
 impl Credentials {
@@ -212,11 +222,7 @@ impl CredentialsBuilder {
 
     /// Finishes the credentials.
     pub fn build(self) -> Credentials {
-        let session_token_header = self.session_token.as_ref().and_then(|t| {
-            let mut value = HeaderValue::from_str(t).ok()?;
-            value.set_sensitive(true);
-            Some(value)
-        });
+        let session_token_header = self.session_token.as_deref().and_then(token_header);
         let session_token_canonical = self
             .session_token
             .as_ref()
