@@ -222,7 +222,11 @@ impl CredentialsBuilder {
 
     /// Finishes the credentials.
     pub fn build(self) -> Credentials {
-        let session_token_header = self.session_token.as_deref().and_then(token_header);
+        let session_token_header = self
+            .session_token
+            .as_deref()
+            .map(String::as_str)
+            .and_then(token_header);
         let session_token_canonical = self
             .session_token
             .as_ref()
