@@ -156,10 +156,48 @@ struct Times {
 
 type Outcome = Result<Credentials, Arc<CredentialsError>>;
 
+/// A refresh in flight.
+struct Flight {
+    id: u64,
+    rx: watch::Receiver<Option<Outcome>>,
+    /// When its own load timeout ends (tokio time); `None` without a runtime (no timeout).
+    deadline: Option<tokio::time::Instant>,
+}
+
+impl State {
+    /// Forgets a refresh that can no longer help a new caller: its task was dropped without
+    /// running (a runtime shutting down), or its load timeout has passed, so whoever joined it
+    /// has been answered with a timeout already and it is about to give up itself. A caller
+    /// after that starts a fresh refresh instead of joining a dead one.
+    fn drop_stale_flight(&mut self) {
+        let stale = match &self.in_flight {
+            Some(flight) => {
+                flight.rx.has_changed().is_err()
+                    || flight
+                        .deadline
+                        .is_some_and(|d| tokio::time::Instant::now() >= d)
+            }
+            None => false,
+        };
+        if stale {
+            self.in_flight = None;
+        }
+    }
+
+    /// Clears `in_flight` if it is still the refresh numbered `id`.
+    fn finish_flight(&mut self, id: u64) {
+        if self.in_flight.as_ref().is_some_and(|f| f.id == id) {
+            self.in_flight = None;
+        }
+    }
+}
+
 #[derive(Default)]
 struct State {
     /// The refresh in flight, if any: its result is published here.
-    in_flight: Option<watch::Receiver<Option<Outcome>>>,
+    in_flight: Option<Flight>,
+    /// Numbers refreshes, so a late one never clears a newer one's `in_flight`.
+    next_flight: u64,
     /// No refresh ahead of expiry before this (tokio time).
     next_attempt: Option<tokio::time::Instant>,
     /// The retry delay after the next failure.
@@ -219,10 +257,7 @@ impl CredentialsCache {
     fn decide(&self) -> Decision {
         let shared = &self.shared;
         let mut state = shared.lock_state();
-        if matches!(&state.in_flight, Some(rx) if rx.has_changed().is_err()) {
-            // Its task was dropped without running (a runtime shutting down): not in flight.
-            state.in_flight = None;
-        }
+        state.drop_stale_flight();
         let entry = shared.current.load_full();
         let now = shared.time_source.now();
         let phase = match &entry {
@@ -258,8 +293,8 @@ impl CredentialsCache {
                 Decision::Serve(entry.hand_out())
             }
             (Phase::Mandatory, Some(entry)) => {
-                if let Some(rx) = &state.in_flight {
-                    let rx = rx.clone();
+                if let Some(flight) = &state.in_flight {
+                    let rx = flight.rx.clone();
                     return Decision::Wait {
                         rx,
                         run_inline: None,
@@ -285,8 +320,8 @@ impl CredentialsCache {
             }
             (_, entry) => {
                 let fallback = entry.filter(|e| e.times.is_some());
-                if let Some(rx) = &state.in_flight {
-                    let rx = rx.clone();
+                if let Some(flight) = &state.in_flight {
+                    let rx = flight.rx.clone();
                     return Decision::Wait {
                         rx,
                         run_inline: None,
@@ -320,15 +355,24 @@ impl CredentialsCache {
         state: &mut State,
     ) -> (watch::Receiver<Option<Outcome>>, Option<RefreshFuture>) {
         let (tx, rx) = watch::channel(None);
-        state.in_flight = Some(rx.clone());
-        match tokio::runtime::Handle::try_current() {
+        let id = state.next_flight;
+        state.next_flight = state.next_flight.wrapping_add(1);
+        let handle = tokio::runtime::Handle::try_current();
+        state.in_flight = Some(Flight {
+            id,
+            rx: rx.clone(),
+            deadline: handle
+                .is_ok()
+                .then(|| tokio::time::Instant::now() + self.shared.load_timeout),
+        });
+        match handle {
             Ok(handle) => {
-                drop(handle.spawn(refresh(Arc::clone(&self.shared), tx, true)));
+                drop(handle.spawn(refresh(Arc::clone(&self.shared), tx, id, true)));
                 (rx, None)
             }
             Err(_) => (
                 rx,
-                Some(Box::pin(refresh(Arc::clone(&self.shared), tx, false))),
+                Some(Box::pin(refresh(Arc::clone(&self.shared), tx, id, false))),
             ),
         }
     }
@@ -404,9 +448,15 @@ fn abandoned() -> CredentialsError {
 }
 
 /// One fetch from the inner source; stores the result and publishes it to the waiters.
-async fn refresh(shared: Arc<Shared>, tx: watch::Sender<Option<Outcome>>, with_timeout: bool) {
+async fn refresh(
+    shared: Arc<Shared>,
+    tx: watch::Sender<Option<Outcome>>,
+    id: u64,
+    with_timeout: bool,
+) {
     let mut guard = FlightGuard {
         shared: &shared,
+        id,
         finished: false,
     };
     let fetched = if with_timeout {
@@ -472,7 +522,7 @@ async fn refresh(shared: Arc<Shared>, tx: watch::Sender<Option<Outcome>>, with_t
                 Err(Arc::new(error))
             }
         };
-        state.in_flight = None;
+        state.finish_flight(id);
         guard.finished = true;
         outcome
     };
@@ -483,13 +533,14 @@ async fn refresh(shared: Arc<Shared>, tx: watch::Sender<Option<Outcome>>, with_t
 /// start another one.
 struct FlightGuard<'a> {
     shared: &'a Shared,
+    id: u64,
     finished: bool,
 }
 
 impl Drop for FlightGuard<'_> {
     fn drop(&mut self) {
         if !self.finished {
-            self.shared.lock_state().in_flight = None;
+            self.shared.lock_state().finish_flight(self.id);
         }
     }
 }
