@@ -302,13 +302,12 @@ pub(crate) fn write_canonical_headers<'a>(
             };
             // One pass over every value; `http` keeps names lower-case and yields the values of
             // a repeated name in their order.
-            let excluded = settings.excluded_headers.as_slice();
             let mut last: Option<(&HeaderName, bool)> = None;
             for (i, (name, value)) in headers.iter().enumerate() {
                 let skip = match last {
                     Some((prev, skip)) if prev == name => skip,
                     _ => {
-                        let skip = excluded.iter().any(|n| n == name)
+                        let skip = settings.excluded_headers.contains(name)
                             || replaced.iter().any(|r| *r == name.as_str());
                         last = Some((name, skip));
                         skip

@@ -407,8 +407,7 @@ impl Signer {
         check_credentials(creds)?;
         check_field("region", params.region)?;
         check_field("service", params.service)?;
-        let date =
-            AmzDate::from_system_time(params.time).map_err(|_| SigningError::TimeOutOfRange)?;
+        let (date, date_value) = amz_date(params.time)?;
         let expires = settings.checked_expiry()?;
         let hash = payload_hash(&payload)?;
         let token = match creds.session_token() {
@@ -429,16 +428,12 @@ impl Signer {
         }
 
         let scope_len = 8 + 1 + params.region.len() + 1 + params.service.len() + 13;
-        let capacity = 256
-            + uri.path().len() * 3
-            + uri.query().map_or(0, |q| q.len() * 3)
-            + headers
-                .iter()
-                .map(|(n, v)| n.as_str().len() + v.len() + 2)
-                .sum::<usize>()
-            + token.map_or(0, |t| 2 * t.len() + 32)
-            + scope_len * 2
-            + creds.access_key_id().len() * 2;
+        // A first guess for a cold scratch buffer; it grows as needed and is then kept.
+        let capacity = 1024
+            + uri.path().len()
+            + uri.query().map_or(0, str::len)
+            + token.map_or(0, |t| t.len())
+            + scope_len * 2;
         buf.reserve(capacity);
 
         let is_query = matches!(settings.location, SignatureLocation::Query { .. });
@@ -466,7 +461,7 @@ impl Signer {
                 extras_list[n] = ExtraHeader::new("host", host_buf.as_bytes(), true);
                 n += 1;
             }
-            extras_list[n] = ExtraHeader::new("x-amz-date", date.as_str().as_bytes(), true);
+            extras_list[n] = ExtraHeader::new("x-amz-date", date.as_bytes(), true);
             n += 1;
             if let Some(token) = sign_token {
                 extras_list[n] = ExtraHeader::new(
@@ -528,7 +523,7 @@ impl Signer {
                 },
                 ExtraParam {
                     name: "X-Amz-Date",
-                    value: date.as_str().as_bytes(),
+                    value: date.as_bytes(),
                 },
                 ExtraParam {
                     name: "X-Amz-Expires",
@@ -631,11 +626,7 @@ impl Signer {
 
         let mut out_headers = OutputHeaders::default();
         out_headers.push(AUTHORIZATION, authorization);
-        out_headers.push(
-            X_AMZ_DATE.clone(),
-            HeaderValue::from_bytes(date.as_str().as_bytes())
-                .map_err(|_| SigningError::TimeOutOfRange)?,
-        );
+        out_headers.push(X_AMZ_DATE.clone(), date_value);
         if let Some(token) = token {
             out_headers.push(X_AMZ_SECURITY_TOKEN.clone(), token.clone());
         }
@@ -712,6 +703,37 @@ thread_local! {
     // The canonical request, string to sign and Authorization value of a signing are written
     // into one buffer; each thread keeps its buffer, so a warm signing does not allocate it.
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+thread_local! {
+    // The last signing time of this thread, formatted, and as a header value: a busy client signs
+    // many requests within the same second.
+    static LAST_DATE: std::cell::RefCell<Option<(u64, AmzDate, HeaderValue)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The signing time as an `AmzDate` and an `x-amz-date` value, reused within the same second.
+fn amz_date(time: SystemTime) -> Result<(AmzDate, HeaderValue), SigningError> {
+    let secs = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| SigningError::TimeOutOfRange)?
+        .as_secs();
+    LAST_DATE.with(|cell| {
+        if let Ok(slot) = cell.try_borrow() {
+            if let Some((cached, date, value)) = &*slot {
+                if *cached == secs {
+                    return Ok((*date, value.clone()));
+                }
+            }
+        }
+        let date = AmzDate::from_system_time(time).map_err(|_| SigningError::TimeOutOfRange)?;
+        let value =
+            HeaderValue::from_bytes(date.as_bytes()).map_err(|_| SigningError::TimeOutOfRange)?;
+        if let Ok(mut slot) = cell.try_borrow_mut() {
+            *slot = Some((secs, date, value.clone()));
+        }
+        Ok((date, value))
+    })
 }
 
 /// Largest buffer kept between signings (a rare huge request does not pin its memory).
@@ -804,7 +826,7 @@ pub(crate) fn write_string_to_sign(
 ) {
     out.extend_from_slice(ALGORITHM.as_bytes());
     out.push(b'\n');
-    out.extend_from_slice(date.as_str().as_bytes());
+    out.extend_from_slice(date.as_bytes());
     out.push(b'\n');
     write_scope(out, date, region, service);
     out.push(b'\n');

@@ -110,6 +110,11 @@ impl AmzDate {
         std::str::from_utf8(&self.text).unwrap_or("")
     }
 
+    /// The full timestamp as bytes (no UTF-8 check).
+    pub(crate) fn as_bytes(&self) -> &[u8; 16] {
+        &self.text
+    }
+
     /// The date part, `YYYYMMDD` (the credential scope's date).
     pub fn date(&self) -> &str {
         &self.as_str()[..8]
