@@ -17,7 +17,9 @@
 //!
 //! ```text
 //! {id, canonical_request, string_to_sign, signature, signed_headers, credential_scope,
-//!  payload_hash, authorization (header mode only), headers: [[name, value], ...], url}
+//!  payload_hash, authorization (header mode only), headers: [[name, value], ...] (every header
+//!  after signing, `host` included: when the spec has none it is the one signed from the URL),
+//!  url}
 //! ```
 //!
 //! or `{id, error}` for an object that cannot be signed; the run goes on. A document that is
@@ -235,6 +237,23 @@ fn sign_spec(signer: &Signer, spec: &Value) -> Result<Signed, SpecError> {
         .map(|(_, value)| value_text(value).into_owned());
     let (mut uri, mut headers) = (uri, headers);
     output.apply(&mut uri, &mut headers)?;
+    if !headers.contains_key(http::header::HOST) {
+        // The signer signed `host` from the URL (as an HTTP client will send it): list it
+        // first among the headers after signing, with the value that was signed.
+        let signed_host = inspection
+            .canonical_request
+            .lines()
+            .skip(3)
+            .take_while(|line| !line.is_empty())
+            .find_map(|line| line.strip_prefix("host:"))
+            .and_then(|value| http::HeaderValue::from_str(value).ok());
+        if let Some(value) = signed_host {
+            let mut with_host = HeaderMap::with_capacity(headers.len() + 1);
+            with_host.insert(http::header::HOST, value);
+            with_host.extend(headers);
+            headers = with_host;
+        }
+    }
     Ok(Signed {
         inspection,
         authorization,

@@ -331,3 +331,24 @@ fn ten_thousand_specs_complete() {
         assert_eq!(line["signature"].as_str().map(str::len), Some(64), "{line}");
     }
 }
+
+/// A spec without a Host header: the signer signs `host` from the URL (lower-cased, default
+/// port dropped), and the headers after signing list it, so a tool comparing header lists with
+/// another SDK sees every signed header.
+#[test]
+fn host_signed_from_the_url_is_listed_among_the_headers() {
+    let mut spec = session_token_spec("no-host", "header");
+    spec["headers"] = json!([]);
+    spec["url"] = json!("https://Example.AmazonAWS.com:443/");
+    let lines = run_spec("no-host.json", &spec);
+    let line = &lines[0];
+    // Same canonical request as the suite's case, which has `Host:example.amazonaws.com`.
+    assert_eq!(line["canonical_request"], HEADER_CANONICAL, "{line}");
+    assert_eq!(line["signature"], HEADER_SIGNATURE);
+    let headers = line["headers"].as_array().unwrap();
+    assert_eq!(
+        headers[0],
+        json!(["host", "example.amazonaws.com"]),
+        "{line}"
+    );
+}

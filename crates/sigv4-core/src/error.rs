@@ -19,7 +19,7 @@ pub enum SigningError {
         name: String,
     },
     /// The presigned URL expiry is outside 1 second to 7 days (whole seconds).
-    #[error("presigned URL expiry {expires_in:?} is out of range: use 1 s to 7 days (604800 s), in whole seconds")]
+    #[error("presigned URL expiry of {} s is out of range: use 1 s to 7 days (604800 s), in whole seconds", expires_in.as_secs_f64())]
     ExpiresOutOfRange {
         /// The expiry that was asked for.
         expires_in: Duration,
