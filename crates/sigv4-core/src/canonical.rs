@@ -5,32 +5,79 @@
 
 use http::header::{HeaderMap, HeaderName, HOST};
 use http::{Method, Uri};
-use percent_encoding::{percent_decode, percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::percent_decode;
 
 use crate::error::SigningError;
 use crate::settings::SigningSettings;
 
-/// Everything but `A-Z a-z 0-9 - _ . ~` is encoded.
-pub(crate) const ENCODE_SET: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+/// `A-Z a-z 0-9 - _ . ~`: the bytes SigV4 leaves as they are; every other byte is `%XX`.
+const fn unreserved_table(keep_slash: bool) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = b.is_ascii_alphanumeric()
+            || b == b'-'
+            || b == b'_'
+            || b == b'.'
+            || b == b'~'
+            || (keep_slash && b == b'/');
+        i += 1;
+    }
+    table
+}
 
-/// As [`ENCODE_SET`], keeping `/` (paths).
-const PATH_ENCODE_SET: &AsciiSet = &ENCODE_SET.remove(b'/');
+static UNRESERVED: [bool; 256] = unreserved_table(false);
+static UNRESERVED_OR_SLASH: [bool; 256] = unreserved_table(true);
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Branch-free "is unreserved" (so a chunk test vectorizes).
+#[inline(always)]
+fn is_unreserved(b: u8) -> bool {
+    (b.wrapping_sub(b'0') < 10)
+        | (b.wrapping_sub(b'A') < 26)
+        | (b.wrapping_sub(b'a') < 26)
+        | (b == b'-')
+        | (b == b'_')
+        | (b == b'.')
+        | (b == b'~')
+}
+
+/// Copies runs of kept bytes in one go and writes `%XX` (upper-case hex) for the others.
+fn encode_with(out: &mut Vec<u8>, bytes: &[u8], keep: &[bool; 256]) {
+    // Long opaque values (session tokens) are mostly unreserved: skip 32-byte chunks that are
+    // entirely so with a test the compiler vectorizes, then go byte by byte.
+    let mut clean = 0;
+    for chunk in bytes.chunks_exact(32) {
+        if !chunk.iter().fold(true, |ok, &b| ok & is_unreserved(b)) {
+            break;
+        }
+        clean += 32;
+    }
+    out.extend_from_slice(&bytes[..clean]);
+    let bytes = &bytes[clean..];
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if !keep[b as usize] {
+            out.extend_from_slice(&bytes[start..i]);
+            out.extend_from_slice(&[
+                b'%',
+                HEX_UPPER[(b >> 4) as usize],
+                HEX_UPPER[(b & 15) as usize],
+            ]);
+            start = i + 1;
+        }
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
 
 /// Appends `bytes` percent-encoded per SigV4 (upper-case hex).
 pub(crate) fn encode_into(out: &mut Vec<u8>, bytes: &[u8]) {
-    for chunk in percent_encode(bytes, ENCODE_SET) {
-        out.extend_from_slice(chunk.as_bytes());
-    }
+    encode_with(out, bytes, &UNRESERVED);
 }
 
 fn encode_path_into(out: &mut Vec<u8>, bytes: &[u8]) {
-    for chunk in percent_encode(bytes, PATH_ENCODE_SET) {
-        out.extend_from_slice(chunk.as_bytes());
-    }
+    encode_with(out, bytes, &UNRESERVED_OR_SLASH);
 }
 
 /// Appends the canonical URI of `path` (the wire form, as `http::Uri` holds it).
@@ -175,24 +222,20 @@ pub(crate) fn write_canonical_query(
 /// Decodes `%XX` escapes and encodes the result per SigV4. Bytes that need no change (the usual
 /// case for short keys and values) are copied in one go.
 fn recode_into(out: &mut Vec<u8>, bytes: &[u8]) {
-    if bytes
-        .iter()
-        .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
-    {
-        out.extend_from_slice(bytes);
+    if !bytes.contains(&b'%') {
+        encode_into(out, bytes);
         return;
     }
     for b in percent_decode(bytes) {
-        encode_byte(out, b);
-    }
-}
-
-fn encode_byte(out: &mut Vec<u8>, b: u8) {
-    if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-        out.push(b);
-    } else {
-        const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        out.extend_from_slice(&[b'%', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+        if UNRESERVED[b as usize] {
+            out.push(b);
+        } else {
+            out.extend_from_slice(&[
+                b'%',
+                HEX_UPPER[(b >> 4) as usize],
+                HEX_UPPER[(b & 15) as usize],
+            ]);
+        }
     }
 }
 
