@@ -507,18 +507,67 @@ pub(crate) fn write_header_value(
 }
 
 /// The value to sign for `host` when the request has no `Host` header: the URI's host,
-/// lower-cased, with the port kept unless it is the scheme's default. Written into `out`.
-pub(crate) fn write_host_from_uri(out: &mut Vec<u8>, uri: &Uri) -> Result<(), SigningError> {
-    let host = uri.host().ok_or(SigningError::MissingHost)?;
-    if host.is_empty() {
-        return Err(SigningError::MissingHost);
+/// lower-cased, with the port kept unless it is the scheme's default. Held on the stack (a heap
+/// buffer only for a host longer than any DNS name).
+pub(crate) struct UriHost {
+    stack: [u8; 280],
+    len: usize,
+    heap: Vec<u8>,
+}
+
+impl UriHost {
+    pub(crate) fn from_uri(uri: &Uri) -> Result<Self, SigningError> {
+        let host = uri
+            .host()
+            .filter(|h| !h.is_empty())
+            .ok_or(SigningError::MissingHost)?;
+        let mut value = UriHost {
+            stack: [0; 280],
+            len: 0,
+            heap: Vec::new(),
+        };
+        for b in host.bytes() {
+            value.push(b.to_ascii_lowercase());
+        }
+        if let Some(port) = non_default_port(uri) {
+            value.push(b':');
+            let mut digits = [0u8; 5];
+            let mut n = port;
+            let mut start = digits.len();
+            loop {
+                start -= 1;
+                digits[start] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            for &d in &digits[start..] {
+                value.push(d);
+            }
+        }
+        Ok(value)
     }
-    out.extend(host.bytes().map(|b| b.to_ascii_lowercase()));
-    if let Some(port) = non_default_port(uri) {
-        out.push(b':');
-        out.extend_from_slice(port.to_string().as_bytes());
+
+    fn push(&mut self, b: u8) {
+        if self.heap.is_empty() && self.len < self.stack.len() {
+            self.stack[self.len] = b;
+            self.len += 1;
+        } else {
+            if self.heap.is_empty() {
+                self.heap.extend_from_slice(&self.stack[..self.len]);
+            }
+            self.heap.push(b);
+        }
     }
-    Ok(())
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        if self.heap.is_empty() {
+            &self.stack[..self.len]
+        } else {
+            &self.heap
+        }
+    }
 }
 
 /// The URI's port unless it is the scheme's default.

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::canonical::{
     has_host_header, write_canonical_headers, write_canonical_path, write_canonical_query,
-    write_host_from_uri, write_method, ExtraHeader, ExtraParam, HeaderSelection,
+    write_method, ExtraHeader, ExtraParam, HeaderSelection, UriHost,
 };
 use crate::credentials::Credentials;
 use crate::error::{shorten, SigningError};
@@ -421,11 +421,13 @@ impl Signer {
         let sign_token = token.filter(|_| settings.session_token_mode == SessionTokenMode::Signed);
 
         // `host` from the URI when the request has no Host header.
-        let mut host_buf = HostBuf::default();
         let host_from_uri = !has_host_header(headers);
-        if host_from_uri {
-            host_buf.fill(uri)?;
-        }
+        let host_buf = if host_from_uri {
+            Some(UriHost::from_uri(uri)?)
+        } else {
+            None
+        };
+        let host_value: &[u8] = host_buf.as_ref().map_or(&[], UriHost::as_bytes);
 
         let scope_len = 8 + 1 + params.region.len() + 1 + params.service.len() + 13;
         // A first guess for a cold scratch buffer; it grows as needed and is then kept.
@@ -458,7 +460,7 @@ impl Signer {
             let mut extras_list: [ExtraHeader<'_>; 4] = [ExtraHeader::EMPTY; 4];
             let mut n = 0;
             if host_from_uri {
-                extras_list[n] = ExtraHeader::new("host", host_buf.as_bytes(), true);
+                extras_list[n] = ExtraHeader::new("host", host_value, true);
                 n += 1;
             }
             extras_list[n] = ExtraHeader::new("x-amz-date", date.as_bytes(), true);
@@ -494,8 +496,8 @@ impl Signer {
         } else {
             // Presigning: the signed-headers list goes into the query, which comes first in the
             // canonical request, so render the header block on its own first.
-            let mut header_block = Vec::with_capacity(128 + host_buf.as_bytes().len());
-            let host_extra = [ExtraHeader::new("host", host_buf.as_bytes(), true)];
+            let mut header_block = Vec::with_capacity(128 + host_value.len());
+            let host_extra = [ExtraHeader::new("host", host_value, true)];
             let (sb, se) = write_canonical_headers(
                 &mut header_block,
                 headers,
@@ -510,7 +512,7 @@ impl Signer {
             credential.extend_from_slice(creds.access_key_id().as_bytes());
             credential.push(b'/');
             write_scope(&mut credential, &date, params.region, params.service);
-            let mut expires_buf = itoa_buf(expires.unwrap_or(0));
+            let expires_buf = itoa_buf(expires.unwrap_or(0));
             let expires_text = expires_buf.as_bytes();
             let mut params_list = [
                 ExtraParam {
@@ -569,42 +571,35 @@ impl Signer {
             if let Some(token) = token {
                 push_param(&mut query, "X-Amz-Security-Token", token.as_bytes());
             }
-            expires_buf.clear();
-            return self.finish_query(
+            let signature = self.signature_of(
                 buf,
                 canonical_end,
                 signed_range,
-                query,
                 &date,
                 params,
                 &hash,
                 inspection,
             );
+            push_param(&mut query, "X-Amz-Signature", &signature.0);
+            let query =
+                String::from_utf8(query).map_err(|e| SigningError::InvalidUri(e.to_string()))?;
+            return Ok(SigningOutput {
+                signature,
+                date,
+                headers: OutputHeaders::default(),
+                query: Some(query),
+            });
         }
 
-        let key = self.key(
-            creds.secret_access_key(),
-            date.date(),
-            params.region,
-            params.service,
+        let signature = self.signature_of(
+            buf,
+            canonical_end,
+            signed_range,
+            &date,
+            params,
+            &hash,
+            inspection,
         );
-        let canonical_hash: [u8; 32] = Sha256::digest(&buf[..canonical_end]).into();
-        let sts_start = buf.len();
-        write_string_to_sign(buf, &date, params.region, params.service, &canonical_hash);
-        let signature = Signature(key.sign(&buf[sts_start..]));
-        if let Some(inspection) = inspection {
-            fill_inspection(
-                inspection,
-                buf,
-                canonical_end,
-                sts_start,
-                signed_range,
-                &date,
-                params,
-                &hash,
-                &signature,
-            );
-        }
         // Authorization, written after the string to sign and turned into a header value.
         let auth_start = buf.len();
         buf.extend_from_slice(ALGORITHM.as_bytes());
@@ -651,21 +646,21 @@ impl Signer {
         })
     }
 
+    /// Hashes the canonical request (`buf[..canonical_end]`), writes the string to sign after it,
+    /// signs it with the cached key, and fills `inspection` when asked.
     #[allow(clippy::too_many_arguments)]
-    fn finish_query(
+    fn signature_of(
         &self,
         buf: &mut Vec<u8>,
         canonical_end: usize,
         signed_range: (usize, usize),
-        mut query: Vec<u8>,
         date: &AmzDate,
         params: &SigningParams<'_>,
         hash: &PayloadHash<'_>,
         inspection: Option<&mut Inspection>,
-    ) -> Result<SigningOutput, SigningError> {
-        let creds = params.credentials;
+    ) -> Signature {
         let key = self.key(
-            creds.secret_access_key(),
+            params.credentials.secret_access_key(),
             date.date(),
             params.region,
             params.service,
@@ -687,15 +682,7 @@ impl Signer {
                 &signature,
             );
         }
-        push_param(&mut query, "X-Amz-Signature", &signature.0);
-        let query =
-            String::from_utf8(query).map_err(|e| SigningError::InvalidUri(e.to_string()))?;
-        Ok(SigningOutput {
-            signature,
-            date: *date,
-            headers: OutputHeaders::default(),
-            query: Some(query),
-        })
+        signature
     }
 }
 
@@ -850,81 +837,6 @@ pub(crate) fn check_field(field: &'static str, value: &str) -> Result<(), Signin
     Ok(())
 }
 
-/// A stack buffer for the `host` value taken from the URI (heap only for absurdly long hosts).
-struct HostBuf {
-    stack: [u8; 280],
-    len: usize,
-    heap: Vec<u8>,
-}
-
-impl Default for HostBuf {
-    fn default() -> Self {
-        Self {
-            stack: [0; 280],
-            len: 0,
-            heap: Vec::new(),
-        }
-    }
-}
-
-impl HostBuf {
-    fn fill(&mut self, uri: &Uri) -> Result<(), SigningError> {
-        let host_len = uri.host().map_or(0, str::len);
-        if host_len + 8 <= self.stack.len() {
-            // Render into a small reusable vector on the stack's behalf: write_host_from_uri
-            // appends to a Vec, so borrow a zero-capacity one only when needed.
-            let mut cursor = StackWriter {
-                buf: &mut self.stack,
-                len: 0,
-            };
-            write_host_from_uri_to(&mut cursor, uri)?;
-            self.len = cursor.len;
-            Ok(())
-        } else {
-            write_host_from_uri(&mut self.heap, uri)
-        }
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        if self.heap.is_empty() {
-            &self.stack[..self.len]
-        } else {
-            &self.heap
-        }
-    }
-}
-
-struct StackWriter<'a> {
-    buf: &'a mut [u8],
-    len: usize,
-}
-
-impl StackWriter<'_> {
-    fn push(&mut self, b: u8) {
-        if let Some(slot) = self.buf.get_mut(self.len) {
-            *slot = b;
-            self.len += 1;
-        }
-    }
-}
-
-fn write_host_from_uri_to(out: &mut StackWriter<'_>, uri: &Uri) -> Result<(), SigningError> {
-    let host = uri
-        .host()
-        .filter(|h| !h.is_empty())
-        .ok_or(SigningError::MissingHost)?;
-    for b in host.bytes() {
-        out.push(b.to_ascii_lowercase());
-    }
-    if let Some(port) = crate::canonical::non_default_port(uri) {
-        out.push(b':');
-        for &b in itoa_buf(u64::from(port)).as_bytes() {
-            out.push(b);
-        }
-    }
-    Ok(())
-}
-
 struct ItoaBuf {
     buf: [u8; 20],
     start: usize,
@@ -933,10 +845,6 @@ struct ItoaBuf {
 impl ItoaBuf {
     fn as_bytes(&self) -> &[u8] {
         &self.buf[self.start..]
-    }
-
-    fn clear(&mut self) {
-        self.start = self.buf.len();
     }
 }
 

@@ -40,8 +40,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::canonical::{
-    write_canonical_headers, write_canonical_path, write_canonical_query, write_host_from_uri,
-    write_method, ExtraHeader, HeaderSelection,
+    write_canonical_headers, write_canonical_path, write_canonical_query, write_method,
+    ExtraHeader, HeaderSelection, UriHost,
 };
 use crate::settings::{MAX_EXPIRES, MIN_EXPIRES};
 use crate::sign::{write_string_to_sign, Payload, Signer, ALGORITHM};
@@ -478,12 +478,17 @@ impl Signer {
             Payload::Unsigned => crate::sign::UNSIGNED_PAYLOAD.as_bytes(),
         };
 
-        let mut host = Vec::new();
         let needs_host = !headers.contains_key(HOST);
-        if needs_host {
-            write_host_from_uri(&mut host, uri).map_err(VerifyError::Canonicalization)?;
-        }
-        let extras = [ExtraHeader::new("host", &host, true)];
+        let host = if needs_host {
+            Some(UriHost::from_uri(uri).map_err(VerifyError::Canonicalization)?)
+        } else {
+            None
+        };
+        let extras = [ExtraHeader::new(
+            "host",
+            host.as_ref().map_or(&[], UriHost::as_bytes),
+            true,
+        )];
         let extras: &[ExtraHeader<'_>] = if needs_host { &extras } else { &[] };
         let key = self.key(
             credentials.secret_access_key(),
