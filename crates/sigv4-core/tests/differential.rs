@@ -496,8 +496,11 @@ fn aws_settings(case: &Case) -> AwsSettings {
     s
 }
 
-fn ours(case: &Case, req: &mut Request<Vec<u8>>) -> Result<String, String> {
-    let signer = Signer::new();
+/// Our credentials and settings for `case`, handed to `f` with the case's payload.
+fn with_our_params<R>(
+    case: &Case,
+    f: impl FnOnce(&Signer, Payload<'_>, &SigningParams<'_>) -> R,
+) -> R {
     let mut b = Credentials::builder(case.akid.clone(), case.secret.clone());
     if let Some(t) = &case.token {
         b = b.session_token(t.clone());
@@ -512,32 +515,25 @@ fn ours(case: &Case, req: &mut Request<Vec<u8>>) -> Result<String, String> {
         Body::Unsigned => Payload::Unsigned,
         Body::Precomputed => Payload::Precomputed(&hash),
     };
-    let sig = signer
-        .sign_request(req, payload, &params)
-        .map_err(|e| e.to_string())?;
-    Ok(sig.as_str().to_owned())
+    f(&Signer::new(), payload, &params)
+}
+
+fn ours(case: &Case, req: &mut Request<Vec<u8>>) -> Result<String, String> {
+    with_our_params(case, |signer, payload, params| {
+        let sig = signer
+            .sign_request(req, payload, params)
+            .map_err(|e| e.to_string())?;
+        Ok(sig.as_str().to_owned())
+    })
 }
 
 fn our_canonical(case: &Case, req: &Request<Vec<u8>>) -> String {
-    let signer = Signer::new();
-    let mut b = Credentials::builder(case.akid.clone(), case.secret.clone());
-    if let Some(t) = &case.token {
-        b = b.session_token(t.clone());
-    }
-    let creds = b.build();
-    let settings = our_settings(case);
-    let params =
-        SigningParams::new(&creds, case.region, case.service, case.time).with_settings(&settings);
-    let hash = sha256_hex(&case.body);
-    let payload = match case.body_kind {
-        Body::Bytes => Payload::Bytes(&case.body),
-        Body::Unsigned => Payload::Unsigned,
-        Body::Precomputed => Payload::Precomputed(&hash),
-    };
-    match signer.inspect(req.method(), req.uri(), req.headers(), payload, &params) {
-        Ok((_, inspection)) => inspection.canonical_request,
-        Err(e) => format!("error: {e}"),
-    }
+    with_our_params(case, |signer, payload, params| {
+        match signer.inspect(req.method(), req.uri(), req.headers(), payload, params) {
+            Ok((_, inspection)) => inspection.canonical_request,
+            Err(e) => format!("error: {e}"),
+        }
+    })
 }
 
 /// Signs with aws-sigv4 the way a layer would: a `SignableRequest` from the request's parts,
