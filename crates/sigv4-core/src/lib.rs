@@ -50,6 +50,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod canonical;
+pub mod clock;
 mod credentials;
 mod error;
 mod key;
@@ -58,6 +59,7 @@ mod sign;
 mod time;
 pub mod verify;
 
+pub use clock::{ManualClock, SharedTimeSource, SystemClock, TimeSource};
 pub use credentials::{Credentials, CredentialsBuilder};
 pub use error::SigningError;
 pub use key::derive_signing_key;

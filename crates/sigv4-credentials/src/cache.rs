@@ -645,6 +645,17 @@ fn clone_error(error: &Arc<CredentialsError>) -> CredentialsError {
                 Box::new(SharedCause(Arc::clone(error))) as Box<dyn std::error::Error + Send + Sync>
             }),
         },
+        CredentialsError::NonRecoverable {
+            provider,
+            message,
+            cause,
+        } => CredentialsError::NonRecoverable {
+            provider: provider.clone(),
+            message: message.clone(),
+            cause: cause.as_ref().map(|_| {
+                Box::new(SharedCause(Arc::clone(error))) as Box<dyn std::error::Error + Send + Sync>
+            }),
+        },
         CredentialsError::Timeout {
             provider,
             after,
@@ -671,6 +682,9 @@ impl SharedCause {
     fn cause(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
         match &*self.0 {
             CredentialsError::Failed {
+                cause: Some(cause), ..
+            }
+            | CredentialsError::NonRecoverable {
                 cause: Some(cause), ..
             } => Some(cause.as_ref()),
             _ => None,

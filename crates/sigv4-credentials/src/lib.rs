@@ -22,10 +22,13 @@ use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
+/// The clock abstraction lives in the core (the layer, the verifier and the testkit use it too);
+/// it is re-exported here so that `sigv4_credentials::ManualClock` keeps working.
+pub use sigv4_core::clock::{ManualClock, SharedTimeSource, SystemClock, TimeSource};
 pub use sigv4_core::Credentials;
 
 pub mod cache;
@@ -91,6 +94,19 @@ pub enum CredentialsError {
         /// Why the refresh failed.
         message: String,
     },
+    /// The source answered in a way that retrying cannot change (`AccessDenied`,
+    /// `InvalidIdentityToken`, an expired SSO or login session): the cache surfaces it at once
+    /// instead of retrying later, and a chain stops on it.
+    #[error("{provider}: {message}")]
+    NonRecoverable {
+        /// The source's name.
+        provider: Cow<'static, str>,
+        /// What went wrong and what to do about it.
+        message: String,
+        /// The underlying cause, if any.
+        #[source]
+        cause: Option<BoxError>,
+    },
     /// No source in a chain gave credentials; one line per source says why.
     #[error("no AWS credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run on EC2/ECS/EKS with a role. Tried:{}", format_attempts(.attempts))]
     NoneFound {
@@ -142,6 +158,23 @@ impl CredentialsError {
             message: message.into(),
             cause: Some(cause.into()),
         }
+    }
+
+    /// "Retrying will not help": see [`CredentialsError::NonRecoverable`].
+    pub fn non_recoverable(
+        provider: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::NonRecoverable {
+            provider: provider.into(),
+            message: message.into(),
+            cause: None,
+        }
+    }
+
+    /// True for [`CredentialsError::NonRecoverable`]: a cache should not retry after this error.
+    pub fn is_non_recoverable(&self) -> bool {
+        matches!(self, Self::NonRecoverable { .. })
     }
 
     /// True for [`CredentialsError::NotConfigured`].
@@ -202,17 +235,30 @@ impl Future for ProvideCredentialsFuture<'_> {
 pub trait ProvideCredentials: Send + Sync + fmt::Debug {
     /// Gives the current credentials, or why there are none.
     fn provide_credentials(&self) -> ProvideCredentialsFuture<'_>;
+
+    /// Tells the source that a service refused the credentials it gave last (`ExpiredToken`,
+    /// `InvalidClientTokenId`, ...): a caching source drops them so that the next call refreshes.
+    /// Sources that hold nothing ignore it (the default).
+    fn invalidate(&self) {}
 }
 
 impl<T: ProvideCredentials + ?Sized> ProvideCredentials for Arc<T> {
     fn provide_credentials(&self) -> ProvideCredentialsFuture<'_> {
         (**self).provide_credentials()
     }
+
+    fn invalidate(&self) {
+        (**self).invalidate()
+    }
 }
 
 impl<T: ProvideCredentials + ?Sized> ProvideCredentials for Box<T> {
     fn provide_credentials(&self) -> ProvideCredentialsFuture<'_> {
         (**self).provide_credentials()
+    }
+
+    fn invalidate(&self) {
+        (**self).invalidate()
     }
 }
 
@@ -222,63 +268,6 @@ impl ProvideCredentials for Credentials {
         ProvideCredentialsFuture::ready(Ok(self.clone()))
     }
 }
-
-/// Where "now" comes from: the system clock, or a manual clock in tests.
-pub trait TimeSource: Send + Sync + fmt::Debug {
-    /// The current wall-clock time.
-    fn now(&self) -> SystemTime;
-}
-
-/// The real system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl TimeSource for SystemClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-}
-
-/// A clock that moves only when told to; share it (it is an `Arc` inside) between the code under
-/// test and the test itself.
-///
-/// ```
-/// use sigv4_credentials::{ManualClock, TimeSource};
-/// use std::time::{Duration, UNIX_EPOCH};
-///
-/// let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_000));
-/// clock.advance(Duration::from_secs(5));
-/// assert_eq!(clock.now(), UNIX_EPOCH + Duration::from_secs(1_005));
-/// ```
-#[derive(Debug, Clone)]
-pub struct ManualClock(Arc<Mutex<SystemTime>>);
-
-impl ManualClock {
-    /// A clock showing `start`.
-    pub fn new(start: SystemTime) -> Self {
-        Self(Arc::new(Mutex::new(start)))
-    }
-
-    /// Moves the clock forward.
-    pub fn advance(&self, by: Duration) {
-        let mut now = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        *now += by;
-    }
-
-    /// Sets the clock.
-    pub fn set(&self, to: SystemTime) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = to;
-    }
-}
-
-impl TimeSource for ManualClock {
-    fn now(&self) -> SystemTime {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// A shared time source.
-pub type SharedTimeSource = Arc<dyn TimeSource>;
 
 /// The process environment, or a fixed map of variables in tests (so tests never touch the real,
 /// process-global environment).

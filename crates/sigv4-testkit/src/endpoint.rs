@@ -84,7 +84,7 @@ use http_body_util::Full;
 use hyper::body::{Body as _, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use sigv4_credentials::SharedTimeSource;
+use sigv4_core::SharedTimeSource;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 use tower_service::Service;

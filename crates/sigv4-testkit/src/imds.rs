@@ -126,7 +126,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use sigv4_core::Credentials;
-use sigv4_credentials::{SharedTimeSource, SystemClock};
+use sigv4_core::{SharedTimeSource, SystemClock};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};

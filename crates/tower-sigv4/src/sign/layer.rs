@@ -4,8 +4,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use http::{HeaderMap, Method, Uri};
+use sigv4_core::SharedTimeSource;
 use sigv4_core::{Credentials, Payload, Signer, SigningOutput, SigningParams, SigningSettings};
-use sigv4_credentials::{ProvideCredentials, SharedTimeSource};
+use sigv4_credentials::ProvideCredentials;
 use tower_layer::Layer;
 
 use super::payload::{PayloadPolicy, DEFAULT_MAX_BODY_SIZE};
@@ -170,7 +171,7 @@ impl<S> Layer<S> for SigV4Layer {
 /// use std::time::{Duration, UNIX_EPOCH};
 /// use tower_sigv4::{PayloadPolicy, SigV4Layer};
 /// use tower_sigv4::sigv4_core::{Credentials, SigningSettings};
-/// use tower_sigv4::sigv4_credentials::ManualClock;
+/// use tower_sigv4::sigv4_core::ManualClock;
 ///
 /// let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
 /// let layer = SigV4Layer::builder(Credentials::new("AKID", "SECRET"), "eu-west-1", "execute-api")
@@ -228,7 +229,7 @@ impl SigV4LayerBuilder {
     }
 
     /// Where the signing time comes from. Default: the system clock. Tests pass a
-    /// [`ManualClock`](sigv4_credentials::ManualClock) in an `Arc`.
+    /// [`ManualClock`](sigv4_core::ManualClock) in an `Arc`.
     pub fn time_source(mut self, time_source: SharedTimeSource) -> Self {
         self.time_source = Some(time_source);
         self

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sigv4_core::verify::VerifySettings;
+use sigv4_core::{SharedTimeSource, SystemClock};
 use sigv4_core::{Signer, SigningSettings};
-use sigv4_credentials::{SharedTimeSource, SystemClock};
 use tower_layer::Layer;
 
 use super::key_store::KeyStore;
@@ -107,7 +107,7 @@ impl VerifyLayer {
     }
 
     /// Where "now" comes from (default: the system clock). Tests inject a
-    /// [`ManualClock`](sigv4_credentials::ManualClock).
+    /// [`ManualClock`](sigv4_core::ManualClock).
     pub fn time_source(mut self, time_source: SharedTimeSource) -> Self {
         self.config_mut().time_source = time_source;
         self
