@@ -14,11 +14,9 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::TokioIo;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use sigv4_credentials::tls::rustls::pki_types::ServerName;
+use sigv4_credentials::tls::rustls::{self, ClientConfig};
+use sigv4_credentials::tls::{tokio_rustls, TlsError, TlsSettings};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -338,110 +336,19 @@ fn tls_error(origin: &Origin, e: &io::Error) -> CliError {
     ))
 }
 
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// The rustls client configuration for these options.
+/// The rustls client configuration for these options: the workspace's one TLS setup
+/// (`sigv4_credentials::tls`), with `--cacert` roots added and `-k` honoured.
 pub(crate) fn tls_config(options: &TlsOptions) -> Result<ClientConfig, CliError> {
-    let provider = provider();
-    let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| CliError::Network(format!("TLS setup failed: {e}")))?;
-    let mut config = if options.insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
-            .with_no_client_auth()
-    } else {
-        let mut roots = RootCertStore::empty();
-        let native = rustls_native_certs::load_native_certs();
-        let (added, _ignored) = roots.add_parsable_certificates(native.certs);
-        if let Some(path) = &options.cacert {
-            let certs = read_pem_certificates(path)?;
-            for cert in certs {
-                roots.add(cert).map_err(|e| {
-                    CliError::Usage(format!(
-                        "--cacert {path:?}: a certificate is not usable: {e}"
-                    ))
-                })?;
-            }
-        } else if added == 0 {
-            return Err(CliError::Network(
-                "no trusted root certificates found on this system: install the \
-                 ca-certificates package, set SSL_CERT_FILE, or pass --cacert FILE"
-                    .to_owned(),
-            ));
-        }
-        builder.with_root_certificates(roots).with_no_client_auth()
-    };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
-}
-
-/// The certificates of a PEM file (at least one).
-fn read_pem_certificates(path: &str) -> Result<Vec<CertificateDer<'static>>, CliError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| CliError::Usage(format!("--cacert: cannot read {path:?}: {e}")))?;
-    let certs = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| CliError::Usage(format!("--cacert {path:?}: not valid PEM: {e}")))?;
-    if certs.is_empty() {
-        return Err(CliError::Usage(format!(
-            "--cacert {path:?}: no CERTIFICATE block found (give a PEM file)"
-        )));
+    let mut settings = TlsSettings::default().danger_accept_any_certificate(options.insecure);
+    if let Some(path) = &options.cacert {
+        settings = settings
+            .extra_roots_from_pem_file(path)
+            .map_err(|e| CliError::Usage(format!("--cacert: {e}")))?;
     }
-    Ok(certs)
-}
-
-/// `-k`: trusts any certificate, still checking the handshake's signatures (so the peer holds
-/// the key of the certificate it shows, whatever that certificate is).
-#[derive(Debug)]
-struct AcceptAnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+    sigv4_credentials::tls::client_config(&settings).map_err(|e| match e {
+        TlsError::NoRoots => CliError::Network(format!("{e} (or pass --cacert FILE)")),
+        other => CliError::Network(other.to_string()),
+    })
 }
 
 /// The proxy settings of an environment (`lookup` reads a variable), as curl reads them.

@@ -40,6 +40,7 @@ struct Inner {
     session_token_canonical: bool,
     expiry: Option<SystemTime>,
     provider_name: Cow<'static, str>,
+    account_id: Option<String>,
 }
 
 /// A buffer that is wiped when dropped; the owner behind the token's `Bytes`.
@@ -75,7 +76,27 @@ impl Credentials {
             session_token: None,
             expiry: None,
             provider_name: Cow::Borrowed("static"),
+            account_id: None,
         }
+    }
+
+    /// A builder holding a copy of every field of these credentials, to change one of them.
+    pub fn to_builder(&self) -> CredentialsBuilder {
+        CredentialsBuilder {
+            access_key_id: self.0.access_key_id.clone(),
+            secret_access_key: self.0.secret_access_key.clone(),
+            session_token: self.0.session_token.clone(),
+            expiry: self.0.expiry,
+            provider_name: self.0.provider_name.clone(),
+            account_id: self.0.account_id.clone(),
+        }
+    }
+
+    /// The AWS account these credentials belong to, when the source said (`AWS_ACCOUNT_ID`,
+    /// a profile's `aws_account_id`, `AccountId` in a container, IMDS or `credential_process`
+    /// document, or the account of an assumed role's ARN). Not a secret.
+    pub fn account_id(&self) -> Option<&str> {
+        self.0.account_id.as_deref()
     }
 
     /// The access key id (not a secret).
@@ -125,18 +146,7 @@ impl Credentials {
 
     /// A copy with another expiry (used by static-stability extensions), keeping the other fields.
     pub fn with_expiry(&self, expiry: Option<SystemTime>) -> Credentials {
-        let mut builder = Credentials::builder(
-            self.access_key_id().to_owned(),
-            self.secret_access_key().to_owned(),
-        )
-        .provider_name(self.0.provider_name.clone());
-        if let Some(token) = self.session_token() {
-            builder = builder.session_token(token.to_owned());
-        }
-        if let Some(expiry) = expiry {
-            builder = builder.expiry(expiry);
-        }
-        builder.build()
+        self.to_builder().expiry_opt(expiry).build()
     }
 }
 
@@ -146,6 +156,9 @@ impl fmt::Debug for Credentials {
         d.field("provider_name", &self.provider_name())
             .field("access_key_id", &self.access_key_id())
             .field("secret_access_key", &"** redacted **");
+        if let Some(account_id) = self.account_id() {
+            d.field("account_id", &account_id);
+        }
         if self.session_token().is_some() {
             d.field("session_token", &"** redacted **");
         }
@@ -178,6 +191,7 @@ pub struct CredentialsBuilder {
     session_token: Option<Zeroizing<String>>,
     expiry: Option<SystemTime>,
     provider_name: Cow<'static, str>,
+    account_id: Option<String>,
 }
 
 impl fmt::Debug for CredentialsBuilder {
@@ -220,6 +234,17 @@ impl CredentialsBuilder {
         self
     }
 
+    /// Sets the account id (blank counts as none).
+    pub fn account_id(self, account_id: impl Into<String>) -> Self {
+        self.account_id_opt(Some(account_id.into()))
+    }
+
+    /// Sets or clears the account id (blank counts as none).
+    pub fn account_id_opt(mut self, account_id: Option<String>) -> Self {
+        self.account_id = account_id.filter(|a| !a.trim().is_empty());
+        self
+    }
+
     /// Finishes the credentials.
     pub fn build(self) -> Credentials {
         let session_token_header = self
@@ -239,6 +264,7 @@ impl CredentialsBuilder {
             session_token_header,
             expiry: self.expiry,
             provider_name: self.provider_name,
+            account_id: self.account_id,
         }))
     }
 }

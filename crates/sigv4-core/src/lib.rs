@@ -56,7 +56,7 @@ mod error;
 mod key;
 mod settings;
 mod sign;
-mod time;
+pub mod time;
 pub mod verify;
 
 pub use clock::{ManualClock, SharedTimeSource, SystemClock, TimeSource};

@@ -1,4 +1,5 @@
-//! The SigV4 timestamp (`YYYYMMDDTHHMMSSZ`), formatted and parsed without a date crate.
+//! Time as AWS writes it: the SigV4 timestamp (`YYYYMMDDTHHMMSSZ`) and RFC 3339 (credential documents),
+//! formatted and parsed without a date crate.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -94,11 +95,12 @@ impl AmzDate {
         if y < 1970 || !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
             return Err(malformed());
         }
-        if hh > 23 || mm > 59 || ss > 60 {
+        // No leap second: `SystemTime` cannot hold one, and AWS never sends one.
+        if hh > 23 || mm > 59 || ss > 59 {
             return Err(malformed());
         }
         let days = days_from_civil(y as i64, m as u32, d as u32);
-        let unix = days as u64 * 86_400 + hh * 3600 + mm * 60 + ss.min(59);
+        let unix = days as u64 * 86_400 + hh * 3600 + mm * 60 + ss;
         let mut text = [0u8; 16];
         text.copy_from_slice(b);
         Ok(AmzDate { text, unix })
@@ -141,6 +143,125 @@ impl fmt::Display for AmzDate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// Parses an RFC 3339 timestamp, strictly: `YYYY-MM-DDTHH:MM:SS`, an optional fraction (one or
+/// more digits after a `.`; digits past nanoseconds are dropped), then `Z` or a `±HH:MM` offset.
+/// `T`/`t` and `Z`/`z` in either case, as RFC 3339 allows. This is the one parser for every time
+/// a credential source reads (IMDS and container documents, `credential_process` output, STS,
+/// SSO and sign-in answers).
+///
+/// Refused: a leap second (`:60`, which `SystemTime` cannot hold), an empty fraction (`00.Z`),
+/// anything after the zone (`ZZ`), a missing zone, surrounding whitespace, a date that does not
+/// exist, and a time before 1970 or after 9999.
+///
+/// ```
+/// use sigv4_core::time::parse_rfc3339;
+/// use std::time::{Duration, UNIX_EPOCH};
+///
+/// let t = UNIX_EPOCH + Duration::from_secs(1_651_516_560);
+/// assert_eq!(parse_rfc3339("2022-05-02T18:36:00Z"), Ok(t));
+/// assert_eq!(parse_rfc3339("2022-05-02T20:36:00+02:00"), Ok(t));
+/// assert_eq!(parse_rfc3339("2022-05-02T18:36:00.250000Z"), Ok(t + Duration::from_millis(250)));
+/// assert!(parse_rfc3339("2022-05-02T18:36:60Z").is_err());
+/// assert!(parse_rfc3339("2022-05-02T18:36:00.Z").is_err());
+/// assert!(parse_rfc3339("2022-05-02T18:36:00ZZ").is_err());
+/// ```
+pub fn parse_rfc3339(text: &str) -> Result<SystemTime, TimeError> {
+    let malformed = || TimeError::Malformed(text.chars().take(40).collect());
+    let b = text.as_bytes();
+    if b.len() < 20 {
+        return Err(malformed());
+    }
+    let digits = |r: std::ops::Range<usize>| -> Result<u64, TimeError> {
+        let mut v = 0u64;
+        for &c in &b[r] {
+            if !c.is_ascii_digit() {
+                return Err(malformed());
+            }
+            v = v * 10 + u64::from(c - b'0');
+        }
+        Ok(v)
+    };
+    let separators = [(4, b'-'), (7, b'-'), (13, b':'), (16, b':')];
+    if separators.iter().any(|&(i, c)| b[i] != c) || !matches!(b[10], b'T' | b't') {
+        return Err(malformed());
+    }
+    let (y, m, d) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (hh, mm, ss) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+        return Err(malformed());
+    }
+    if hh > 23 || mm > 59 || ss > 59 {
+        return Err(malformed());
+    }
+    let mut at = 19;
+    let mut nanos = 0u32;
+    if b[at] == b'.' {
+        at += 1;
+        let start = at;
+        while at < b.len() && b[at].is_ascii_digit() {
+            if at - start < 9 {
+                nanos = nanos * 10 + u32::from(b[at] - b'0');
+            }
+            at += 1;
+        }
+        let count = at - start;
+        if count == 0 {
+            return Err(malformed());
+        }
+        for _ in count..9 {
+            nanos *= 10;
+        }
+    }
+    // The zone: `Z`, or `+HH:MM` / `-HH:MM`; then nothing.
+    let offset: i64 = match b.get(at) {
+        Some(b'Z' | b'z') if b.len() == at + 1 => 0,
+        Some(&sign @ (b'+' | b'-')) if b.len() == at + 6 && b[at + 3] == b':' => {
+            let (oh, om) = (digits(at + 1..at + 3)?, digits(at + 4..at + 6)?);
+            if oh > 23 || om > 59 {
+                return Err(malformed());
+            }
+            let secs = (oh * 3600 + om * 60) as i64;
+            if sign == b'+' {
+                secs
+            } else {
+                -secs
+            }
+        }
+        _ => return Err(malformed()),
+    };
+    let days = days_from_civil(y as i64, m as u32, d as u32);
+    let local = days * 86_400 + (hh * 3600 + mm * 60 + ss) as i64;
+    let unix = local - offset;
+    if unix < 0 || unix as u64 > MAX_UNIX {
+        return Err(TimeError::OutOfRange);
+    }
+    Ok(UNIX_EPOCH + Duration::new(unix as u64, nanos))
+}
+
+/// Formats a time as RFC 3339 in UTC with whole seconds (`2022-05-02T18:36:00Z`); times outside
+/// 1970 to 9999 are clamped to that range.
+///
+/// ```
+/// use sigv4_core::time::format_rfc3339;
+/// use std::time::{Duration, UNIX_EPOCH};
+///
+/// assert_eq!(format_rfc3339(UNIX_EPOCH + Duration::from_secs(1_651_516_560)), "2022-05-02T18:36:00Z");
+/// ```
+pub fn format_rfc3339(time: SystemTime) -> String {
+    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let t = AmzDate::from_unix_seconds(secs);
+    let s = t.as_str();
+    format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        &s[0..4],
+        &s[4..6],
+        &s[6..8],
+        &s[9..11],
+        &s[11..13],
+        &s[13..15]
+    )
 }
 
 fn put(out: &mut [u8], mut v: u64) {
@@ -228,5 +349,73 @@ mod tests {
         ] {
             assert!(AmzDate::parse(bad).is_err(), "{bad}");
         }
+    }
+    #[test]
+    fn rfc3339_accepts_zones_and_fractions() {
+        let base = UNIX_EPOCH + Duration::from_secs(1_651_516_560);
+        for (text, want) in [
+            ("2022-05-02T18:36:00Z", base),
+            ("2022-05-02t18:36:00z", base),
+            ("2022-05-02T18:36:00+00:00", base),
+            ("2022-05-02T18:36:00-00:00", base),
+            ("2022-05-02T13:06:00-05:30", base),
+            ("2022-05-03T03:36:00+09:00", base),
+            ("2022-05-02T18:36:00.5Z", base + Duration::from_millis(500)),
+            (
+                "2022-05-02T18:36:00.123456Z",
+                base + Duration::from_micros(123_456),
+            ),
+            (
+                "2022-05-02T18:36:00.1234567891234Z",
+                base + Duration::from_nanos(123_456_789),
+            ),
+            ("1970-01-01T00:00:00Z", UNIX_EPOCH),
+            (
+                "2000-02-29T00:00:00Z",
+                UNIX_EPOCH + Duration::from_secs(951_782_400),
+            ),
+        ] {
+            assert_eq!(parse_rfc3339(text), Ok(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn rfc3339_is_strict() {
+        for bad in [
+            "",
+            "2022-05-02",
+            "2022-05-02T18:36:00",
+            "2022-05-02T18:36:60Z",
+            "2022-05-02T18:36:00.Z",
+            "2022-05-02T18:36:00ZZ",
+            "2022-05-02T18:36:00Z ",
+            " 2022-05-02T18:36:00Z",
+            "2022-05-02 18:36:00Z",
+            "2022-02-30T18:36:00Z",
+            "2022-13-02T18:36:00Z",
+            "2022-05-02T24:00:00Z",
+            "2022-05-02T18:36:00+0000",
+            "2022-05-02T18:36:00+24:00",
+            "2022-05-02T18:36:00+00:00Z",
+            "1969-12-31T23:59:59Z",
+            "1970-01-01T00:59:59+01:00",
+            "２022-05-02T18:36:00Z",
+            "2022-05-02T18:36:0aZ",
+        ] {
+            assert!(parse_rfc3339(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn rfc3339_round_trips_through_the_formatter() {
+        for secs in (0..MAX_UNIX).step_by(7_919_993_117) {
+            let t = UNIX_EPOCH + Duration::from_secs(secs);
+            assert_eq!(parse_rfc3339(&format_rfc3339(t)), Ok(t));
+        }
+    }
+
+    #[test]
+    fn amz_date_refuses_a_leap_second() {
+        assert!(AmzDate::parse("20161231T235960Z").is_err());
     }
 }

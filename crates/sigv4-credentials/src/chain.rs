@@ -37,7 +37,7 @@ use std::time::Duration;
 use crate::cache::{CredentialsCacheBuilder, TimeoutContext};
 use crate::{
     Container, CredentialsCache, CredentialsError, Env, Environment, Imds, Profile,
-    ProvideCredentials, ProvideCredentialsFuture, SharedTimeSource,
+    ProvideCredentials, ProvideCredentialsFuture, SharedTimeSource, TransportOptions, WebIdentity,
 };
 
 /// The name used in errors about the chain as a whole.
@@ -232,6 +232,7 @@ pub struct DefaultChainBuilder {
     imds: Option<Imds>,
     container: Option<Container>,
     providers: Option<Vec<NamedProvider>>,
+    transport: Option<TransportOptions>,
 }
 
 impl fmt::Debug for DefaultChainBuilder {
@@ -298,6 +299,15 @@ impl DefaultChainBuilder {
         self
     }
 
+    /// Transport settings for the sources this chain builds: the TLS configuration (and test
+    /// overrides) go to every source; timeouts and attempts to the STS sources (IMDS and the
+    /// container source keep their own short defaults; give [`DefaultChainBuilder::imds`] or
+    /// [`DefaultChainBuilder::container`] to change those).
+    pub fn transport(mut self, options: TransportOptions) -> Self {
+        self.transport = Some(options);
+        self
+    }
+
     /// Builds the chain. Does no I/O: the sources are first asked on the first call.
     pub async fn build(self) -> DefaultChain {
         let mut cache = CredentialsCache::builder();
@@ -315,6 +325,7 @@ impl DefaultChainBuilder {
                 time_source: self.time_source,
                 imds: self.imds,
                 container: self.container,
+                transport: self.transport,
             }),
         };
         DefaultChain::with_providers(providers, cache)
@@ -328,6 +339,7 @@ struct Sources {
     time_source: Option<SharedTimeSource>,
     imds: Option<Imds>,
     container: Option<Container>,
+    transport: Option<TransportOptions>,
 }
 
 /// The default sources in the SDKs' order. The only place that names their constructors.
@@ -338,23 +350,37 @@ fn default_providers(sources: Sources) -> Vec<NamedProvider> {
         time_source,
         imds,
         container,
+        transport,
     } = sources;
-    let mut profile = Profile::builder().env(env.clone());
+    let time_source = time_source.unwrap_or_else(|| Arc::new(crate::SystemClock));
+    let sts_transport = transport
+        .clone()
+        .unwrap_or_else(crate::sts::default_transport);
+    let imds = imds.unwrap_or_else(|| {
+        let mut builder = Imds::builder()
+            .env(env.clone())
+            .time_source(Arc::clone(&time_source));
+        if let Some(t) = &transport {
+            builder.transport = t.connection_settings_onto(builder.transport);
+        }
+        builder.build()
+    });
+    let container = container.unwrap_or_else(|| {
+        let mut builder = Container::builder().env(env.clone());
+        if let Some(t) = &transport {
+            builder.transport = t.connection_settings_onto(builder.transport);
+        }
+        builder.build()
+    });
+    let mut profile = Profile::builder()
+        .env(env.clone())
+        .time_source(Arc::clone(&time_source))
+        .transport(sts_transport.clone())
+        .imds(imds.clone())
+        .container(container.clone());
     if let Some(name) = profile_name {
         profile = profile.profile_name(name);
     }
-    let imds = imds.unwrap_or_else(|| {
-        let builder = Imds::builder().env(env.clone());
-        match &time_source {
-            Some(ts) => builder.time_source(Arc::clone(ts)),
-            None => builder,
-        }
-        .build()
-    });
-    if let Some(ts) = time_source {
-        profile = profile.time_source(ts);
-    }
-    let container = container.unwrap_or_else(|| Container::builder().env(env.clone()).build());
     vec![
         (
             Cow::Borrowed("environment"),
@@ -363,33 +389,36 @@ fn default_providers(sources: Sources) -> Vec<NamedProvider> {
         (Cow::Borrowed("profile"), Arc::new(profile.build())),
         (
             Cow::Borrowed("web identity"),
-            Arc::new(WebIdentityEnv(env.clone())),
+            Arc::new(WebIdentityEnv {
+                env: env.clone(),
+                transport: sts_transport,
+                time_source,
+            }),
         ),
         (Cow::Borrowed("container"), Arc::new(container)),
         (Cow::Borrowed("imds"), Arc::new(imds)),
     ]
 }
 
-/// EKS IRSA (`AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN`) needs an STS call, which comes in a
-/// later release. Until then the chain says so instead of falling through to the node's IMDS
-/// role, which would silently act as the wrong identity.
+/// EKS IRSA: `AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN` (+ `AWS_ROLE_SESSION_NAME`), read at
+/// each call so that the chain sees the environment it was built over.
 #[derive(Debug)]
-struct WebIdentityEnv(Env);
+struct WebIdentityEnv {
+    env: Env,
+    transport: TransportOptions,
+    time_source: SharedTimeSource,
+}
 
 impl ProvideCredentials for WebIdentityEnv {
     fn provide_credentials(&self) -> ProvideCredentialsFuture<'_> {
-        let result = match self.0.get_non_blank("AWS_WEB_IDENTITY_TOKEN_FILE") {
-            None => Err(CredentialsError::not_configured(
-                "web identity",
-                "AWS_WEB_IDENTITY_TOKEN_FILE is not set",
-            )),
-            Some(_) => Err(CredentialsError::failed(
-                "web identity",
-                "AWS_WEB_IDENTITY_TOKEN_FILE (with AWS_ROLE_ARN) is set, but web identity \
-                 (EKS IRSA) credentials are not supported yet; unset it to use the next source, \
-                 or provide AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile with static keys",
-            )),
-        };
-        ProvideCredentialsFuture::ready(result)
+        let source = WebIdentity::builder()
+            .env(self.env.clone())
+            .transport(self.transport.clone())
+            .time_source(Arc::clone(&self.time_source))
+            .build_from_env();
+        match source {
+            Ok(source) => ProvideCredentialsFuture::new(async move { source.load().await }),
+            Err(e) => ProvideCredentialsFuture::ready(Err(e)),
+        }
     }
 }

@@ -30,11 +30,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, AUTHORIZATION};
+use http::header::{HeaderValue, ACCEPT, AUTHORIZATION};
 use http::{Method, StatusCode, Uri};
 
-use crate::http_client::{strip_brackets, HttpClient};
-use crate::imds::parse_credentials_document;
+use crate::document::parse_credentials_document;
+use crate::transport::client::strip_brackets;
+use crate::transport::{retry, Attempt, HttpClient, TransportOptions};
 use crate::{Credentials, CredentialsError, Env, ProvideCredentials, ProvideCredentialsFuture};
 
 const PROVIDER: &str = "container";
@@ -222,17 +223,14 @@ struct Inner {
     env: Env,
     relative_base: String,
     client: HttpClient,
-    max_attempts: u32,
-    initial_backoff: Duration,
+    transport: TransportOptions,
 }
 
 impl fmt::Debug for Container {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Container")
             .field("relative_uri_base", &self.inner.relative_base)
-            .field("connect_timeout", &self.inner.client.connect_timeout())
-            .field("read_timeout", &self.inner.client.read_timeout())
-            .field("max_attempts", &self.inner.max_attempts)
+            .field("transport", &self.inner.transport)
             .finish_non_exhaustive()
     }
 }
@@ -257,46 +255,37 @@ impl Container {
     async fn load(&self) -> Result<Credentials, CredentialsError> {
         let endpoint = resolve_with_base(&self.inner.env, &self.inner.relative_base)?;
         let uri = endpoint.uri;
-        if uri
-            .scheme_str()
-            .is_some_and(|s| s.eq_ignore_ascii_case("https"))
-        {
-            return Err(CredentialsError::failed(
-                PROVIDER,
-                format!(
-                    "https container endpoints are not supported yet (`{}`): this crate has no TLS client (a `tls` feature is planned); use an http:// endpoint on an allowed address",
-                    shown(&uri)
-                ),
-            ));
-        }
         let addrs = if endpoint.check_dns {
             Some(self.checked_addresses(&uri).await?)
         } else {
             None
         };
-        let mut headers = Vec::with_capacity(1);
+        let mut headers = Vec::with_capacity(2);
+        headers.push((ACCEPT, HeaderValue::from_static("application/json")));
         if let Some(auth) = authorization(&self.inner.env)? {
             headers.push((AUTHORIZATION, auth));
         }
 
-        let max = self.inner.max_attempts.max(1);
-        let mut attempt = 1;
-        loop {
-            let response = self
+        let (uri, headers, addrs) = (&uri, &headers, addrs.as_deref());
+        retry(&self.inner.transport, "container credentials request", |attempt| async move {
+            let response = match self
                 .inner
                 .client
-                .send_to(Method::GET, &uri, addrs.as_deref(), &headers, Bytes::new())
+                .send_to(Method::GET, uri, addrs, headers, Bytes::new())
                 .await
-                .map_err(|e| {
+            {
+                Ok(response) => response,
+                Err(e) => {
                     let message = format!(
                         "calling the container credentials endpoint {} failed: {e}",
-                        shown(&uri)
+                        shown(uri)
                     );
-                    CredentialsError::failed_with(PROVIDER, message, e)
-                })?;
+                    return Attempt::Done(Err(CredentialsError::failed_with(PROVIDER, message, e)));
+                }
+            };
             let status = response.status;
             if status == StatusCode::OK {
-                return parse_credentials_document(&response.body, PROVIDER, true);
+                return Attempt::Done(parse_credentials_document(&response.body, PROVIDER, true));
             }
             if !status.is_server_error() {
                 let hint = match status {
@@ -305,27 +294,24 @@ impl Container {
                     }
                     _ => "",
                 };
-                return Err(CredentialsError::failed(
+                return Attempt::Done(Err(CredentialsError::failed(
                     PROVIDER,
                     format!(
                         "the container credentials endpoint {} answered HTTP {status}{hint}",
-                        shown(&uri)
+                        shown(uri)
                     ),
-                ));
+                )));
             }
-            if attempt >= max {
-                return Err(CredentialsError::failed(
-                    PROVIDER,
-                    format!(
-                        "the container credentials endpoint {} still answered HTTP {status} after {attempt} attempts",
-                        shown(&uri)
-                    ),
-                ));
-            }
-            tracing::debug!(provider = PROVIDER, %status, attempt, "container credentials request failed; retrying");
-            tokio::time::sleep(backoff(self.inner.initial_backoff, attempt)).await;
-            attempt += 1;
-        }
+            Attempt::Retry(CredentialsError::failed(
+                PROVIDER,
+                format!(
+                    "the container credentials endpoint {} still answered HTTP {status} after {} attempts",
+                    shown(uri),
+                    attempt.number
+                ),
+            ))
+        })
+        .await
     }
 
     /// Resolves the full URI's host name and checks every address; the request then goes to
@@ -375,12 +361,6 @@ impl Container {
     }
 }
 
-fn backoff(initial: Duration, attempt: u32) -> Duration {
-    let exp = initial.saturating_mul(1u32 << attempt.saturating_sub(1).min(10));
-    exp.min(Duration::from_secs(2))
-        .mul_f64(0.5 + fastrand::f64() * 0.5)
-}
-
 impl ProvideCredentials for Container {
     fn provide_credentials(&self) -> ProvideCredentialsFuture<'_> {
         ProvideCredentialsFuture::new(self.load())
@@ -388,14 +368,23 @@ impl ProvideCredentials for Container {
 }
 
 /// Builds a [`Container`]. Every setting is optional.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ContainerBuilder {
     env: Option<Env>,
     relative_uri_base: Option<String>,
-    connect_timeout: Option<Duration>,
-    read_timeout: Option<Duration>,
-    max_attempts: Option<u32>,
-    initial_backoff: Option<Duration>,
+    pub(crate) transport: TransportOptions,
+}
+
+impl Default for ContainerBuilder {
+    fn default() -> Self {
+        Self {
+            env: None,
+            relative_uri_base: None,
+            transport: TransportOptions::new(DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT)
+                .max_attempts(DEFAULT_MAX_ATTEMPTS)
+                .initial_backoff(DEFAULT_INITIAL_BACKOFF),
+        }
+    }
 }
 
 impl ContainerBuilder {
@@ -413,27 +402,33 @@ impl ContainerBuilder {
         self
     }
 
+    /// Timeouts, attempts, backoff and TLS in one value (replaces the four setters below).
+    pub fn transport(mut self, options: TransportOptions) -> Self {
+        self.transport = options;
+        self
+    }
+
     /// How long to wait for the TCP connection (default 2 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = Some(timeout);
+        self.transport = self.transport.connect_timeout(timeout);
         self
     }
 
     /// How long to wait for the whole response once connected (default 5 s).
     pub fn read_timeout(mut self, timeout: Duration) -> Self {
-        self.read_timeout = Some(timeout);
+        self.transport = self.transport.read_timeout(timeout);
         self
     }
 
     /// Attempts per fetch, retrying 5xx answers (default 3; at least 1).
     pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = Some(attempts.max(1));
+        self.transport = self.transport.max_attempts(attempts);
         self
     }
 
     /// The first pause between attempts (default 100 ms; doubles each attempt, with jitter).
     pub fn initial_backoff(mut self, backoff: Duration) -> Self {
-        self.initial_backoff = Some(backoff);
+        self.transport = self.transport.initial_backoff(backoff);
         self
     }
 
@@ -445,12 +440,8 @@ impl ContainerBuilder {
                 relative_base: self
                     .relative_uri_base
                     .unwrap_or_else(|| ECS_ENDPOINT.to_owned()),
-                client: HttpClient::new(
-                    self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
-                    self.read_timeout.unwrap_or(DEFAULT_READ_TIMEOUT),
-                ),
-                max_attempts: self.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
-                initial_backoff: self.initial_backoff.unwrap_or(DEFAULT_INITIAL_BACKOFF),
+                client: HttpClient::from_options(&self.transport),
+                transport: self.transport,
             }),
         }
     }

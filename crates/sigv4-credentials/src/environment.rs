@@ -39,6 +39,8 @@ pub const ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
 pub const SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
 /// The variable holding the session token (temporary credentials only).
 pub const SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
+/// The variable naming the account the credentials belong to (optional, not a secret).
+pub const ACCOUNT_ID: &str = "AWS_ACCOUNT_ID";
 
 /// Credentials from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`.
 ///
@@ -105,6 +107,11 @@ impl Environment {
             .map(|t| t.trim().to_owned());
         Ok(Credentials::builder(access_key_id.trim(), secret.trim())
             .session_token_opt(token)
+            .account_id_opt(
+                self.env
+                    .get_non_blank(ACCOUNT_ID)
+                    .map(|a| a.trim().to_owned()),
+            )
             .provider_name(PROVIDER_NAME)
             .build())
     }

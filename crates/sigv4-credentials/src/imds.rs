@@ -36,7 +36,6 @@
 //! failing every request, such credentials are used for 5 to 10 more minutes (random, so a fleet
 //! does not come back at once), with a warning in the logs.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -47,7 +46,8 @@ use http::header::{HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri};
 use zeroize::Zeroizing;
 
-use crate::http_client::{HttpClient, HttpError};
+use crate::document;
+use crate::transport::{retry, Attempt, HttpClient, HttpError, TransportOptions};
 use crate::{
     Credentials, CredentialsError, Env, ProvideCredentials, ProvideCredentialsFuture,
     SharedTimeSource, SystemClock,
@@ -77,12 +77,16 @@ pub const IPV6_ENDPOINT: &str = "http://[fd00:ec2::254]";
 pub const TOKEN_PATH: &str = "/latest/api/token";
 /// Path of the role list (the role's document is this path plus the role name).
 pub const CREDENTIALS_PATH: &str = "/latest/meta-data/iam/security-credentials/";
+/// The extended credentials API (same document plus `AccountId`); tried first.
+pub const EXTENDED_CREDENTIALS_PATH: &str = "/latest/meta-data/iam/security-credentials-extended/";
 
 const ENV_DISABLED: &str = "AWS_EC2_METADATA_DISABLED";
 const ENV_ENDPOINT: &str = "AWS_EC2_METADATA_SERVICE_ENDPOINT";
 const ENV_ENDPOINT_MODE: &str = "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE";
 const PROFILE_ENDPOINT: &str = "ec2_metadata_service_endpoint";
 const PROFILE_ENDPOINT_MODE: &str = "ec2_metadata_service_endpoint_mode";
+const ENV_PROFILE_NAME: &str = "AWS_EC2_INSTANCE_PROFILE_NAME";
+const PROFILE_PROFILE_NAME: &str = "ec2_instance_profile_name";
 
 const TOKEN_HEADER: HeaderName = HeaderName::from_static("x-aws-ec2-metadata-token");
 const TOKEN_TTL_HEADER: HeaderName =
@@ -135,6 +139,7 @@ impl FromStr for EndpointMode {
 struct ProfileKeys {
     endpoint: Option<String>,
     endpoint_mode: Option<String>,
+    profile_name: Option<String>,
 }
 
 /// The one place that reads the shared config files for IMDS settings.
@@ -149,6 +154,7 @@ fn profile_keys(env: &Env) -> Result<ProfileKeys, CredentialsError> {
     Ok(ProfileKeys {
         endpoint: value(PROFILE_ENDPOINT),
         endpoint_mode: value(PROFILE_ENDPOINT_MODE),
+        profile_name: value(PROFILE_PROFILE_NAME),
     })
 }
 
@@ -250,7 +256,8 @@ fn is_disabled(env: &Env) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
-/// IMDSv2 credentials source. Cheap to clone (shares its token).
+/// IMDSv2 credentials source. Cheap to clone (shares its token and what it learned about the
+/// instance: which credentials API answers and the instance profile's name).
 ///
 /// See the [module docs](self) for the protocol, the endpoint rules and the failure modes.
 #[derive(Clone)]
@@ -262,11 +269,37 @@ struct Inner {
     env: Env,
     endpoint: Option<String>,
     mode: Option<EndpointMode>,
+    profile_name: Option<String>,
     client: HttpClient,
-    max_attempts: u32,
-    initial_backoff: Duration,
+    transport: TransportOptions,
     time_source: SharedTimeSource,
     token: tokio::sync::Mutex<Option<CachedToken>>,
+    learned: std::sync::Mutex<Learned>,
+}
+
+/// Which credentials API the instance answers, once known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Api {
+    /// `/security-credentials-extended/` (carries `AccountId`).
+    Extended,
+    /// `/security-credentials/`, for instances without the extended API.
+    Legacy,
+}
+
+impl Api {
+    fn path(self) -> &'static str {
+        match self {
+            Api::Extended => EXTENDED_CREDENTIALS_PATH,
+            Api::Legacy => CREDENTIALS_PATH,
+        }
+    }
+}
+
+/// What earlier fetches learned: the API that answered and the profile name the listing gave.
+#[derive(Debug, Default, Clone)]
+struct Learned {
+    api: Option<Api>,
+    listed_profile: Option<String>,
 }
 
 /// A session token (secret: never printed) and when to stop using it.
@@ -281,9 +314,8 @@ impl fmt::Debug for Imds {
         f.debug_struct("Imds")
             .field("endpoint", &self.inner.endpoint)
             .field("endpoint_mode", &self.inner.mode)
-            .field("connect_timeout", &self.inner.client.connect_timeout())
-            .field("read_timeout", &self.inner.client.read_timeout())
-            .field("max_attempts", &self.inner.max_attempts)
+            .field("profile_name", &self.inner.profile_name)
+            .field("transport", &self.inner.transport)
             .finish_non_exhaustive()
     }
 }
@@ -309,6 +341,42 @@ impl Imds {
         )
     }
 
+    fn learned(&self) -> Learned {
+        self.inner
+            .learned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn learn(&self, api: Api, listed_profile: Option<String>) {
+        let mut learned = self.inner.learned.lock().unwrap_or_else(|e| e.into_inner());
+        learned.api = Some(api);
+        if listed_profile.is_some() {
+            learned.listed_profile = listed_profile;
+        }
+    }
+
+    fn forget_listed_profile(&self) {
+        self.inner
+            .learned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .listed_profile = None;
+    }
+
+    /// The configured instance profile name: the builder, `AWS_EC2_INSTANCE_PROFILE_NAME`, or the
+    /// profile key `ec2_instance_profile_name`.
+    fn configured_profile(&self) -> Result<Option<String>, CredentialsError> {
+        if let Some(name) = &self.inner.profile_name {
+            return Ok(Some(name.clone()));
+        }
+        if let Some(name) = self.inner.env.get_non_blank(ENV_PROFILE_NAME) {
+            return Ok(Some(name.trim().to_owned()));
+        }
+        Ok(profile_keys(&self.inner.env)?.profile_name)
+    }
+
     async fn load(&self) -> Result<Credentials, CredentialsError> {
         if is_disabled(&self.inner.env) {
             return Err(CredentialsError::not_configured(
@@ -317,52 +385,109 @@ impl Imds {
             ));
         }
         let base = self.resolved_endpoint()?;
-        if base
-            .scheme_str()
-            .is_some_and(|s| s.eq_ignore_ascii_case("https"))
-        {
-            return Err(CredentialsError::failed(
-                PROVIDER,
-                format!(
-                    "https IMDS endpoints are not supported yet (`{}`): this crate has no TLS client; use an http:// endpoint",
-                    display_base(&base)
-                ),
-            ));
+        let configured = self.configured_profile()?;
+        let learned = self.learned();
+
+        let (api, profile, listed) = match (&configured, &learned.listed_profile) {
+            (Some(name), _) => (learned.api, name.clone(), false),
+            (None, Some(name)) => (learned.api, name.clone(), true),
+            (None, None) => {
+                let (api, name) = self.list_profile(&base, learned.api).await?;
+                (Some(api), name, true)
+            }
+        };
+        match self.fetch(&base, api, &profile).await? {
+            Some((api, creds)) => {
+                self.learn(api, listed.then(|| profile.clone()));
+                self.finish(creds, &profile)
+            }
+            None if listed => {
+                // The instance profile changed since it was listed: list again, once.
+                self.forget_listed_profile();
+                let (api, name) = self.list_profile(&base, api).await?;
+                match self.fetch(&base, Some(api), &name).await? {
+                    Some((api, creds)) => {
+                        self.learn(api, Some(name.clone()));
+                        self.finish(creds, &name)
+                    }
+                    None => Err(invalid_profile(&name, &base)),
+                }
+            }
+            None => Err(invalid_profile(&profile, &base)),
         }
+    }
 
-        let role = match self.get(&base, CREDENTIALS_PATH).await? {
-            Ok(body) => body,
-            Err(StatusCode::NOT_FOUND) => {
-                return Err(CredentialsError::not_configured(
-                    PROVIDER,
-                    format!(
-                        "no IAM role is attached to this instance ({} answered 404 for the role list); attach an instance profile to use instance credentials",
-                        display_base(&base)
-                    ),
-                ))
-            }
-            Err(status) => {
-                return Err(CredentialsError::failed(
-                    PROVIDER,
-                    format!("listing the instance role failed with HTTP {status}"),
-                ))
+    /// Lists the instance profile: the extended API first (unless the legacy one is known to be
+    /// the one that answers), the legacy one when the extended listing is 404.
+    async fn list_profile(
+        &self,
+        base: &Uri,
+        known: Option<Api>,
+    ) -> Result<(Api, String), CredentialsError> {
+        let mut api = known.unwrap_or(Api::Extended);
+        let body = loop {
+            match self.get(base, api.path()).await? {
+                Ok(body) => break body,
+                Err(StatusCode::NOT_FOUND) if known.is_none() && api == Api::Extended => {
+                    api = Api::Legacy;
+                }
+                Err(StatusCode::NOT_FOUND) => {
+                    return Err(CredentialsError::not_configured(
+                        PROVIDER,
+                        format!(
+                            "no IAM role is attached to this instance ({} answered 404 for the role list); attach an instance profile to use instance credentials",
+                            display_base(base)
+                        ),
+                    ))
+                }
+                Err(status) => {
+                    return Err(CredentialsError::failed(
+                        PROVIDER,
+                        format!("listing the instance role failed with HTTP {status}"),
+                    ))
+                }
             }
         };
-        let role = parse_role(&role)?;
+        Ok((api, parse_role(&body)?))
+    }
 
-        let path = format!("{CREDENTIALS_PATH}{role}");
-        let document = match self.get(&base, &path).await? {
-            Ok(body) => body,
-            Err(status) => {
-                return Err(CredentialsError::failed(
-                    PROVIDER,
-                    format!("reading the credentials of role `{role}` failed with HTTP {status}"),
-                ))
-            }
+    /// The credentials of `profile`: `Ok(None)` when every API that may answer says 404 (the
+    /// profile name is not, or no longer, the instance's).
+    async fn fetch(
+        &self,
+        base: &Uri,
+        api: Option<Api>,
+        profile: &str,
+    ) -> Result<Option<(Api, Credentials)>, CredentialsError> {
+        let tries: &[Api] = match api {
+            Some(Api::Extended) => &[Api::Extended],
+            Some(Api::Legacy) => &[Api::Legacy],
+            None => &[Api::Extended, Api::Legacy],
         };
-        let creds = parse_credentials_document(&document, PROVIDER, true)
-            .map_err(|e| prefix_error(e, &format!("role `{role}`: ")))?;
+        for &api in tries {
+            let path = format!("{}{profile}", api.path());
+            match self.get(base, &path).await? {
+                Ok(document) => {
+                    let creds = document::parse_credentials_document(&document, PROVIDER, true)
+                        .map_err(|e| prefix_error(e, &format!("role `{profile}`: ")))?;
+                    return Ok(Some((api, creds)));
+                }
+                Err(StatusCode::NOT_FOUND) => continue,
+                Err(status) => {
+                    return Err(CredentialsError::failed(
+                        PROVIDER,
+                        format!(
+                            "reading the credentials of role `{profile}` failed with HTTP {status}"
+                        ),
+                    ))
+                }
+            }
+        }
+        Ok(None)
+    }
 
+    /// Static stability: credentials IMDS served already expired are used a little longer.
+    fn finish(&self, creds: Credentials, role: &str) -> Result<Credentials, CredentialsError> {
         let now = self.inner.time_source.now();
         if creds.is_expired_at(now) {
             let extra = Duration::from_secs(fastrand::u64(300..=600));
@@ -373,7 +498,7 @@ impl Imds {
                 "IMDS served credentials that have already expired; using them a little longer \
                  (static stability) while IMDS recovers"
             );
-            return Ok(creds.with_expiry(Some(now + extra)));
+            return Ok(creds.with_expiry(now.checked_add(extra)));
         }
         Ok(creds)
     }
@@ -386,48 +511,56 @@ impl Imds {
         path: &str,
     ) -> Result<Result<Bytes, StatusCode>, CredentialsError> {
         let uri = join(base, path)?;
-        let max = self.inner.max_attempts.max(1);
-        let mut attempt = 1;
-        loop {
-            let token = self.token(base).await?;
-            let mut header = HeaderValue::from_str(&token).map_err(|_| {
-                CredentialsError::failed(
-                    PROVIDER,
-                    "IMDS returned a token that is not a valid header value",
-                )
-            })?;
-            header.set_sensitive(true);
-            let response = self
-                .inner
-                .client
-                .send(Method::GET, &uri, &[(TOKEN_HEADER, header)], Bytes::new())
-                .await
-                .map_err(|e| {
-                    let message = format!("GET {path} on {} failed: {e}", display_base(base));
-                    CredentialsError::failed_with(PROVIDER, message, e)
-                })?;
-            let status = response.status;
-            if status == StatusCode::OK {
-                return Ok(Ok(response.body));
-            }
-            if status == StatusCode::UNAUTHORIZED {
-                self.drop_token(&token).await;
-            } else if !status.is_server_error() {
-                return Ok(Err(status));
-            }
-            if attempt >= max {
-                return Err(CredentialsError::failed(
+        let uri = &uri;
+        retry(
+            &self.inner.transport,
+            "IMDS request",
+            |attempt| async move {
+                let token = match self.token(base).await {
+                    Ok(token) => token,
+                    Err(e) => return Attempt::Done(Err(e)),
+                };
+                let Ok(mut header) = HeaderValue::from_str(&token) else {
+                    return Attempt::Done(Err(CredentialsError::failed(
+                        PROVIDER,
+                        "IMDS returned a token that is not a valid header value",
+                    )));
+                };
+                header.set_sensitive(true);
+                let response = match self
+                    .inner
+                    .client
+                    .send(Method::GET, uri, &[(TOKEN_HEADER, header)], Bytes::new())
+                    .await
+                {
+                    Ok(response) => response,
+                    Err(e) => {
+                        let message = format!("GET {path} on {} failed: {e}", display_base(base));
+                        return Attempt::Done(Err(CredentialsError::failed_with(
+                            PROVIDER, message, e,
+                        )));
+                    }
+                };
+                let status = response.status;
+                if status == StatusCode::OK {
+                    return Attempt::Done(Ok(Ok(response.body)));
+                }
+                if status == StatusCode::UNAUTHORIZED {
+                    self.drop_token(&token).await;
+                } else if !status.is_server_error() {
+                    return Attempt::Done(Ok(Err(status)));
+                }
+                Attempt::Retry(CredentialsError::failed(
                     PROVIDER,
                     format!(
-                        "GET {path} on {} still failed with HTTP {status} after {attempt} attempts",
-                        display_base(base)
+                        "GET {path} on {} still failed with HTTP {status} after {} attempts",
+                        display_base(base),
+                        attempt.number
                     ),
-                ));
-            }
-            tracing::debug!(provider = PROVIDER, %status, attempt, path, "IMDS request failed; retrying");
-            tokio::time::sleep(backoff(self.inner.initial_backoff, attempt)).await;
-            attempt += 1;
-        }
+                ))
+            },
+        )
+        .await
     }
 
     /// The current token, fetching one if there is none, it is for another endpoint or it is
@@ -457,62 +590,52 @@ impl Imds {
 
     async fn fetch_token(&self, base: &Uri) -> Result<CachedToken, CredentialsError> {
         let uri = join(base, TOKEN_PATH)?;
-        let shown = display_base(base);
-        let max = self.inner.max_attempts.max(1);
-        let mut attempt = 1;
-        loop {
+        let (uri, shown) = (&uri, &display_base(base));
+        retry(&self.inner.transport, "IMDS token request", |attempt| async move {
             let ttl_value = HeaderValue::from(TOKEN_TTL_SECONDS);
             let result = self
                 .inner
                 .client
-                .send(
-                    Method::PUT,
-                    &uri,
-                    &[(TOKEN_TTL_HEADER, ttl_value)],
-                    Bytes::new(),
-                )
+                .send(Method::PUT, uri, &[(TOKEN_TTL_HEADER, ttl_value)], Bytes::new())
                 .await;
             let response = match result {
                 Ok(response) => response,
-                Err(e) => return Err(token_transport_error(&shown, e)),
+                Err(e) => return Attempt::Done(Err(token_transport_error(shown, e))),
             };
             let status = response.status;
             if status == StatusCode::OK {
-                return self.token_from(response, base);
+                return Attempt::Done(self.token_from(response, base));
             }
             if status == StatusCode::FORBIDDEN {
-                return Err(CredentialsError::failed(
+                return Attempt::Done(Err(CredentialsError::failed(
                     PROVIDER,
                     format!(
                         "the IMDS token request to {shown} was forbidden (HTTP 403): IMDS is disabled on this instance (or the request was refused); enable the metadata service (HttpEndpoint=enabled), or set {ENV_DISABLED}=true to skip IMDS"
                     ),
-                ));
+                )));
             }
             if !status.is_server_error() {
-                return Err(CredentialsError::failed(
+                return Attempt::Done(Err(CredentialsError::failed(
                     PROVIDER,
                     format!(
                         "the IMDS token request (PUT {TOKEN_PATH}) to {shown} failed with HTTP {status}; this source needs IMDSv2"
                     ),
-                ));
+                )));
             }
-            if attempt >= max {
-                return Err(CredentialsError::failed(
-                    PROVIDER,
-                    format!(
-                        "the IMDS token request to {shown} still failed with HTTP {status} after {attempt} attempts"
-                    ),
-                ));
-            }
-            tracing::debug!(provider = PROVIDER, %status, attempt, "IMDS token request failed; retrying");
-            tokio::time::sleep(backoff(self.inner.initial_backoff, attempt)).await;
-            attempt += 1;
-        }
+            Attempt::Retry(CredentialsError::failed(
+                PROVIDER,
+                format!(
+                    "the IMDS token request to {shown} still failed with HTTP {status} after {} attempts",
+                    attempt.number
+                ),
+            ))
+        })
+        .await
     }
 
     fn token_from(
         &self,
-        response: crate::http_client::Response,
+        response: crate::transport::Response,
         base: &Uri,
     ) -> Result<CachedToken, CredentialsError> {
         let value = std::str::from_utf8(&response.body)
@@ -526,19 +649,34 @@ impl Imds {
                     "IMDS answered the token request with an empty or invalid token",
                 )
             })?;
+        // The TTL header is data from the network: anything outside 1..=21600 is not believed
+        // (a huge value once overflowed the refresh time), and the token is used as if it had the
+        // TTL asked for.
         let ttl = response
             .headers
             .get(&TOKEN_TTL_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|ttl| (1..=TOKEN_TTL_SECONDS).contains(ttl))
             .unwrap_or(TOKEN_TTL_SECONDS);
         let lifetime = Duration::from_secs(ttl).saturating_sub(TOKEN_REFRESH_BEFORE);
+        let now = self.inner.time_source.now();
         Ok(CachedToken {
             value,
             endpoint: base.clone(),
-            refresh_at: self.inner.time_source.now() + lifetime,
+            refresh_at: now.checked_add(lifetime).unwrap_or(now),
         })
     }
+}
+
+fn invalid_profile(profile: &str, base: &Uri) -> CredentialsError {
+    CredentialsError::failed(
+        PROVIDER,
+        format!(
+            "the instance profile `{profile}` is not this instance's: {} answered 404 for its credentials (check {ENV_PROFILE_NAME} / ec2_instance_profile_name, or the instance's IAM role)",
+            display_base(base)
+        ),
+    )
 }
 
 impl ProvideCredentials for Imds {
@@ -574,14 +712,6 @@ fn token_transport_error(endpoint: &str, error: HttpError) -> CredentialsError {
             e,
         ),
     }
-}
-
-/// Exponential backoff with jitter: `initial * 2^(attempt-1)`, times a random factor in
-/// [0.5, 1.0], capped at 2 s.
-fn backoff(initial: Duration, attempt: u32) -> Duration {
-    let exp = initial.saturating_mul(1u32 << attempt.saturating_sub(1).min(10));
-    let capped = exp.min(Duration::from_secs(2));
-    capped.mul_f64(0.5 + fastrand::f64() * 0.5)
 }
 
 /// The role name: the first non-empty line of the role list.
@@ -621,121 +751,29 @@ fn prefix_error(error: CredentialsError, prefix: &str) -> CredentialsError {
     }
 }
 
-/// The JSON credentials document served by IMDS and container endpoints. Deliberately no `Debug`:
-/// it holds secrets.
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct CredentialsDocument {
-    code: Option<String>,
-    message: Option<String>,
-    access_key_id: Option<String>,
-    secret_access_key: Option<SecretString>,
-    token: Option<SecretString>,
-    expiration: Option<String>,
-}
-
-/// A string from the document that is wiped when dropped.
-struct SecretString(Zeroizing<String>);
-
-impl<'de> serde::Deserialize<'de> for SecretString {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(|s| SecretString(Zeroizing::new(s)))
-    }
-}
-
-/// Parses a credentials document (`AccessKeyId`, `SecretAccessKey`, `Token`, `Expiration`, and an
-/// optional `Code` that must be `Success`). Error messages never quote the document.
-pub(crate) fn parse_credentials_document(
-    body: &[u8],
-    provider: &'static str,
-    expiration_required: bool,
-) -> Result<Credentials, CredentialsError> {
-    let doc: CredentialsDocument = serde_json::from_slice(body).map_err(|e| {
-        // Position and category only: serde's message could quote a value.
-        let category = match e.classify() {
-            serde_json::error::Category::Io => "I/O",
-            serde_json::error::Category::Syntax => "syntax",
-            serde_json::error::Category::Data => "unexpected value",
-            serde_json::error::Category::Eof => "truncated document",
-        };
-        CredentialsError::failed(
-            provider,
-            format!(
-                "malformed credentials JSON ({category} error at line {} column {})",
-                e.line(),
-                e.column()
-            ),
-        )
-    })?;
-    if let Some(code) = doc.code.as_deref() {
-        if code != "Success" {
-            let detail = doc
-                .message
-                .as_deref()
-                .map(|m| format!(": {}", truncate(m, 200)))
-                .unwrap_or_default();
-            return Err(CredentialsError::failed(
-                provider,
-                format!(
-                    "the credentials document has Code `{}`{detail}",
-                    truncate(code, 64)
-                ),
-            ));
-        }
-    }
-    let missing = |field: &str| {
-        CredentialsError::failed(provider, format!("the credentials document has no {field}"))
-    };
-    let access_key_id = doc
-        .access_key_id
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| missing("AccessKeyId"))?;
-    let secret = doc
-        .secret_access_key
-        .filter(|v| !v.0.is_empty())
-        .ok_or_else(|| missing("SecretAccessKey"))?;
-    let expiry = match doc.expiration.as_deref() {
-        Some(raw) => Some(humantime::parse_rfc3339(raw.trim()).map_err(|e| {
-            CredentialsError::failed(
-                provider,
-                format!(
-                    "the credentials document has an Expiration that is not an RFC 3339 UTC time (`{}`): {e}",
-                    truncate(raw, 40)
-                ),
-            )
-        })?),
-        None if expiration_required => return Err(missing("Expiration")),
-        None => None,
-    };
-    let mut builder =
-        Credentials::builder(access_key_id, secret.0.as_str()).provider_name(provider);
-    if let Some(token) = doc.token.filter(|t| !t.0.is_empty()) {
-        builder = builder.session_token(token.0.as_str());
-    }
-    if let Some(expiry) = expiry {
-        builder = builder.expiry(expiry);
-    }
-    Ok(builder.build())
-}
-
-fn truncate(s: &str, max: usize) -> Cow<'_, str> {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => Cow::Owned(format!("{}...", &s[..i])),
-        None => Cow::Borrowed(s),
-    }
-}
-
 /// Builds an [`Imds`]. Every setting is optional.
-#[derive(Default)]
 pub struct ImdsBuilder {
     env: Option<Env>,
     endpoint: Option<String>,
     mode: Option<EndpointMode>,
-    connect_timeout: Option<Duration>,
-    read_timeout: Option<Duration>,
-    max_attempts: Option<u32>,
-    initial_backoff: Option<Duration>,
+    profile_name: Option<String>,
+    pub(crate) transport: TransportOptions,
     time_source: Option<SharedTimeSource>,
+}
+
+impl Default for ImdsBuilder {
+    fn default() -> Self {
+        Self {
+            env: None,
+            endpoint: None,
+            mode: None,
+            profile_name: None,
+            transport: TransportOptions::new(DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT)
+                .max_attempts(DEFAULT_MAX_ATTEMPTS)
+                .initial_backoff(DEFAULT_INITIAL_BACKOFF),
+            time_source: None,
+        }
+    }
 }
 
 impl fmt::Debug for ImdsBuilder {
@@ -743,9 +781,8 @@ impl fmt::Debug for ImdsBuilder {
         f.debug_struct("ImdsBuilder")
             .field("endpoint", &self.endpoint)
             .field("endpoint_mode", &self.mode)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("read_timeout", &self.read_timeout)
-            .field("max_attempts", &self.max_attempts)
+            .field("profile_name", &self.profile_name)
+            .field("transport", &self.transport)
             .finish_non_exhaustive()
     }
 }
@@ -772,28 +809,41 @@ impl ImdsBuilder {
         self
     }
 
+    /// The instance profile's name, which skips the listing call; outranks
+    /// `AWS_EC2_INSTANCE_PROFILE_NAME` and the profile key `ec2_instance_profile_name`.
+    pub fn instance_profile_name(mut self, name: impl Into<String>) -> Self {
+        self.profile_name = Some(name.into());
+        self
+    }
+
+    /// Timeouts, attempts and backoff in one value (replaces the four setters below).
+    pub fn transport(mut self, options: TransportOptions) -> Self {
+        self.transport = options;
+        self
+    }
+
     /// How long to wait for the TCP connection (default 1 s). Off EC2 this bounds the delay
     /// before the source reports "not configured".
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = Some(timeout);
+        self.transport = self.transport.connect_timeout(timeout);
         self
     }
 
     /// How long to wait for the whole response once connected (default 1 s).
     pub fn read_timeout(mut self, timeout: Duration) -> Self {
-        self.read_timeout = Some(timeout);
+        self.transport = self.transport.read_timeout(timeout);
         self
     }
 
     /// Attempts per request, retrying 5xx and 401 answers (default 4; at least 1).
     pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = Some(attempts.max(1));
+        self.transport = self.transport.max_attempts(attempts);
         self
     }
 
     /// The first pause between attempts (default 100 ms; doubles each attempt, with jitter).
     pub fn initial_backoff(mut self, backoff: Duration) -> Self {
-        self.initial_backoff = Some(backoff);
+        self.transport = self.transport.initial_backoff(backoff);
         self
     }
 
@@ -811,14 +861,12 @@ impl ImdsBuilder {
                 env: self.env.unwrap_or_else(Env::real),
                 endpoint: self.endpoint,
                 mode: self.mode,
-                client: HttpClient::new(
-                    self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
-                    self.read_timeout.unwrap_or(DEFAULT_READ_TIMEOUT),
-                ),
-                max_attempts: self.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
-                initial_backoff: self.initial_backoff.unwrap_or(DEFAULT_INITIAL_BACKOFF),
+                profile_name: self.profile_name.filter(|n| !n.trim().is_empty()),
+                client: HttpClient::from_options(&self.transport),
+                transport: self.transport,
                 time_source: self.time_source.unwrap_or_else(|| Arc::new(SystemClock)),
                 token: tokio::sync::Mutex::new(None),
+                learned: std::sync::Mutex::new(Learned::default()),
             }),
         }
     }
@@ -827,80 +875,6 @@ impl ImdsBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const EXAMPLE: &str = r#"{
-        "Code" : "Success",
-        "LastUpdated" : "2026-11-22T05:50:13Z",
-        "Type" : "AWS-HMAC",
-        "AccessKeyId" : "ASIAEXAMPLEKEYID",
-        "SecretAccessKey" : "secretSECRETsecret",
-        "Token" : "tokenTOKENtoken",
-        "Expiration" : "2026-11-22T12:00:00Z"
-    }"#;
-
-    #[test]
-    fn parses_the_imds_document() {
-        let creds = parse_credentials_document(EXAMPLE.as_bytes(), PROVIDER, true).unwrap();
-        assert_eq!(creds.access_key_id(), "ASIAEXAMPLEKEYID");
-        assert_eq!(creds.secret_access_key(), "secretSECRETsecret");
-        assert_eq!(creds.session_token(), Some("tokenTOKENtoken"));
-        assert_eq!(creds.provider_name(), "imds");
-        // 2026-11-22T12:00:00Z = 1795348800 (date -u -d 2026-11-22T12:00:00Z +%s).
-        assert_eq!(
-            creds.expiry(),
-            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_348_800))
-        );
-    }
-
-    #[test]
-    fn fractional_expiration_is_accepted() {
-        let doc =
-            r#"{"AccessKeyId":"A","SecretAccessKey":"S","Expiration":"2026-11-22T12:00:00.500Z"}"#;
-        let creds = parse_credentials_document(doc.as_bytes(), "container", true).unwrap();
-        assert_eq!(
-            creds.expiry(),
-            Some(SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_348_800_500))
-        );
-        assert_eq!(creds.session_token(), None);
-    }
-
-    #[test]
-    fn non_success_code_is_an_error() {
-        let doc = r#"{"Code":"AssumeRoleUnauthorizedAccess","Message":"no trust","LastUpdated":"2026-11-22T05:50:13Z"}"#;
-        let err = parse_credentials_document(doc.as_bytes(), PROVIDER, true).unwrap_err();
-        let text = err.to_string();
-        assert!(!err.is_not_configured());
-        assert!(text.contains("AssumeRoleUnauthorizedAccess"), "{text}");
-        assert!(text.contains("no trust"), "{text}");
-    }
-
-    #[test]
-    fn malformed_json_does_not_quote_the_document() {
-        let doc = r#"{"AccessKeyId":"A","SecretAccessKey":"verysecret","Token":12}"#;
-        let err = parse_credentials_document(doc.as_bytes(), PROVIDER, true).unwrap_err();
-        let text = format!("{err} {err:?}");
-        assert!(text.contains("malformed credentials JSON"), "{text}");
-        assert!(!text.contains("verysecret"), "{text}");
-        assert!(!text.contains("12"), "{text}");
-    }
-
-    #[test]
-    fn missing_fields_are_named() {
-        let doc = r#"{"Code":"Success","AccessKeyId":"A","Expiration":"2026-11-22T12:00:00Z"}"#;
-        let err = parse_credentials_document(doc.as_bytes(), PROVIDER, true).unwrap_err();
-        assert!(err.to_string().contains("SecretAccessKey"), "{err}");
-        let doc = r#"{"AccessKeyId":"A","SecretAccessKey":"S"}"#;
-        let err = parse_credentials_document(doc.as_bytes(), PROVIDER, true).unwrap_err();
-        assert!(err.to_string().contains("Expiration"), "{err}");
-        assert!(parse_credentials_document(doc.as_bytes(), PROVIDER, false).is_ok());
-    }
-
-    #[test]
-    fn bad_expiration_is_an_error() {
-        let doc = r#"{"AccessKeyId":"A","SecretAccessKey":"S","Expiration":"tomorrow"}"#;
-        let err = parse_credentials_document(doc.as_bytes(), PROVIDER, true).unwrap_err();
-        assert!(err.to_string().contains("RFC 3339"), "{err}");
-    }
 
     #[test]
     fn role_list_first_line() {
@@ -964,17 +938,5 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("HttpPutResponseHopLimit"), "{text}");
         assert!(text.contains("set it to 2"), "{text}");
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        for attempt in 1..20 {
-            let d = backoff(Duration::from_millis(100), attempt);
-            assert!(d <= Duration::from_secs(2));
-        }
-        let first = backoff(Duration::from_millis(100), 1);
-        assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
-        let third = backoff(Duration::from_millis(100), 3);
-        assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400));
     }
 }

@@ -31,21 +31,31 @@ use std::time::Duration;
 pub use sigv4_core::clock::{ManualClock, SharedTimeSource, SystemClock, TimeSource};
 pub use sigv4_core::Credentials;
 
+pub mod assume_role;
 pub mod cache;
 pub mod chain;
 pub mod container;
+pub mod document;
 pub mod environment;
-pub(crate) mod http_client;
+pub(crate) mod transport;
+pub mod web_identity;
+#[cfg(feature = "tls")]
+pub use transport::tls;
 pub mod imds;
 pub mod process;
 pub mod profile;
+pub mod sts;
 
+pub use assume_role::AssumeRole;
 pub use cache::CredentialsCache;
 pub use chain::DefaultChain;
 pub use container::Container;
 pub use environment::Environment;
 pub use imds::Imds;
 pub use profile::Profile;
+pub use sts::RoleRequest;
+pub use transport::TransportOptions;
+pub use web_identity::WebIdentity;
 
 /// A boxed error cause.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -29,7 +29,9 @@ use std::borrow::Cow;
 use std::fmt;
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use sigv4_core::time::parse_rfc3339;
 
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -321,7 +323,7 @@ pub fn parse_output(stdout: &[u8]) -> Result<Credentials, String> {
     let secret = string_field("SecretAccessKey", true)?.unwrap_or_default();
     let token = string_field("SessionToken", false)?;
     let expiry = match string_field("Expiration", false)? {
-        Some(text) => Some(parse_rfc3339(text).ok_or_else(|| {
+        Some(text) => Some(parse_rfc3339(text.trim()).map_err(|_| {
             let shown: String = text.chars().take(64).collect();
             format!("printed an Expiration that is not an RFC 3339 time: {shown:?}")
         })?),
@@ -334,136 +336,9 @@ pub fn parse_output(stdout: &[u8]) -> Result<Credentials, String> {
         .build())
 }
 
-/// Parses an RFC 3339 date-time: `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`; `t`, `z` and a space
-/// instead of `T` are accepted. `None` for anything else, including times before 1970.
-///
-/// ```
-/// use sigv4_credentials::process::parse_rfc3339;
-/// use std::time::{Duration, UNIX_EPOCH};
-///
-/// let t = parse_rfc3339("2022-05-02T18:36:00+00:00").unwrap();
-/// assert_eq!(t, UNIX_EPOCH + Duration::from_secs(1_651_516_560));
-/// assert_eq!(parse_rfc3339("2022-05-02T20:36:00.5+02:00").unwrap(), t + Duration::from_millis(500));
-/// assert!(parse_rfc3339("2022-05-02").is_none());
-/// ```
-pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
-    let b = text.trim().as_bytes();
-    let num = |range: std::ops::Range<usize>| -> Option<i64> {
-        let digits = b.get(range)?;
-        let mut n: i64 = 0;
-        for d in digits {
-            if !d.is_ascii_digit() {
-                return None;
-            }
-            n = n * 10 + i64::from(d - b'0');
-        }
-        Some(n)
-    };
-    let sep = |i: usize, allowed: &[u8]| b.get(i).is_some_and(|c| allowed.contains(c));
-    if !(sep(4, b"-") && sep(7, b"-") && sep(10, b"Tt ") && sep(13, b":") && sep(16, b":")) {
-        return None;
-    }
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let mut i = 19;
-    let mut nanos: u32 = 0;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            if i - start < 9 {
-                nanos += u32::from(b[i] - b'0') * 10u32.pow(8 - (i - start) as u32);
-            }
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-    }
-    let offset_secs = match b.get(i)? {
-        b'Z' | b'z' if i + 1 == b.len() => 0,
-        sign @ (b'+' | b'-') if i + 6 == b.len() && sep(i + 3, b":") => {
-            let (h, m) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
-            if h > 23 || m > 59 {
-                return None;
-            }
-            let off = h * 3600 + m * 60;
-            if *sign == b'+' {
-                off
-            } else {
-                -off
-            }
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
-    let secs = u64::try_from(secs).ok()?;
-    UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
-}
-
-fn is_leap(year: i64) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_known_instants() {
-        let at = |s| parse_rfc3339(s).map(|t| t.duration_since(UNIX_EPOCH).unwrap().as_secs());
-        assert_eq!(at("1970-01-01T00:00:00Z"), Some(0));
-        // 2000-03-01 is day 11017 (a leap-year boundary).
-        assert_eq!(at("2000-03-01T00:00:00Z"), Some(11_017 * 86_400));
-        assert_eq!(at("2021-08-05T19:58:02Z"), Some(1_628_193_482));
-        assert_eq!(at("2022-05-02t18:36:00z"), Some(1_651_516_560));
-        assert_eq!(at("2022-05-02 13:36:00-05:00"), Some(1_651_516_560));
-        assert_eq!(at("2022-02-29T00:00:00Z"), None);
-        assert_eq!(at("2022-05-02T18:36:00"), None);
-        assert_eq!(at("2022-05-02T18:36:00.Z"), None);
-        assert_eq!(at("1969-12-31T23:59:59Z"), None);
-        assert_eq!(at("２022-05-02T18:36:00Z"), None);
-        assert_eq!(at(""), None);
-    }
-
-    #[test]
-    fn rfc3339_fractions() {
-        let t = parse_rfc3339("2022-05-02T18:36:00.123456789123Z").unwrap();
-        assert_eq!(
-            t.duration_since(UNIX_EPOCH).unwrap().subsec_nanos(),
-            123_456_789
-        );
-    }
 
     #[test]
     fn stderr_is_bounded_at_a_char_boundary() {

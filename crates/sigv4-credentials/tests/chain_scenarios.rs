@@ -14,7 +14,14 @@
 //!
 //! # Rewrites (the only differences from the recordings)
 //! - `HOME`, `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`, `AWS_WEB_IDENTITY_TOKEN_FILE` (and the two
-//!   file-location variables, unused by these scenarios): `/x` becomes `<tempdir>/x`.
+//!   file-location variables, unused by these scenarios), and `web_identity_token_file` in the
+//!   config file: `/x` becomes `<tempdir>/x`.
+//! - STS: each recorded `https://` authority (`sts.<region>.amazonaws.com:443`) is reached over
+//!   plain HTTP at the server (`TransportOptions::testing_plaintext_override`), with the URI and
+//!   `Host` unchanged, so the endpoint the chain resolved is checked through the `Host` header.
+//!   STS requests are compared by host, `Action`, whether they are signed (and for `sts`), and the
+//!   signing access key where the recording is self-consistent (signatures differ: other time,
+//!   other signed headers such as the SDK's user agent).
 //! - IMDS `http://169.254.169.254` becomes the server, through `Imds::builder().endpoint(..)`.
 //! - ECS `http://169.254.170.2` (the base of `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`) becomes the
 //!   server, through `Container::builder().relative_uri_base(..)`.
@@ -23,12 +30,16 @@
 //!   `169.254.170.23`).
 //! - Recorded `content-length` / `connection` / `transfer-encoding` response headers are not
 //!   replayed (the recorded lengths do not match the recorded bodies; hyper frames the body).
+//! - IMDS's extended credentials API (`/latest/meta-data/iam/security-credentials-extended/`,
+//!   newer than the recordings) answers 404 and is left out of the comparison: the source then
+//!   uses the recorded legacy path, as it does on an instance without the extended API.
 //! - IMDS and container backoff is 1 ms (the recordings' retries are not timed) and their
 //!   timeouts 10 s (no scenario is about a timeout).
 //!
 //! # How the SDK's results map to ours
 //! - `Ok`: access key id, secret, session token and expiry (epoch seconds) must be equal; no
-//!   expiry recorded means none expected. `account_id` is not compared: our `Credentials` has none.
+//!   expiry recorded means none expected. `account_id` is compared too (the
+//!   environment's `AWS_ACCOUNT_ID`, a container's `AccountId`, an assumed role's ARN).
 //! - `ErrorContains: "... provider was not enabled"` (the SDK's "no source gave credentials"):
 //!   our [`CredentialsError::NoneFound`].
 //! - any other `ErrorContains`: the text must appear in our error's `Display` (where our wording
@@ -37,9 +48,8 @@
 //! # Coverage
 //! [`SCENARIOS`] lists all 29 recorded scenarios and how each is covered; every one has a test of
 //! the same name, and `every_scenario_is_accounted_for` checks the list against the fixture folder.
-//! Scenarios that need assume-role, web identity or SSO (not implemented yet) are run too: the
-//! chain must stop at the profile source with a "not supported yet" error naming the profile and
-//! key, without any HTTP traffic. None of the recorded scenarios uses `credential_process` (that
+//! Scenarios that need SSO (not implemented yet) are run too: the chain must stop at the profile
+//! source with a "not supported yet" error naming the profile and key, without any HTTP traffic. None of the recorded scenarios uses `credential_process` (that
 //! source is covered by `profile_provider_vectors.rs`).
 
 use std::collections::HashMap;
@@ -59,7 +69,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use sigv4_credentials::{
-    Container, Credentials, CredentialsError, DefaultChain, Env, Imds, ManualClock,
+    Container, Credentials, CredentialsError, DefaultChain, Env, Imds, ManualClock, Profile,
     ProvideCredentials, SharedTimeSource,
 };
 use tempfile::TempDir;
@@ -78,12 +88,12 @@ enum Coverage {
         profile: &'static str,
         key: &'static str,
     },
-    /// Web identity from the environment only: the chain's web-identity step must say
-    /// "not supported yet" naming the variable, and make no HTTP request.
-    EnvNotSupportedYet,
+    /// Replayed as recorded, but where the SDK's error text is its own wording, ours must contain
+    /// this text instead (each use says why).
+    ReplayedWithError(&'static str),
 }
 
-use Coverage::{EnvNotSupportedYet, NotSupportedYet, Replayed};
+use Coverage::{NotSupportedYet, Replayed, ReplayedWithError};
 
 const fn unsupported(profile: &'static str, key: &'static str) -> Coverage {
     NotSupportedYet { profile, key }
@@ -91,43 +101,38 @@ const fn unsupported(profile: &'static str, key: &'static str) -> Coverage {
 
 /// Every scenario in `tests/fixtures/credential-chain/`, with a test of the same name each.
 ///
-/// Out of scope for now (assume role, web identity, SSO):
-/// - `role_arn` in the selected profile (assume role, with `source_profile` or
-///   `credential_source`): `ecs_assume_role`, `imds_assume_role`, `imds_no_iam_role`,
-///   `imds_token_fail` (both reach IMDS only through `credential_source = Ec2InstanceMetadata`;
-///   their IMDS traffic is also replayed without the profile by the `*_without_assume_role`
-///   tests), `profile_overrides_web_identity`, `web_identity_source_profile_no_env`,
-///   `web_identity_token_invalid_jwt`, `web_identity_token_profile`,
-///   `web_identity_token_source_profile`;
-/// - SSO (`sso_start_url`): `e2e_fips_and_dual_stack_sso`, `sso_assume_role`,
-///   `sso_no_token_file`, `sso_server_error`;
-/// - web identity from the environment only (`AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN`):
-///   `web_identity_token_env`: the chain stops with "not supported yet" naming the variable.
+/// Out of scope for now: SSO (`sso_start_url`): `e2e_fips_and_dual_stack_sso`, `sso_assume_role`,
+/// `sso_no_token_file`, `sso_server_error` stop at the profile source with "not supported yet".
 const SCENARIOS: &[(&str, Coverage)] = &[
     (
         "e2e_fips_and_dual_stack_sso",
         unsupported("sso-test", "sso_start_url"),
     ),
-    ("ecs_assume_role", unsupported("default", "role_arn")),
+    ("ecs_assume_role", Replayed),
     ("ecs_credentials", Replayed),
     ("ecs_credentials_invalid_profile", Replayed),
     ("eks_pod_identity_credentials", Replayed),
     ("eks_pod_identity_no_token_file", Replayed),
     ("environment_variables", Replayed),
     ("environment_variables_blank", Replayed),
-    ("imds_assume_role", unsupported("default", "role_arn")),
+    ("imds_assume_role", Replayed),
     ("imds_config_with_no_creds", Replayed),
     ("imds_default_chain_error", Replayed),
     ("imds_default_chain_retries", Replayed),
     ("imds_default_chain_success", Replayed),
     ("imds_disabled", Replayed),
-    ("imds_no_iam_role", unsupported("default", "role_arn")),
-    ("imds_token_fail", unsupported("default", "role_arn")),
+    // The SDK: "the credential provider was not enabled" (IMDS has no role). Ours names the
+    // profile's credential_source and why it gave nothing; the chain stops there, as the SDK's.
+    ("imds_no_iam_role", ReplayedWithError("credential_source = Ec2InstanceMetadata, which gave no credentials: imds: not configured: no IAM role is attached")),
+    // The SDK: "request forbidden: IMDS is disabled".
+    ("imds_token_fail", ReplayedWithError("was forbidden (HTTP 403): IMDS is disabled")),
     ("prefer_environment", Replayed),
     ("profile_name", Replayed),
+    // The SDK: "provider was not enabled" (the Environment source had nothing) and, as here, no
+    // fall-through to the web identity variables.
     (
         "profile_overrides_web_identity",
-        unsupported("A", "role_arn"),
+        ReplayedWithError("credential_source = Environment, which gave no credentials"),
     ),
     ("profile_static_keys", Replayed),
     ("profile_static_keys_case_insensitive", Replayed),
@@ -137,20 +142,16 @@ const SCENARIOS: &[(&str, Coverage)] = &[
         unsupported("sso-test", "sso_start_url"),
     ),
     ("sso_server_error", unsupported("sso-test", "sso_start_url")),
-    (
-        "web_identity_source_profile_no_env",
-        unsupported("A", "role_arn"),
-    ),
-    ("web_identity_token_env", EnvNotSupportedYet),
+    ("web_identity_source_profile_no_env", Replayed),
+    ("web_identity_token_env", Replayed),
+    // The SDK adds the modeled error's type name ("InvalidIdentityTokenException: ..."); ours
+    // quotes STS's code and message as they came.
     (
         "web_identity_token_invalid_jwt",
-        unsupported("A", "role_arn"),
+        ReplayedWithError("InvalidIdentityToken: No OpenIDConnect provider found in your account"),
     ),
-    ("web_identity_token_profile", unsupported("A", "role_arn")),
-    (
-        "web_identity_token_source_profile",
-        unsupported("A", "role_arn"),
-    ),
+    ("web_identity_token_profile", Replayed),
+    ("web_identity_token_source_profile", Replayed),
 ];
 
 fn coverage(name: &str) -> Coverage {
@@ -181,6 +182,7 @@ struct Keys {
     session_token: Option<String>,
     /// Epoch seconds.
     expiry: Option<u64>,
+    account_id: Option<String>,
 }
 
 impl Keys {
@@ -192,6 +194,7 @@ impl Keys {
             expiry: creds
                 .expiry()
                 .map(|t| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())),
+            account_id: creds.account_id().map(str::to_owned),
         }
     }
 }
@@ -214,6 +217,7 @@ impl Expected {
                     .expect("Ok result has secret_access_key"),
                 session_token: text("session_token"),
                 expiry: ok.get("expiry").and_then(Value::as_u64),
+                account_id: text("account_id"),
             });
         }
         let error = result
@@ -235,11 +239,16 @@ impl Expected {
 /// One recorded request and the answer to give.
 #[derive(Debug, Clone)]
 struct Exchange {
+    /// `host:port` of the recorded URI (port from the scheme when absent), and its host.
+    authority: String,
+    host: String,
     method: String,
     /// Path and query of the recorded URI.
     path: String,
     /// Recorded request headers, names lower-cased.
     headers: Vec<(String, String)>,
+    /// The recorded request body (STS form bodies).
+    request_body: String,
     status: u16,
     response_headers: Vec<(String, String)>,
     body: Vec<u8>,
@@ -281,10 +290,16 @@ fn parse_script(traffic: &Value) -> Vec<Exchange> {
                 .parse()
                 .expect("recorded uri parses");
             by_connection.insert(connection, out.len());
+            let https = uri.scheme_str() == Some("https");
+            let host = uri.host().expect("recorded uri has a host").to_owned();
+            let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
             out.push(Exchange {
+                authority: format!("{host}:{port}"),
+                host,
                 method: request["method"].as_str().expect("method").to_owned(),
                 path: uri.path_and_query().map_or("/", |p| p.as_str()).to_owned(),
                 headers: header_list(&request["headers"]),
+                request_body: String::new(),
                 status: 0,
                 response_headers: Vec::new(),
                 body: Vec::new(),
@@ -302,11 +317,13 @@ fn parse_script(traffic: &Value) -> Vec<Exchange> {
             out[index].status = u16::try_from(status).expect("status fits u16");
             out[index].response_headers = header_list(&ok["headers"]);
         } else if let Some(data) = action.get("Data") {
+            let text = data["data"]["Utf8"]
+                .as_str()
+                .unwrap_or_else(|| panic!("only Utf8 bodies are supported: {event}"));
             if data["direction"] == "Response" {
-                let text = data["data"]["Utf8"]
-                    .as_str()
-                    .unwrap_or_else(|| panic!("only Utf8 bodies are supported: {event}"));
                 out[index].body.extend_from_slice(text.as_bytes());
+            } else {
+                out[index].request_body.push_str(text);
             }
         }
     }
@@ -371,6 +388,8 @@ struct Received {
     method: String,
     path: String,
     headers: HeaderMap,
+    /// The request body as text (STS form bodies; empty for IMDS and containers).
+    body: String,
 }
 
 #[derive(Debug)]
@@ -410,8 +429,18 @@ impl Server {
                 let state = Arc::clone(&shared);
                 tokio::spawn(async move {
                     let service = service_fn(move |request: Request<Incoming>| {
-                        let response = answer(&state, &request);
-                        async move { Ok::<_, Infallible>(response) }
+                        let state = Arc::clone(&state);
+                        async move {
+                            use http_body_util::BodyExt;
+                            let (parts, body) = request.into_parts();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            let request = Request::from_parts(parts, body);
+                            Ok::<_, Infallible>(answer(&state, &request))
+                        }
                     });
                     let _ = http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -431,9 +460,21 @@ impl Server {
     }
 }
 
-fn answer(state: &Mutex<ServerState>, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+fn answer(state: &Mutex<ServerState>, request: &Request<Bytes>) -> Response<Full<Bytes>> {
     let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
     let index = state.received.len();
+    // The recordings predate IMDS's extended credentials API, which our source asks first: an
+    // IMDS without it answers 404, and the source falls back to the recorded legacy path.
+    let extended = request
+        .uri()
+        .path()
+        .starts_with("/latest/meta-data/iam/security-credentials-extended");
+    let scripted_next = state.script.get(index).map(|e| e.path.as_str());
+    if extended && scripted_next != Some(request.uri().path()) {
+        let mut response = Response::new(Full::new(Bytes::new()));
+        *response.status_mut() = StatusCode::NOT_FOUND;
+        return response;
+    }
     state.received.push(Received {
         method: request.method().to_string(),
         path: request
@@ -442,6 +483,7 @@ fn answer(state: &Mutex<ServerState>, request: &Request<Incoming>) -> Response<F
             .map_or("/", |p| p.as_str())
             .to_owned(),
         headers: request.headers().clone(),
+        body: String::from_utf8_lossy(request.body()).into_owned(),
     });
     let received = &state.received[index];
     let next = state
@@ -503,12 +545,17 @@ struct Replay {
 
 impl Replay {
     async fn load(name: &'static str) -> Self {
-        let dir = fixtures_root().join(name);
+        Self::load_from(fixtures_root(), name).await
+    }
+
+    async fn load_from(root: PathBuf, name: &'static str) -> Self {
+        let dir = root.join(name);
         assert!(dir.is_dir(), "scenario folder {} is missing", dir.display());
         let fs = tempfile::tempdir().expect("tempdir");
         if dir.join("fs").is_dir() {
             copy_dir(&dir.join("fs"), fs.path());
         }
+        rewrite_profile_paths(fs.path());
         let script = parse_script(&read_json(&dir.join("http-traffic.json")));
         let expected = Expected::parse(&read_json(&dir.join("test-case.json")));
         let clock = ManualClock::new(start_time(&script, &expected));
@@ -571,8 +618,23 @@ impl Replay {
             .read_timeout(patience)
             .initial_backoff(Duration::from_millis(1))
             .build();
+        // STS: every recorded https:// authority (sts.<region>.amazonaws.com:443, ...) is sent to
+        // the scripted server over plain HTTP, URI and Host unchanged.
+        let server_addr: std::net::SocketAddr = self
+            .server
+            .url
+            .trim_start_matches("http://")
+            .parse()
+            .expect("server address");
+        let mut transport = sigv4_credentials::TransportOptions::new(patience, patience)
+            .initial_backoff(Duration::from_millis(1));
+        for exchange in &self.script {
+            transport =
+                transport.testing_plaintext_override(exchange.authority.clone(), server_addr);
+        }
         let chain = DefaultChain::builder()
             .env(env)
+            .transport(transport)
             .time_source(time_source)
             .load_timeout(patience * 3)
             .imds(imds)
@@ -594,6 +656,31 @@ impl Replay {
             );
         }
         outcome
+    }
+
+    /// Like [`Replay::run`], with the `Profile` source alone (the profile-provider scenarios).
+    async fn run_profile(&self) -> Outcome {
+        let env = Env::from_pairs(self.env.clone());
+        let patience = Duration::from_secs(10);
+        let server_addr: std::net::SocketAddr = self
+            .server
+            .url
+            .trim_start_matches("http://")
+            .parse()
+            .expect("server address");
+        let mut transport = sigv4_credentials::TransportOptions::new(patience, patience)
+            .initial_backoff(Duration::from_millis(1));
+        for exchange in &self.script {
+            transport =
+                transport.testing_plaintext_override(exchange.authority.clone(), server_addr);
+        }
+        Profile::builder()
+            .env(env)
+            .transport(transport)
+            .time_source(Arc::new(self.clock.clone()))
+            .build()
+            .provide_credentials()
+            .await
     }
 
     /// The requests received are the recorded ones: same count and order, method, path, and
@@ -618,6 +705,13 @@ impl Replay {
             describe(outcome)
         );
         for (i, (got, want)) in received.iter().zip(&self.script).enumerate() {
+            if want.method == "POST"
+                && !want.path.starts_with("/latest/")
+                && !want.path.starts_with("/v")
+            {
+                self.assert_sts_request(i, got, want);
+                continue;
+            }
             for name in KEY_HEADERS {
                 let Some(expected) = find_header(&want.headers, name) else {
                     continue;
@@ -633,6 +727,70 @@ impl Replay {
                 );
             }
         }
+    }
+
+    /// An STS call: sent to the recorded host, the recorded action, signed exactly when the
+    /// recording is, with the recorded access key, for the `sts` service.
+    fn assert_sts_request(&self, i: usize, got: &Received, want: &Exchange) {
+        let name = self.name;
+        let host = got.headers.get("host").and_then(|v| v.to_str().ok());
+        assert_eq!(
+            host,
+            Some(want.host.as_str()),
+            "scenario {name}: request {i}: Host (the STS endpoint)"
+        );
+        let action = |body: &str| {
+            body.split('&')
+                .find_map(|kv| kv.strip_prefix("Action="))
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            action(&got.body),
+            action(&want.request_body),
+            "scenario {name}: request {i}: STS action"
+        );
+        let credential = |auth: &str| {
+            auth.split("Credential=")
+                .nth(1)
+                .and_then(|c| c.split(',').next())
+                .map(|c| {
+                    let parts: Vec<&str> = c.split('/').collect();
+                    (parts[0].to_owned(), parts[parts.len() - 2..].join("/"))
+                })
+        };
+        let got_auth = got
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        let want_auth = find_header(&want.headers, "authorization");
+        let (got_cred, want_cred) = (
+            got_auth.and_then(credential),
+            want_auth.and_then(credential),
+        );
+        assert_eq!(
+            got_cred.as_ref().map(|c| &c.1),
+            want_cred.as_ref().map(|c| &c.1),
+            "scenario {name}: request {i}: signed (and for the sts service) exactly when recorded"
+        );
+        // The recorded signer's access key, where the recording is consistent: some recordings
+        // were stitched together and sign with a key no earlier answer gave.
+        if let Some((key, _)) = &want_cred {
+            let issued_earlier = self.script[..i]
+                .iter()
+                .any(|e| String::from_utf8_lossy(&e.body).contains(key.as_str()));
+            if issued_earlier {
+                assert_eq!(
+                    got_cred.as_ref().map(|c| &c.0),
+                    Some(key),
+                    "scenario {name}: request {i}: signed with the previous hop's access key"
+                );
+            }
+        }
+        assert_eq!(
+            got.headers.contains_key("x-amz-security-token"),
+            find_header(&want.headers, "x-amz-security-token").is_some(),
+            "scenario {name}: request {i}: session token sent"
+        );
     }
 
     fn assert_no_traffic(&self, outcome: &Outcome) {
@@ -725,6 +883,30 @@ impl Replay {
     }
 }
 
+/// `web_identity_token_file = /x` in the virtual filesystem's config file becomes `<tempdir>/x`.
+fn rewrite_profile_paths(root: &Path) {
+    let config = root.join("home/.aws/config");
+    let Ok(text) = std::fs::read_to_string(&config) else {
+        return;
+    };
+    let base = root
+        .to_str()
+        .expect("tempdir path is UTF-8")
+        .trim_end_matches('/');
+    let rewritten: Vec<String> = text
+        .lines()
+        .map(|line| match line.split_once('=') {
+            Some((key, value))
+                if key.trim() == "web_identity_token_file" && value.trim().starts_with('/') =>
+            {
+                format!("{key}= {base}{}", value.trim())
+            }
+            _ => line.to_owned(),
+        })
+        .collect();
+    std::fs::write(&config, rewritten.join("\n") + "\n").expect("rewrite config");
+}
+
 /// `http://169.254.170.x/<path>` → `<server>/<path>`: only the two container-agent addresses
 /// the recordings use are rewritten (anything else would point the test off the machine).
 fn rewrite_full_uri(value: &str, server: &str) -> String {
@@ -774,11 +956,22 @@ struct Checked {
 
 /// Replays a scenario listed as [`Coverage::Replayed`] and checks traffic and result.
 async fn replay(name: &'static str) -> Checked {
-    assert_eq!(coverage(name), Replayed, "scenario {name}");
     let replay = Replay::load(name).await;
     let outcome = replay.run().await;
     replay.assert_recorded_traffic(&outcome);
-    replay.assert_expected(&outcome);
+    match coverage(name) {
+        Replayed => replay.assert_expected(&outcome),
+        ReplayedWithError(text) => {
+            let ok = matches!(&outcome, Err(e) if e.to_string().contains(text));
+            assert!(
+                ok,
+                "scenario {name}: the SDK expects {}; ours must be an error containing `{text}`, got {}",
+                show_expected(&replay.expected),
+                describe(&outcome)
+            );
+        }
+        other => panic!("scenario {name} is listed as {other:?}, not replayed"),
+    }
     Checked { replay, outcome }
 }
 
@@ -875,8 +1068,9 @@ async fn profile_static_keys_case_insensitive() {
 
 #[tokio::test]
 async fn profile_overrides_web_identity() {
-    // Not about static keys: profile A assumes a role with `credential_source = Environment`.
-    not_supported("profile_overrides_web_identity").await;
+    // The profile's credential_source = Environment finds nothing: the chain stops at the profile
+    // and never reaches the web identity variables (no STS call).
+    replay("profile_overrides_web_identity").await;
 }
 
 // ===== containers =====
@@ -923,7 +1117,7 @@ async fn eks_pod_identity_no_token_file() {
 
 #[tokio::test]
 async fn ecs_assume_role() {
-    not_supported("ecs_assume_role").await;
+    replay("ecs_assume_role").await;
 }
 
 // ===== IMDS =====
@@ -968,8 +1162,9 @@ async fn imds_config_with_no_creds() {
 
 #[tokio::test]
 async fn imds_no_iam_role() {
-    // The default profile reaches IMDS through `role_arn` + `credential_source`.
-    not_supported("imds_no_iam_role").await;
+    // The default profile reaches IMDS through `role_arn` + `credential_source`: IMDS has no role,
+    // and the profile source says so and stops the chain.
+    replay("imds_no_iam_role").await;
 }
 
 #[tokio::test]
@@ -985,8 +1180,8 @@ async fn imds_no_iam_role_without_assume_role() {
 
 #[tokio::test]
 async fn imds_token_fail() {
-    // The default profile reaches IMDS through `role_arn` + `credential_source`.
-    not_supported("imds_token_fail").await;
+    // The default profile reaches IMDS through `role_arn` + `credential_source`; the 403 stops it.
+    replay("imds_token_fail").await;
 }
 
 #[tokio::test]
@@ -1011,7 +1206,7 @@ async fn imds_token_fail_without_assume_role() {
 
 #[tokio::test]
 async fn imds_assume_role() {
-    not_supported("imds_assume_role").await;
+    replay("imds_assume_role").await;
 }
 
 // ===== out of scope: SSO =====
@@ -1036,44 +1231,102 @@ async fn sso_server_error() {
     not_supported("sso_server_error").await;
 }
 
-// ===== out of scope: web identity =====
+// ===== web identity =====
 
 #[tokio::test]
 async fn web_identity_source_profile_no_env() {
-    not_supported("web_identity_source_profile_no_env").await;
+    replay("web_identity_source_profile_no_env").await;
 }
 
 #[tokio::test]
 async fn web_identity_token_invalid_jwt() {
-    not_supported("web_identity_token_invalid_jwt").await;
+    replay("web_identity_token_invalid_jwt").await;
 }
 
 #[tokio::test]
 async fn web_identity_token_profile() {
-    not_supported("web_identity_token_profile").await;
+    replay("web_identity_token_profile").await;
 }
 
 #[tokio::test]
 async fn web_identity_token_source_profile() {
-    not_supported("web_identity_token_source_profile").await;
+    replay("web_identity_token_source_profile").await;
 }
 
 #[tokio::test]
 async fn web_identity_token_env() {
-    assert_eq!(coverage("web_identity_token_env"), EnvNotSupportedYet);
-    let replay = Replay::load("web_identity_token_env").await;
-    let outcome = replay.run().await;
-    // The SDK made no request but to STS; we expect none at all, and an error naming the variable.
-    replay.assert_no_traffic(&outcome);
-    let text = outcome
-        .as_ref()
-        .err()
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    assert!(
-        text.contains("AWS_WEB_IDENTITY_TOKEN_FILE") && text.contains("not supported yet"),
-        "scenario {}: expected a \"not supported yet\" error naming AWS_WEB_IDENTITY_TOKEN_FILE, got {}",
-        replay.name,
-        describe(&outcome)
+    // IRSA from the environment: one AssumeRoleWithWebIdentity to the regional endpoint of
+    // AWS_REGION (eu-west-1), unsigned.
+    let Checked { outcome, .. } = replay("web_identity_token_env").await;
+    let creds = outcome.unwrap();
+    assert_eq!(creds.account_id(), Some("123456789012"));
+}
+
+// ===== the profile-provider scenarios that call STS (tests/fixtures/profile/profile-provider) =====
+
+/// Replays a profile-provider scenario through the `Profile` source alone and checks the traffic
+/// (the STS endpoint through `Host`) and the SDK's result, account id included.
+async fn replay_profile(name: &'static str) {
+    let root =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/profile/profile-provider");
+    let replay = Replay::load_from(root, name).await;
+    let outcome = replay.run_profile().await;
+    replay.assert_recorded_traffic(&outcome);
+    replay.assert_expected(&outcome);
+    let want = read_json(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/profile/profile-provider")
+            .join(name)
+            .join("test-case.json"),
     );
+    let account = want["result"]["Ok"]["account_id"].as_str();
+    assert_eq!(
+        outcome.as_ref().ok().and_then(|c| c.account_id()),
+        account,
+        "scenario {name}: account id (from the assumed role's ARN)"
+    );
+}
+
+#[tokio::test]
+async fn e2e_assume_role() {
+    // Static keys in [base], then AssumeRole at the regional endpoint of the profile's region.
+    replay_profile("e2e_assume_role").await;
+}
+
+#[tokio::test]
+async fn e2e_fips_and_dual_stack_sts() {
+    // use_fips_endpoint + use_dualstack_endpoint: https://sts-fips.us-east-1.api.aws/.
+    replay_profile("e2e_fips_and_dual_stack_sts").await;
+}
+
+#[tokio::test]
+async fn region_override() {
+    // AWS_REGION=us-east-2 wins over the profile's region: https://sts.us-east-2.amazonaws.com/.
+    replay_profile("region_override").await;
+}
+
+#[tokio::test]
+async fn retry_on_error() {
+    // A 503, then success: the STS call is retried.
+    replay_profile("retry_on_error").await;
+}
+
+#[tokio::test]
+async fn assume_role_override_global_env_url() {
+    replay_profile("assume_role_override_global_env_url").await;
+}
+
+#[tokio::test]
+async fn assume_role_override_global_profile_url() {
+    replay_profile("assume_role_override_global_profile_url").await;
+}
+
+#[tokio::test]
+async fn assume_role_override_service_env_url() {
+    replay_profile("assume_role_override_service_env_url").await;
+}
+
+#[tokio::test]
+async fn assume_role_override_service_profile_url() {
+    replay_profile("assume_role_override_service_profile_url").await;
 }

@@ -390,21 +390,92 @@ async fn hosts_outside_the_allowed_list_are_refused_without_a_request() {
     }
 }
 
+/// A loopback HTTPS server with a self-signed certificate for `localhost`, answering every request
+/// with `body`; gives its port and the certificate.
+async fn https_server(body: &'static str) -> (u16, rustls::pki_types::CertificateDer<'static>) {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert = certified.cert.der().clone();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let mut buf = vec![0u8; 4096];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(response.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (port, cert)
+}
+
 #[tokio::test]
-async fn https_full_uri_is_not_supported_yet() {
+async fn https_full_uri_works_with_the_shared_tls_setup() {
+    let (port, cert) = https_server(
+        r#"{"AccessKeyId":"ASIAHTTPS","SecretAccessKey":"s","Token":"t","Expiration":"2030-01-01T00:00:00Z","AccountId":"123456789012"}"#,
+    )
+    .await;
+    let tls = sigv4_credentials::tls::client_config(
+        &sigv4_credentials::tls::TlsSettings::default().extra_roots(vec![cert]),
+    )
+    .unwrap();
     let container = Container::builder()
         .env(Env::from_pairs([(
             "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-            "https://creds.example.com/creds",
+            format!("https://localhost:{port}/creds"),
+        )]))
+        .transport(
+            sigv4_credentials::TransportOptions::new(
+                Duration::from_secs(5),
+                Duration::from_secs(5),
+            )
+            .tls_config(Arc::new(tls)),
+        )
+        .build();
+    let creds = container.provide_credentials().await.unwrap();
+    assert_eq!(creds.access_key_id(), "ASIAHTTPS");
+    assert_eq!(creds.account_id(), Some("123456789012"));
+}
+
+#[tokio::test]
+async fn https_with_an_untrusted_certificate_is_a_tls_error() {
+    let (port, _cert) = https_server("{}").await;
+    let container = Container::builder()
+        .env(Env::from_pairs([(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            format!("https://localhost:{port}/creds"),
         )]))
         .build();
     let err = container.provide_credentials().await.unwrap_err();
     assert!(matches!(err, CredentialsError::Failed { .. }), "{err}");
     let text = err.to_string();
-    assert!(
-        text.contains("https container endpoints are not supported yet"),
-        "{text}"
-    );
+    assert!(text.contains("TLS with localhost"), "{text}");
+    assert!(text.to_lowercase().contains("certificate"), "{text}");
 }
 
 #[tokio::test]

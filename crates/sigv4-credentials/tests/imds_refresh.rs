@@ -525,9 +525,12 @@ async fn behind_the_cache_a_rejected_token_costs_one_token_and_one_fetch() {
         .filter(|r| r.status == Some(StatusCode::UNAUTHORIZED))
         .count();
     assert_eq!(refused, 1, "one refresh, refused once");
+    // The source remembers the instance profile's name, so the refresh goes straight to the
+    // credentials path: that request is the one refused with 401, and is repeated with the new
+    // token.
     assert_eq!(
         instance.imds.credential_fetches(),
-        2,
-        "the initial load plus one refresh"
+        3,
+        "the initial load, the refused request and its repeat"
     );
 }

@@ -1,8 +1,9 @@
 //! The `Profile` provider against smithy-rs's end-to-end profile-provider scenarios
 //! (tests/fixtures/profile/profile-provider/, see SOURCE.txt). Each scenario has `env.json` (with
-//! `HOME` pointing into its `fs/`) and `test-case.json` (the SDK's expected result). Scenarios that
-//! need STS or SSO are expected to fail with our "not supported yet"; error texts are ours, checked
-//! per scenario against what the SDK's error says happened.
+//! `HOME` pointing into its `fs/`) and `test-case.json` (the SDK's expected result). The scenarios
+//! that call STS are replayed with their recorded traffic in `chain_scenarios.rs`; SSO ones are
+//! expected to fail with our "not supported yet". Error texts are ours, checked per scenario
+//! against what the SDK's error says happened.
 #![cfg(unix)]
 
 use std::path::PathBuf;
@@ -144,17 +145,6 @@ async fn invalid_config() {
             "line 2",
             "Property did not have a name",
         ],
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn e2e_assume_role() {
-    // The SDK assumes the role through STS; we do not yet.
-    expect_err(
-        "e2e_assume_role",
-        false,
-        &["`default`", "`role_arn`", "not supported yet"],
     )
     .await;
 }

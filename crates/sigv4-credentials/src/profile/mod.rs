@@ -29,6 +29,7 @@ use std::path::Path;
 
 use crate::{CredentialsError, Env};
 
+pub mod chain;
 mod location;
 mod parser;
 mod provider;

@@ -4,35 +4,39 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{ProfileSet, Section};
+use std::borrow::Cow;
+
+use super::chain::{self, Base, NamedSource};
+use super::ProfileSet;
 use crate::process::{self, CredentialProcess};
+use crate::sts::{self, RoleRequest, StsClient};
+use crate::web_identity::rename;
 use crate::{
-    Credentials, CredentialsError, Env, ProvideCredentials, ProvideCredentialsFuture,
-    SharedTimeSource, SystemClock,
+    Container, Credentials, CredentialsError, Env, Environment, Imds, ProvideCredentials,
+    ProvideCredentialsFuture, SharedTimeSource, SystemClock, TransportOptions, WebIdentity,
 };
 
 /// The provider name used in errors.
 pub const PROVIDER_NAME: &str = "profile";
 
-const ACCESS_KEY_ID: &str = "aws_access_key_id";
-const SECRET_ACCESS_KEY: &str = "aws_secret_access_key";
-const SESSION_TOKEN: &str = "aws_session_token";
-const CREDENTIAL_PROCESS: &str = "credential_process";
-
 /// Credentials from the selected profile of the shared config and credentials files.
 ///
 /// The files are read on every call (a refreshed credentials file is picked up; put a
 /// [`CredentialsCache`](crate::CredentialsCache) in front to avoid re-running a
-/// `credential_process` on every request). In the selected profile, in the SDKs' order:
+/// `credential_process` or an STS chain on every request). The selected profile describes a chain
+/// (see [`chain`]): a base, then roles to assume in order, each `AssumeRole` signed by our own
+/// core with the previous hop's credentials.
 ///
-/// 1. `role_arn` (assume role, with `source_profile` or `credential_source`), `credential_source`,
-///    `web_identity_token_file`, SSO (`sso_session`, `sso_start_url`, `sso_account_id`,
-///    `sso_role_name`): [`CredentialsError::Failed`], "not supported yet", naming the profile and
-///    the key. (`source_profile` without `role_arn` is ignored, as in the SDKs.)
-/// 2. `credential_process`: the command is run (see [`crate::process`]); credentials are named
-///    `"credential_process"`.
-/// 3. `aws_access_key_id` + `aws_secret_access_key` (+ `aws_session_token`): credentials named
-///    `"profile:<name>"`. Only one of the pair is a `Failed` error naming the missing key.
+/// - Base: `role_arn` + `web_identity_token_file` (web identity, STS
+///   `AssumeRoleWithWebIdentity`); `credential_source` (`Environment`, `Ec2InstanceMetadata`,
+///   `EcsContainer`); `credential_process` (the command is run, see [`crate::process`]);
+///   `aws_access_key_id` + `aws_secret_access_key` (+ `aws_session_token`, `aws_account_id`),
+///   named `"profile:<name>"`; SSO keys give "not supported yet".
+/// - Roles: `role_arn` with `source_profile` (chains of any length, loops refused) or
+///   `credential_source`; `role_session_name`, `external_id`, `duration_seconds`; `mfa_serial` is
+///   an error (a library cannot prompt). STS's endpoint and region come from
+///   [`sts::endpoint`]. The credentials are named after the whole path
+///   (`assume role arn:…:role/app, from assume role arn:…:role/ops, from profile:me`).
 ///
 /// No files, no such profile, or a profile without any credential keys is
 /// [`CredentialsError::NotConfigured`], saying which files were looked at and which profile.
@@ -52,6 +56,9 @@ pub struct Profile {
     profile_name: Option<String>,
     time_source: SharedTimeSource,
     process_timeout: Duration,
+    transport: TransportOptions,
+    imds: Option<Imds>,
+    container: Option<Container>,
 }
 
 impl fmt::Debug for Profile {
@@ -72,6 +79,9 @@ pub struct ProfileBuilder {
     profile_name: Option<String>,
     time_source: Option<SharedTimeSource>,
     process_timeout: Option<Duration>,
+    transport: Option<TransportOptions>,
+    imds: Option<Imds>,
+    container: Option<Container>,
 }
 
 impl fmt::Debug for ProfileBuilder {
@@ -109,6 +119,27 @@ impl ProfileBuilder {
         self
     }
 
+    /// Timeouts, attempts and TLS for the STS calls of role chains and web identity (default
+    /// [`sts::default_transport`]).
+    pub fn transport(mut self, options: TransportOptions) -> Self {
+        self.transport = Some(options);
+        self
+    }
+
+    /// The IMDS source `credential_source = Ec2InstanceMetadata` uses (default: one built from
+    /// this environment).
+    pub fn imds(mut self, imds: Imds) -> Self {
+        self.imds = Some(imds);
+        self
+    }
+
+    /// The container source `credential_source = EcsContainer` uses (default: one built from
+    /// this environment).
+    pub fn container(mut self, container: Container) -> Self {
+        self.container = Some(container);
+        self
+    }
+
     /// Builds the provider (no I/O happens here).
     pub fn build(self) -> Profile {
         Profile {
@@ -116,6 +147,9 @@ impl ProfileBuilder {
             profile_name: self.profile_name,
             time_source: self.time_source.unwrap_or_else(|| Arc::new(SystemClock)),
             process_timeout: self.process_timeout.unwrap_or(process::DEFAULT_TIMEOUT),
+            transport: self.transport.unwrap_or_else(sts::default_transport),
+            imds: self.imds,
+            container: self.container,
         }
     }
 }
@@ -146,91 +180,163 @@ impl Profile {
                 format!("no profile files found (looked for {looked_at})"),
             ));
         }
-        let Some(profile) = set.selected() else {
+        if set.selected().is_none() {
             return Err(CredentialsError::not_configured(
                 PROVIDER_NAME,
                 format!("profile `{name}` is not defined in {looked_at}"),
             ));
-        };
-        if let Some(key) = unsupported_key(profile) {
-            return Err(CredentialsError::failed(
+        }
+        let chain = chain::resolve(&set).map_err(|e| {
+            let mut e = e;
+            if e.not_configured {
+                e.message = format!("{} in {looked_at}", e.message);
+            }
+            e.into_credentials_error(PROVIDER_NAME)
+        })?;
+        let mut credentials = self.base_credentials(&set, &chain.base).await?;
+        if chain.roles.is_empty() {
+            return Ok(credentials);
+        }
+        let endpoint =
+            sts::endpoint::resolve(&self.env, Some(&set)).map_err(|e| rename(e, PROVIDER_NAME))?;
+        let client = self.sts_client();
+        for hop in &chain.roles {
+            if hop.mfa_serial.is_some() {
+                return Err(CredentialsError::failed(
+                    PROVIDER_NAME,
+                    format!(
+                        "profile `{}` sets mfa_serial: assuming {} needs an MFA code, which a \
+                         library cannot prompt for; get session credentials first (aws sts \
+                         get-session-token) and use them as the source profile",
+                        hop.profile, hop.role_arn
+                    ),
+                ));
+            }
+            let name: Cow<'static, str> = Cow::Owned(format!(
+                "assume role {}, from {}",
+                hop.role_arn,
+                credentials.provider_name()
+            ));
+            credentials = client
+                .assume_role(&endpoint, &credentials, &hop.request(), name)
+                .await
+                .map_err(|e| rename(e, PROVIDER_NAME))?;
+        }
+        Ok(credentials)
+    }
+
+    fn sts_client(&self) -> StsClient {
+        StsClient::new(self.transport.clone(), self.time_source.clone())
+    }
+
+    /// The first credentials of the chain.
+    async fn base_credentials(
+        &self,
+        set: &ProfileSet,
+        base: &Base,
+    ) -> Result<Credentials, CredentialsError> {
+        match base {
+            Base::AccessKey {
+                profile,
+                access_key_id,
+                secret_access_key,
+                session_token,
+                account_id,
+            } => Ok(
+                Credentials::builder(access_key_id.as_str(), secret_access_key.as_str())
+                    .session_token_opt(session_token.clone())
+                    .account_id_opt(account_id.clone())
+                    .provider_name(format!("{PROVIDER_NAME}:{profile}"))
+                    .build(),
+            ),
+            Base::Process { profile, command } => {
+                let creds = CredentialProcess::new(command)
+                    .timeout(self.process_timeout)
+                    .time_source(self.time_source.clone())
+                    .for_profile(PROVIDER_NAME, profile)
+                    .load()
+                    .await?;
+                // `aws_account_id` in the profile fills in for output without AccountId.
+                match (
+                    creds.account_id(),
+                    set.profile(profile).and_then(|p| p.get("aws_account_id")),
+                ) {
+                    (None, Some(account)) => {
+                        Ok(creds.to_builder().account_id(account.trim()).build())
+                    }
+                    _ => Ok(creds),
+                }
+            }
+            Base::Sso { profile, key } => Err(CredentialsError::failed(
                 PROVIDER_NAME,
                 format!(
-                    "profile `{name}` uses `{key}`, which is not supported yet; use static keys \
-                     or credential_process in that profile, or pick another profile"
+                    "profile `{profile}` uses `{key}` (SSO), which is not supported yet; use \
+                     static keys, credential_process or a role in that profile, or pick another \
+                     profile"
                 ),
-            ));
+            )),
+            Base::WebIdentity {
+                role_arn,
+                token_file,
+                session_name,
+            } => {
+                let endpoint = sts::endpoint::resolve(&self.env, Some(set))
+                    .map_err(|e| rename(e, PROVIDER_NAME))?;
+                let mut request = RoleRequest::new(role_arn.clone());
+                request.session_name = session_name.clone();
+                WebIdentity::with_client(self.sts_client(), endpoint, token_file.clone(), request)
+                    .load()
+                    .await
+                    .map_err(|e| rename(e, PROVIDER_NAME))
+            }
+            Base::NamedSource(named) => {
+                let (what, result) = match named {
+                    NamedSource::Environment => (
+                        "Environment",
+                        Environment::from_env(self.env.clone())
+                            .provide_credentials()
+                            .await,
+                    ),
+                    NamedSource::Ec2InstanceMetadata => (
+                        "Ec2InstanceMetadata",
+                        self.imds().provide_credentials().await,
+                    ),
+                    NamedSource::EcsContainer => {
+                        ("EcsContainer", self.container().provide_credentials().await)
+                    }
+                };
+                result.map_err(|e| {
+                    CredentialsError::failed_with(
+                        PROVIDER_NAME,
+                        format!(
+                            "profile `{}` has credential_source = {what}, which gave no credentials: {e}",
+                            set.selected_name()
+                        ),
+                        e,
+                    )
+                })
+            }
         }
-        if let Some(command) = non_blank(profile, CREDENTIAL_PROCESS) {
-            return CredentialProcess::new(command)
-                .timeout(self.process_timeout)
+    }
+
+    fn imds(&self) -> Imds {
+        self.imds.clone().unwrap_or_else(|| {
+            Imds::builder()
+                .env(self.env.clone())
                 .time_source(self.time_source.clone())
-                .for_profile(PROVIDER_NAME, &name)
-                .load()
-                .await;
-        }
-        static_keys(profile, &name, &looked_at)
+                .build()
+        })
+    }
+
+    fn container(&self) -> Container {
+        self.container
+            .clone()
+            .unwrap_or_else(|| Container::builder().env(self.env.clone()).build())
     }
 }
 
 impl ProvideCredentials for Profile {
     fn provide_credentials(&self) -> ProvideCredentialsFuture<'_> {
         ProvideCredentialsFuture::new(self.load())
-    }
-}
-
-fn non_blank<'a>(profile: &'a Section, key: &str) -> Option<&'a str> {
-    profile.get(key).map(str::trim).filter(|v| !v.is_empty())
-}
-
-/// The first key that selects a source we do not implement, in the SDKs' precedence.
-fn unsupported_key(profile: &Section) -> Option<&'static str> {
-    const KEYS: [&str; 7] = [
-        "role_arn",
-        "credential_source",
-        "web_identity_token_file",
-        "sso_session",
-        "sso_start_url",
-        "sso_account_id",
-        "sso_role_name",
-    ];
-    KEYS.into_iter()
-        .find(|key| non_blank(profile, key).is_some())
-}
-
-fn static_keys(
-    profile: &Section,
-    name: &str,
-    looked_at: &str,
-) -> Result<Credentials, CredentialsError> {
-    let id = non_blank(profile, ACCESS_KEY_ID);
-    let secret = non_blank(profile, SECRET_ACCESS_KEY);
-    let token = non_blank(profile, SESSION_TOKEN);
-    match (id, secret) {
-        (Some(id), Some(secret)) => Ok(Credentials::builder(id, secret)
-            .session_token_opt(token.map(str::to_owned))
-            .provider_name(format!("{PROVIDER_NAME}:{name}"))
-            .build()),
-        (None, None) if token.is_none() => {
-            let mut reason = format!(
-                "profile `{name}` has no credentials ({ACCESS_KEY_ID}/{SECRET_ACCESS_KEY} or \
-                 {CREDENTIAL_PROCESS}) in {looked_at}"
-            );
-            if profile.contains("source_profile") {
-                reason.push_str("; its source_profile is used only together with role_arn");
-            }
-            Err(CredentialsError::not_configured(PROVIDER_NAME, reason))
-        }
-        (id, _) => {
-            let missing = if id.is_none() {
-                ACCESS_KEY_ID
-            } else {
-                SECRET_ACCESS_KEY
-            };
-            Err(CredentialsError::failed(
-                PROVIDER_NAME,
-                format!("profile `{name}` is missing `{missing}` (set both {ACCESS_KEY_ID} and {SECRET_ACCESS_KEY})"),
-            ))
-        }
     }
 }

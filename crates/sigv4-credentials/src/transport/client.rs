@@ -1,12 +1,15 @@
-//! A minimal HTTP/1.1 client for the link-local credential endpoints (IMDS, ECS / EKS Pod Identity).
+//! The HTTP/1.1 client under every credential source (IMDS, ECS / EKS Pod Identity, STS, and next
+//! SSO and sign-in).
 //!
-//! Plain `http://` only: those endpoints are not TLS. One connection per request (the endpoints are
-//! local and called rarely), separate connect and read timeouts built on `tokio::time` (so tests can
-//! run with paused time), and a cap on the response body.
+//! `http://`, and `https://` through the workspace's one TLS setup ([`super::tls`], feature `tls`).
+//! One connection per request (credential endpoints are called rarely: once per refresh), separate
+//! connect and read timeouts built on `tokio::time` (so tests can run with paused time), and a cap
+//! on the response body.
 
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -22,8 +25,9 @@ pub(crate) const DEFAULT_MAX_BODY: usize = 64 * 1024;
 /// What can go wrong talking to a credential endpoint.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum HttpError {
-    /// The URI is `https://`; this client speaks plain HTTP only.
-    #[error("https endpoints are not supported yet (`{uri}`): this build has no TLS client; use an http:// endpoint")]
+    /// The URI is `https://` and this build has no TLS (the `tls` feature is off).
+    #[cfg_attr(feature = "tls", allow(dead_code))]
+    #[error("https endpoints need the `tls` feature of sigv4-credentials (`{uri}`); enable it or use an http:// endpoint")]
     HttpsUnsupported {
         /// The endpoint, without its query.
         uri: String,
@@ -60,6 +64,14 @@ pub(crate) enum HttpError {
         authority: String,
         /// The read timeout.
         after: Duration,
+    },
+    /// The TLS setup or handshake failed (no roots, certificate not trusted, ...).
+    #[error("TLS with {authority} failed: {reason}")]
+    Tls {
+        /// `host:port`.
+        authority: String,
+        /// What rustls said.
+        reason: String,
     },
     /// The HTTP exchange failed (connection reset, malformed response...).
     #[error("HTTP exchange with {authority} failed: {source}")]
@@ -111,32 +123,30 @@ impl fmt::Debug for Response {
     }
 }
 
-/// The client: timeouts and a body cap.
+/// The client: timeouts, a body cap, the TLS configuration and connection overrides (all from
+/// [`super::TransportOptions`]).
 #[derive(Debug, Clone)]
 pub(crate) struct HttpClient {
     connect_timeout: Duration,
     read_timeout: Duration,
     max_body: usize,
+    options: super::TransportOptions,
 }
 
 impl HttpClient {
-    /// A client with these timeouts and the default body cap.
-    pub(crate) fn new(connect_timeout: Duration, read_timeout: Duration) -> Self {
+    /// A client for these options.
+    pub(crate) fn from_options(options: &super::TransportOptions) -> Self {
         Self {
-            connect_timeout,
-            read_timeout,
+            connect_timeout: options.connect_timeout,
+            read_timeout: options.read_timeout,
             max_body: DEFAULT_MAX_BODY,
+            options: options.clone(),
         }
     }
 
     /// The connect timeout.
     pub(crate) fn connect_timeout(&self) -> Duration {
         self.connect_timeout
-    }
-
-    /// The read timeout.
-    pub(crate) fn read_timeout(&self) -> Duration {
-        self.read_timeout
     }
 
     /// Sends one request, resolving the URI's host with the system resolver.
@@ -160,13 +170,24 @@ impl HttpClient {
         headers: &[(HeaderName, HeaderValue)],
         body: Bytes,
     ) -> Result<Response, HttpError> {
-        let target = Target::of(uri)?;
+        let mut target = Target::of(uri)?;
         let authority = target.authority.clone();
+        let plaintext_to = self.options.plaintext_override(&target);
+        if plaintext_to.is_some() {
+            target.https = false;
+        }
+        #[cfg(not(feature = "tls"))]
+        if target.https {
+            return Err(HttpError::HttpsUnsupported {
+                uri: target.display.clone(),
+            });
+        }
 
         let connect = async {
-            match addrs {
-                Some(addrs) => connect_any(addrs).await,
-                None => connect_host(&target.host, target.port).await,
+            match (plaintext_to, addrs) {
+                (Some(addr), _) => connect_any(&[addr]).await,
+                (None, Some(addrs)) => connect_any(addrs).await,
+                (None, None) => connect_host(&target.host, target.port).await,
             }
         };
         let stream = match tokio::time::timeout(self.connect_timeout, connect).await {
@@ -184,8 +205,11 @@ impl HttpClient {
         let mut builder = Request::builder()
             .method(method)
             .uri(target.path_and_query.as_str());
-        if let Ok(host) = HeaderValue::from_str(&target.authority) {
-            builder = builder.header(HOST, host);
+        let has_host = headers.iter().any(|(name, _)| name == HOST);
+        if !has_host {
+            if let Ok(host) = HeaderValue::from_str(&target.host_header) {
+                builder = builder.header(HOST, host);
+            }
         }
         for (name, value) in headers {
             builder = builder.header(name, value);
@@ -197,47 +221,100 @@ impl HttpClient {
                 reason: "the request could not be built from it",
             })?;
 
-        let exchange = exchange(stream, request, self.max_body, &target.authority);
-        match tokio::time::timeout(self.read_timeout, exchange).await {
+        let authority = &target.authority;
+        #[cfg(feature = "tls")]
+        let work: ExchangeFuture<'_> = if target.https {
+            let stream = self.tls_handshake(stream, &target).await?;
+            Box::pin(exchange(stream, request, self.max_body, authority))
+        } else {
+            Box::pin(exchange(stream, request, self.max_body, authority))
+        };
+        #[cfg(not(feature = "tls"))]
+        let work: ExchangeFuture<'_> =
+            Box::pin(exchange(stream, request, self.max_body, authority));
+        match tokio::time::timeout(self.read_timeout, work).await {
             Ok(result) => result,
             Err(_) => Err(HttpError::ReadTimeout {
-                authority,
+                authority: authority.clone(),
                 after: self.read_timeout,
+            }),
+        }
+    }
+
+    /// The TLS handshake, bounded by the connect timeout.
+    #[cfg(feature = "tls")]
+    async fn tls_handshake(
+        &self,
+        stream: TcpStream,
+        target: &Target,
+    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, HttpError> {
+        let tls_error = |reason: String| HttpError::Tls {
+            authority: target.authority.clone(),
+            reason,
+        };
+        let config = match &self.options.tls {
+            Some(config) => Arc::clone(config),
+            None => super::tls::default_client_config().map_err(|e| tls_error(e.to_string()))?,
+        };
+        let name = super::tls::server_name(&target.host)
+            .ok_or_else(|| tls_error(format!("`{}` is not a valid server name", target.host)))?;
+        let connector = tokio_rustls::TlsConnector::from(config);
+        match tokio::time::timeout(self.connect_timeout, connector.connect(name, stream)).await {
+            Ok(Ok(stream)) => Ok(stream),
+            Ok(Err(e)) => {
+                let detail = e
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                    .map(|tls| tls.to_string())
+                    .unwrap_or_else(|| e.to_string());
+                Err(tls_error(detail))
+            }
+            Err(_) => Err(HttpError::ConnectTimeout {
+                authority: target.authority.clone(),
+                after: self.connect_timeout,
             }),
         }
     }
 }
 
-/// The pieces of an `http://` URI the client needs.
+type ExchangeFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, HttpError>> + Send + 'a>>;
+
+/// The pieces of an `http://` or `https://` URI the client needs.
 #[derive(Debug)]
-struct Target {
-    host: String,
-    port: u16,
-    authority: String,
+pub(crate) struct Target {
+    /// The scheme is `https`.
+    pub(crate) https: bool,
+    /// The host, without IPv6 brackets.
+    pub(crate) host: String,
+    /// The port (the scheme's default when the URI has none).
+    pub(crate) port: u16,
+    /// `host:port` (brackets around IPv6), for connecting and for messages.
+    pub(crate) authority: String,
+    /// The `Host` header: the URI's authority without user info, default port left out.
+    host_header: String,
     path_and_query: String,
     display: String,
 }
 
 impl Target {
-    fn of(uri: &Uri) -> Result<Self, HttpError> {
+    pub(crate) fn of(uri: &Uri) -> Result<Self, HttpError> {
         let display = format!(
             "{}://{}{}",
             uri.scheme_str().unwrap_or(""),
-            uri.authority().map(|a| a.as_str()).unwrap_or(""),
+            uri.host().unwrap_or(""),
             uri.path()
         );
-        match uri.scheme_str() {
-            Some(s) if s.eq_ignore_ascii_case("http") => {}
-            Some(s) if s.eq_ignore_ascii_case("https") => {
-                return Err(HttpError::HttpsUnsupported { uri: display })
-            }
+        let https = match uri.scheme_str() {
+            Some(s) if s.eq_ignore_ascii_case("http") => false,
+            Some(s) if s.eq_ignore_ascii_case("https") => true,
             _ => {
                 return Err(HttpError::BadUri {
                     uri: display,
-                    reason: "only http:// URIs are supported",
+                    reason: "only http:// and https:// URIs are supported",
                 })
             }
-        }
+        };
         let Some(host) = uri.host().filter(|h| !h.is_empty()) else {
             return Err(HttpError::BadUri {
                 uri: display,
@@ -245,10 +322,17 @@ impl Target {
             });
         };
         let host = strip_brackets(host).to_owned();
-        let port = uri.port_u16().unwrap_or(80);
-        let authority = match host.parse::<IpAddr>() {
-            Ok(IpAddr::V6(_)) => format!("[{host}]:{port}"),
-            _ => format!("{host}:{port}"),
+        let default_port = if https { 443 } else { 80 };
+        let port = uri.port_u16().unwrap_or(default_port);
+        let bracketed = match host.parse::<IpAddr>() {
+            Ok(IpAddr::V6(_)) => format!("[{host}]"),
+            _ => host.clone(),
+        };
+        let authority = format!("{bracketed}:{port}");
+        let host_header = if port == default_port {
+            bracketed
+        } else {
+            authority.clone()
         };
         let path_and_query = uri
             .path_and_query()
@@ -257,9 +341,11 @@ impl Target {
             .unwrap_or("/")
             .to_owned();
         Ok(Self {
+            https,
             host,
             port,
             authority,
+            host_header,
             path_and_query,
             display,
         })
@@ -294,12 +380,15 @@ async fn connect_any(addrs: &[SocketAddr]) -> io::Result<TcpStream> {
 
 /// Runs one request/response on a fresh connection, driving the connection in the same task (no
 /// spawned task outlives the call).
-async fn exchange(
-    stream: TcpStream,
+async fn exchange<S>(
+    stream: S,
     request: Request<Full<Bytes>>,
     max_body: usize,
     authority: &str,
-) -> Result<Response, HttpError> {
+) -> Result<Response, HttpError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let protocol = |source| HttpError::Protocol {
         authority: authority.to_owned(),
         source,
@@ -360,13 +449,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn https_is_refused_with_a_clear_message() {
-        let uri: Uri = "https://example.com/creds".parse().unwrap();
-        let err = Target::of(&uri).unwrap_err();
-        assert!(matches!(err, HttpError::HttpsUnsupported { .. }));
-        assert!(err
-            .to_string()
-            .contains("https endpoints are not supported"));
+    fn https_targets_default_to_443_and_leave_it_out_of_host() {
+        let uri: Uri = "https://sts.us-east-1.amazonaws.com/".parse().unwrap();
+        let target = Target::of(&uri).unwrap();
+        assert!(target.https);
+        assert_eq!(target.port, 443);
+        assert_eq!(target.authority, "sts.us-east-1.amazonaws.com:443");
+        assert_eq!(target.host_header, "sts.us-east-1.amazonaws.com");
+    }
+
+    #[test]
+    fn other_schemes_are_refused() {
+        let uri: Uri = "ftp://example.com/creds".parse().unwrap();
+        assert!(matches!(Target::of(&uri), Err(HttpError::BadUri { .. })));
     }
 
     #[test]
@@ -385,5 +480,6 @@ mod tests {
         let target = Target::of(&uri).unwrap();
         assert_eq!(target.path_and_query, "/");
         assert_eq!(target.authority, "127.0.0.1:8080");
+        assert_eq!(target.host_header, "127.0.0.1:8080");
     }
 }

@@ -1,0 +1,184 @@
+//! Assume a role in code: any source's credentials, exchanged with STS `AssumeRole` for the
+//! role's (a service that acts in another account).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), sigv4_credentials::CredentialsError> {
+//! use sigv4_credentials::{AssumeRole, CredentialsCache, DefaultChain, ProvideCredentials, RoleRequest};
+//!
+//! let base = DefaultChain::builder().build().await;
+//! let mut role = RoleRequest::new("arn:aws:iam::210987654321:role/reader");
+//! role.external_id = Some("partner-42".into());
+//! let cross_account = CredentialsCache::new(AssumeRole::builder().region("eu-west-1").build(role, base));
+//! let creds = cross_account.provide_credentials().await?;
+//! assert_eq!(creds.account_id(), Some("210987654321"));
+//! # Ok(()) }
+//! ```
+//!
+//! Each call asks the source for its current credentials (a cached source answers from its
+//! cache) and makes one signed STS call. Put a [`CredentialsCache`](crate::CredentialsCache) in
+//! front.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::profile::ProfileSet;
+use crate::sts::{self, RoleRequest, StsClient, StsEndpoint};
+use crate::{
+    CredentialsError, Env, ProvideCredentials, ProvideCredentialsFuture, SharedTimeSource,
+    SystemClock, TransportOptions,
+};
+
+/// The name of this source in errors.
+pub const PROVIDER_NAME: &str = "assume role";
+
+/// Assumes a role with credentials from another source.
+#[derive(Clone)]
+pub struct AssumeRole {
+    source: Arc<dyn ProvideCredentials>,
+    request: RoleRequest,
+    endpoint: EndpointChoice,
+    sts: StsClient,
+}
+
+#[derive(Clone, Debug)]
+enum EndpointChoice {
+    Fixed(StsEndpoint),
+    Region(String),
+    FromEnv(Env),
+}
+
+impl fmt::Debug for AssumeRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AssumeRole")
+            .field("request", &self.request)
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`AssumeRole`] source.
+#[derive(Clone, Default)]
+pub struct AssumeRoleBuilder {
+    env: Option<Env>,
+    region: Option<String>,
+    endpoint: Option<StsEndpoint>,
+    transport: Option<TransportOptions>,
+    time_source: Option<SharedTimeSource>,
+}
+
+impl fmt::Debug for AssumeRoleBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AssumeRoleBuilder")
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AssumeRoleBuilder {
+    /// Where the STS endpoint settings are read when neither [`region`](Self::region) nor
+    /// [`endpoint`](Self::endpoint) is given (default: the real environment and profile files).
+    pub fn env(mut self, env: Env) -> Self {
+        self.env = Some(env);
+        self
+    }
+
+    /// The region whose regional STS endpoint is called (and signed for).
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// A fixed STS endpoint and signing region (a VPC endpoint, an emulator).
+    pub fn endpoint(mut self, endpoint: StsEndpoint) -> Self {
+        self.endpoint = Some(endpoint);
+        self
+    }
+
+    /// Timeouts, attempts and TLS for the STS call (default [`sts::default_transport`]).
+    pub fn transport(mut self, options: TransportOptions) -> Self {
+        self.transport = Some(options);
+        self
+    }
+
+    /// The clock for signing times and session names (default: the system clock).
+    pub fn time_source(mut self, time_source: SharedTimeSource) -> Self {
+        self.time_source = Some(time_source);
+        self
+    }
+
+    /// The source: assume `request`'s role with credentials from `source`.
+    pub fn build(
+        self,
+        request: RoleRequest,
+        source: impl ProvideCredentials + 'static,
+    ) -> AssumeRole {
+        let time_source = self.time_source.unwrap_or_else(|| Arc::new(SystemClock));
+        let transport = self.transport.unwrap_or_else(sts::default_transport);
+        let endpoint = match (self.endpoint, self.region) {
+            (Some(endpoint), _) => EndpointChoice::Fixed(endpoint),
+            (None, Some(region)) => EndpointChoice::Region(region),
+            (None, None) => EndpointChoice::FromEnv(self.env.unwrap_or_else(Env::real)),
+        };
+        AssumeRole {
+            source: Arc::new(source),
+            request,
+            endpoint,
+            sts: StsClient::new(transport, time_source),
+        }
+    }
+}
+
+impl AssumeRole {
+    /// Starts a builder.
+    pub fn builder() -> AssumeRoleBuilder {
+        AssumeRoleBuilder::default()
+    }
+
+    fn endpoint(&self) -> Result<StsEndpoint, CredentialsError> {
+        match &self.endpoint {
+            EndpointChoice::Fixed(endpoint) => Ok(endpoint.clone()),
+            EndpointChoice::Region(region) => {
+                let env = Env::from_pairs([("AWS_REGION", region.as_str())]);
+                sts::endpoint::resolve(&env, None)
+            }
+            EndpointChoice::FromEnv(env) => {
+                let set = ProfileSet::load(env, None).ok();
+                sts::endpoint::resolve(env, set.as_ref())
+            }
+        }
+    }
+
+    async fn load(&self) -> Result<crate::Credentials, CredentialsError> {
+        let endpoint = self.endpoint()?;
+        let source = self.source.provide_credentials().await.map_err(|e| {
+            CredentialsError::failed_with(
+                PROVIDER_NAME,
+                format!(
+                    "the source credentials for assuming {} are not available",
+                    self.request.role_arn
+                ),
+                e,
+            )
+        })?;
+        let name: Cow<'static, str> = Cow::Owned(format!(
+            "assume role {}, from {}",
+            self.request.role_arn,
+            source.provider_name()
+        ));
+        self.sts
+            .assume_role(&endpoint, &source, &self.request, name)
+            .await
+    }
+}
+
+impl ProvideCredentials for AssumeRole {
+    fn provide_credentials(&self) -> ProvideCredentialsFuture<'_> {
+        ProvideCredentialsFuture::new(self.load())
+    }
+
+    fn invalidate(&self) {
+        self.source.invalidate();
+    }
+}
