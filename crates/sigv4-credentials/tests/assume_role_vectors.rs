@@ -72,7 +72,10 @@ fn run(index: usize, docs: &str) {
     let chain = got.unwrap_or_else(|e| panic!("{docs}: {}", e.message));
     let want = output["ProfileChain"].as_array().unwrap();
     let (base, roles) = want.split_first().unwrap();
-    match (&chain.base, base.as_object().unwrap().iter().next().unwrap()) {
+    match (
+        &chain.base,
+        base.as_object().unwrap().iter().next().unwrap(),
+    ) {
         (
             Base::AccessKey {
                 access_key_id,
@@ -82,8 +85,16 @@ fn run(index: usize, docs: &str) {
             },
             (kind, v),
         ) if kind == "AccessKey" => {
-            assert_eq!(Some(access_key_id.clone()), text(v, "access_key_id"), "{docs}");
-            assert_eq!(Some(secret_access_key.clone()), text(v, "secret_access_key"), "{docs}");
+            assert_eq!(
+                Some(access_key_id.clone()),
+                text(v, "access_key_id"),
+                "{docs}"
+            );
+            assert_eq!(
+                Some(secret_access_key.clone()),
+                text(v, "secret_access_key"),
+                "{docs}"
+            );
             assert_eq!(account_id.clone(), text(v, "account_id"), "{docs}");
         }
         (Base::NamedSource(named), (kind, v)) if kind == "NamedSource" => {
