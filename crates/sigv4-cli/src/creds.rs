@@ -22,7 +22,8 @@ pub(crate) enum Lookup<'a> {
     },
     /// `--profile NAME`: that profile only.
     Profile(&'a str),
-    /// The default chain: environment, profile, container, IMDS.
+    /// The default chain: environment, profile (static keys, process, role chains, web identity),
+    /// web identity, container, IMDS.
     DefaultChain,
 }
 
@@ -84,6 +85,11 @@ fn remaining(expiry: SystemTime, now: SystemTime) -> String {
 fn human(c: &Credentials, now: SystemTime, out: &mut impl Write) -> io::Result<()> {
     writeln!(out, "source:        {}", c.provider_name())?;
     writeln!(out, "access key id: {}", c.access_key_id())?;
+    writeln!(
+        out,
+        "account:       {}",
+        c.account_id().unwrap_or("(not known)")
+    )?;
     writeln!(out, "secret key:    (not shown; --export prints it)")?;
     let token = if c.session_token().is_some() {
         "present (not shown)"
@@ -111,6 +117,7 @@ fn json(c: &Credentials, now: SystemTime, out: &mut impl Write) -> io::Result<()
     let value = serde_json::json!({
         "source": c.provider_name(),
         "access_key_id": c.access_key_id(),
+        "account_id": c.account_id(),
         "session_token": c.session_token().is_some(),
         "expiration": c.expiry().map(rfc3339),
         "expires_in_seconds": expires_in,
@@ -137,6 +144,9 @@ fn export(c: &Credentials, out: &mut impl Write) -> io::Result<()> {
     match c.session_token() {
         Some(token) => writeln!(out, "export AWS_SESSION_TOKEN={}", shell_quote(token))?,
         None => writeln!(out, "unset AWS_SESSION_TOKEN")?,
+    }
+    if let Some(account) = c.account_id() {
+        writeln!(out, "export AWS_ACCOUNT_ID={}", shell_quote(account))?;
     }
     match c.expiry() {
         Some(expiry) => writeln!(

@@ -89,10 +89,29 @@ async fn environment_and_profile_sources() {
     assert_eq!(
         run.stdout,
         format!(
-            "source:        environment\naccess key id: {AKID}\n\
+            "source:        environment\naccess key id: {AKID}\naccount:       (not known)\n\
              secret key:    (not shown; --export prints it)\nsession token: none\n\
              expires:       never (long-term keys)\n"
         )
+    );
+    // With AWS_ACCOUNT_ID the account is shown, and exported.
+    let with_account = [
+        ("AWS_ACCESS_KEY_ID", AKID),
+        ("AWS_SECRET_ACCESS_KEY", SECRET),
+        ("AWS_ACCOUNT_ID", "123456789012"),
+    ];
+    let run = credentials(&[], &with_account).await;
+    assert!(
+        run.stdout.contains("account:       123456789012\n"),
+        "{}",
+        run.stdout
+    );
+    let run = credentials(&["--export"], &with_account).await;
+    assert!(
+        run.stdout
+            .contains("export AWS_ACCOUNT_ID='123456789012'\n"),
+        "{}",
+        run.stdout
     );
     let run = credentials(&["--export"], &env).await;
     assert!(run
