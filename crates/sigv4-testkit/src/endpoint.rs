@@ -212,6 +212,13 @@ impl EndpointBuilder {
         self.key_store(imds.clone())
     }
 
+    /// Accepts the credentials an STS emulator issued (each until it expires). Takes an
+    /// [`StsEmulator`](crate::sts::StsEmulator) (through `Deref`) or an
+    /// [`StsHandle`](crate::sts::StsHandle). Replaces any earlier key store.
+    pub fn sts(self, sts: &crate::sts::StsHandle) -> Self {
+        self.key_store(sts.clone())
+    }
+
     /// The region signatures must be scoped to (default [`DEFAULT_REGION`]).
     pub fn region(mut self, region: impl Into<String>) -> Self {
         self.region = region.into();

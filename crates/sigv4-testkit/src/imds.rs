@@ -116,7 +116,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderValue, ALLOW, CONTENT_TYPE, USER_AGENT};
@@ -776,7 +776,8 @@ struct Generation {
 
 impl Generation {
     fn issue(number: u64, issued_at: SystemTime, lifetime: Duration) -> Self {
-        let expiry = whole_seconds(issued_at.checked_add(lifetime).unwrap_or(issued_at));
+        let expiry =
+            crate::rfc3339::whole_seconds(issued_at.checked_add(lifetime).unwrap_or(issued_at));
         let credentials = Credentials::builder(
             format!("ASIAEMU{number:013}"),
             format!("emuSecretKey/{number:013}/{}", "x".repeat(13)),
@@ -1157,12 +1158,12 @@ fn credentials_json(
 ) -> String {
     let value = serde_json::json!({
         "Code": "Success",
-        "LastUpdated": rfc3339(last_updated),
+        "LastUpdated": crate::rfc3339::format(last_updated),
         "Type": "AWS-HMAC",
         "AccessKeyId": creds.access_key_id(),
         "SecretAccessKey": creds.secret_access_key(),
         "Token": creds.session_token().unwrap_or_default(),
-        "Expiration": rfc3339(expiration),
+        "Expiration": crate::rfc3339::format(expiration),
     });
     to_pretty(&value)
 }
@@ -1171,7 +1172,7 @@ fn not_success_json(now: SystemTime) -> String {
     let value = serde_json::json!({
         "Code": NOT_SUCCESS_CODE,
         "Message": "EC2 cannot assume the role of this instance (emulated failure).",
-        "LastUpdated": rfc3339(now),
+        "LastUpdated": crate::rfc3339::format(now),
     });
     to_pretty(&value)
 }
@@ -1181,100 +1182,9 @@ fn to_pretty(value: &serde_json::Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
 }
 
-fn whole_seconds(t: SystemTime) -> SystemTime {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => UNIX_EPOCH + Duration::from_secs(d.as_secs()),
-        Err(e) => {
-            let before = e.duration();
-            let secs = before.as_secs() + u64::from(before.subsec_nanos() > 0);
-            UNIX_EPOCH
-                .checked_sub(Duration::from_secs(secs))
-                .unwrap_or(t)
-        }
-    }
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ` (UTC, whole seconds rounded down), clamped to years 0000..=9999.
-fn rfc3339(t: SystemTime) -> String {
-    const MIN: i64 = -62_167_219_200; // 0000-01-01T00:00:00Z
-    const MAX: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
-    let secs: i64 = match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(MAX),
-        Err(e) => {
-            let before = e.duration();
-            let whole = i64::try_from(before.as_secs()).unwrap_or(i64::MAX);
-            // Round down: 0.5 s before the epoch is 1969-12-31T23:59:59Z.
-            whole
-                .saturating_add(i64::from(before.subsec_nanos() > 0))
-                .saturating_neg()
-        }
-    };
-    let secs = secs.clamp(MIN, MAX);
-    let days = secs.div_euclid(86_400);
-    let of_day = secs.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        of_day / 3600,
-        of_day % 3600 / 60,
-        of_day % 60
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    // Shift to 0000-03-01 so that leap days fall at the end of a 400-year era's years.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at(secs: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(secs)
-    }
-
-    #[test]
-    fn rfc3339_known_dates() {
-        // Independently known: `date -u -d @N +%Y-%m-%dT%H:%M:%SZ`.
-        assert_eq!(rfc3339(at(0)), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(at(951_782_400)), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(at(1_000_000_000)), "2001-09-09T01:46:40Z");
-        assert_eq!(rfc3339(at(1_700_000_000)), "2023-11-14T22:13:20Z");
-        assert_eq!(rfc3339(at(4_107_542_399)), "2100-02-28T23:59:59Z");
-        assert_eq!(rfc3339(at(4_107_542_400)), "2100-03-01T00:00:00Z");
-        assert_eq!(
-            rfc3339(at(1_700_000_000) + Duration::from_millis(999)),
-            "2023-11-14T22:13:20Z"
-        );
-        assert_eq!(
-            rfc3339(UNIX_EPOCH - Duration::from_millis(500)),
-            "1969-12-31T23:59:59Z"
-        );
-        assert_eq!(
-            rfc3339(UNIX_EPOCH - Duration::from_secs(86_400 * 365)),
-            "1969-01-01T00:00:00Z"
-        );
-    }
-
-    #[test]
-    fn rfc3339_clamps_instead_of_panicking() {
-        assert_eq!(rfc3339(at(u64::MAX / 4)), "9999-12-31T23:59:59Z");
-        if let Some(early) = UNIX_EPOCH.checked_sub(Duration::from_secs(70_000_000_000)) {
-            assert_eq!(rfc3339(early), "0000-01-01T00:00:00Z");
-        }
-    }
 
     #[test]
     fn ttl_parsing() {

@@ -3,4 +3,8 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod endpoint;
+pub mod fault;
 pub mod imds;
+mod rfc3339;
+mod server;
+pub mod sts;
