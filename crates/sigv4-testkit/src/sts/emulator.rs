@@ -301,17 +301,18 @@ impl StsHandle {
         self.shared.lock().roles.insert(role.arn.clone(), role);
     }
 
-    /// Switches a fault on: a plain [`Fault`](super::Fault) (its default target, until cleared) or a
-    /// [`FaultRule`]. Rules add up; for each request they are checked in the order they were set:
-    /// every matching [`Fault::Delay`](super::Fault::Delay) is applied, then the first other matching fault decides the
-    /// answer. A rule limited with [`FaultRule::times`] disappears once used up (a request counts
-    /// against a rule it matched even when it then fails for another reason).
+    /// Switches a fault on: a plain [`Fault`](super::Fault) (its default target, until cleared) or
+    /// a [`FaultRule`]. Rules add up; for each request they are checked in the order they were set:
+    /// every matching [`Fault::Delay`](super::Fault::Delay) is applied, then the first other
+    /// matching fault decides the answer. A rule limited with [`FaultRule::times`] disappears once
+    /// used up (a request counts against a rule it matched even when it then fails for another
+    /// reason).
     pub fn set_fault(&self, rule: impl Into<FaultRule>) {
         self.shared.faults.set(rule.into());
     }
 
-    /// Switches every fault off and releases requests held by [`Fault::Hang`](super::Fault::Hang) (they are then
-    /// answered normally).
+    /// Switches every fault off and releases requests held by [`Fault::Hang`](super::Fault::Hang)
+    /// (they are then answered normally).
     pub fn clear_faults(&self) {
         self.shared.faults.clear();
     }
@@ -347,8 +348,8 @@ impl StsHandle {
     }
 
     /// Waits until at least `n` requests have arrived (counted like [`requests`](Self::requests)),
-    /// e.g. to know that a request is being held by [`Fault::Hang`](super::Fault::Hang). Waits forever if they never
-    /// come: wrap it in a timeout if that can happen.
+    /// e.g. to know that a request is being held by [`Fault::Hang`](super::Fault::Hang). Waits
+    /// forever if they never come: wrap it in a timeout if that can happen.
     pub async fn wait_for_requests(&self, n: usize) {
         loop {
             let arrived = self.shared.request_arrived.notified();

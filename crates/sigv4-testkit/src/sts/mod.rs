@@ -51,22 +51,22 @@
 //!   The answer names [`DEFAULT_WEB_IDENTITY_SUBJECT`], [`DEFAULT_WEB_IDENTITY_AUDIENCE`] and an
 //!   OIDC provider in the role's account.
 //! - Any well-formed role ARN (`arn:<partition>:iam::<account>:role/[<path>/]<name>`, the account
-//!   made of 1 to 12 digits since the SDKs' test vectors use short ones) can be assumed, unless
-//!   the emulator was built with [`only_registered_roles`](StsEmulatorBuilder::only_registered_roles).
+//!   made of 1 to 12 digits since the SDKs' test vectors use short ones) can be assumed, unless the
+//!   emulator was built with [`only_registered_roles`](StsEmulatorBuilder::only_registered_roles).
 //!   A [`Role`] registered with [`StsHandle::add_role`] can require an `ExternalId` and cap
 //!   `DurationSeconds`.
 //!
 //! # Issued credentials and time
 //!
 //! The `n`-th credentials issued have the access key id `ASIASTS` followed by `n` in 13 digits
-//! (`ASIASTS0000000000001`, ...), their own secret and session token, and expire
-//! `DurationSeconds` (1 hour by default) after the request, on the [`SharedTimeSource`](sigv4_core::SharedTimeSource) given to
-//! [`StsEmulatorBuilder::time_source`] (the system clock by default): with a
+//! (`ASIASTS0000000000001`, ...), their own secret and session token, and expire `DurationSeconds`
+//! (1 hour by default) after the request, on the [`SharedTimeSource`](sigv4_core::SharedTimeSource)
+//! given to [`StsEmulatorBuilder::time_source`] (the system clock by default): with a
 //! [`ManualClock`](sigv4_core::ManualClock) a test moves time past their expiry and sees them
 //! refused with `ExpiredToken`. `Expiration` is written in whole seconds, or with microseconds
 //! ([`ExpirationFormat::Microseconds`]) as some emulators do. [`StsHandle::issued`] lists what was
-//! issued, to whom, for which role and session; [`StsHandle::requests`] logs every request
-//! (action, role, session, the signing access key id, status, error code) and
+//! issued, to whom, for which role and session; [`StsHandle::requests`] logs every request (action,
+//! role, session, the signing access key id, status, error code) and
 //! [`StsHandle::assume_role_calls`] / [`StsHandle::web_identity_calls`] count them. No secret,
 //! session token or web identity token is ever in a `Debug` output or a log line.
 //!
