@@ -19,7 +19,7 @@ use tokio::sync::Notify;
 
 use crate::server::CloseConnection;
 
-mod sealed {
+pub(crate) mod sealed {
     pub trait Sealed {}
 }
 
@@ -104,8 +104,37 @@ impl<F: FaultKind> From<F> for FaultRule<F> {
     }
 }
 
-impl sealed::Sealed for crate::imds::Fault {}
-impl sealed::Sealed for crate::sts::Fault {}
+/// Implements [`FaultKind`] for an emulator's `Fault` enum, which has the `Delay(Duration)`,
+/// `Hang` and `CloseConnection` variants and an inherent `default_target`.
+macro_rules! impl_fault_kind {
+    ($fault:ty, $target:ty) => {
+        impl $crate::fault::sealed::Sealed for $fault {}
+
+        impl $crate::fault::FaultKind for $fault {
+            type Target = $target;
+
+            fn default_target(&self) -> $target {
+                <$fault>::default_target(self)
+            }
+
+            fn delay(&self) -> Option<std::time::Duration> {
+                match self {
+                    Self::Delay(d) => Some(*d),
+                    _ => None,
+                }
+            }
+
+            fn holds(&self) -> bool {
+                matches!(self, Self::Hang)
+            }
+
+            fn closes(&self) -> bool {
+                matches!(self, Self::CloseConnection)
+            }
+        }
+    };
+}
+pub(crate) use impl_fault_kind;
 
 /// The faults decided for one request.
 pub(crate) struct Planned<F> {

@@ -5,6 +5,8 @@
 pub mod endpoint;
 pub mod fault;
 pub mod imds;
+mod issue;
+mod log;
 mod rfc3339;
 mod server;
 pub mod sts;

@@ -6,6 +6,7 @@ use sigv4_core::Credentials;
 
 use super::service::{Shared, State};
 use super::{NOT_SUCCESS_CODE, PROVIDER_NAME};
+use crate::issue::numbered_credentials;
 
 const DEFAULT_ROTATION_MARGIN: Duration = Duration::from_secs(15 * 60);
 
@@ -23,14 +24,7 @@ impl Generation {
     pub(super) fn issue(number: u64, issued_at: SystemTime, lifetime: Duration) -> Self {
         let expiry =
             crate::rfc3339::whole_seconds(issued_at.checked_add(lifetime).unwrap_or(issued_at));
-        let credentials = Credentials::builder(
-            format!("ASIAEMU{number:013}"),
-            format!("emuSecretKey/{number:013}/{}", "x".repeat(13)),
-        )
-        .session_token(format!("IQoJemuSessionToken{number:013}//EMULATED+TOKEN="))
-        .expiry(expiry)
-        .provider_name(PROVIDER_NAME)
-        .build();
+        let credentials = numbered_credentials("EMU", number, expiry, PROVIDER_NAME);
         Self {
             issued_at,
             credentials,

@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sigv4_core::{Credentials, SharedTimeSource, SystemClock};
-use tokio::sync::Notify;
 
 use super::credentials::{default_rotate_every, Generation};
 use super::faults::FaultRule;
@@ -16,6 +15,7 @@ use super::records::RequestRecord;
 use super::service::{handle, Shared, State};
 use super::{DEFAULT_CREDENTIAL_LIFETIME, DEFAULT_ROLE_NAME};
 use crate::fault::FaultSwitch;
+use crate::log::RequestLog;
 use crate::server::Server;
 
 /// Configures and starts an [`ImdsEmulator`]; from [`ImdsEmulator::builder`].
@@ -114,7 +114,7 @@ impl ImdsEmulatorBuilder {
             rotate_every,
             metadata: self.metadata,
             faults: FaultSwitch::default(),
-            request_arrived: Notify::new(),
+            log: RequestLog::default(),
             state: Mutex::new(State {
                 allow_imdsv1: self.allow_imdsv1,
                 tokens: HashMap::new(),
@@ -123,7 +123,6 @@ impl ImdsEmulatorBuilder {
                 next_rotation_at: (!rotate_every.is_zero())
                     .then(|| now.checked_add(rotate_every))
                     .flatten(),
-                requests: Vec::new(),
                 token_fetches: 0,
                 credential_fetches: 0,
             }),
@@ -201,7 +200,7 @@ impl fmt::Debug for ImdsHandle {
             .field("role_name", &self.shared.role_name)
             .field("generation", &state.generation_number())
             .field("faults", &self.shared.faults)
-            .field("requests", &state.requests.len())
+            .field("requests", &self.shared.log.len())
             .finish_non_exhaustive()
     }
 }
@@ -292,7 +291,7 @@ impl ImdsHandle {
     /// Every request received so far (since the last [`clear_requests`](Self::clear_requests)),
     /// oldest first.
     pub fn requests(&self) -> Vec<RequestRecord> {
-        self.shared.lock().requests.clone()
+        self.shared.log.all()
     }
 
     /// Waits until at least `n` requests have arrived (counted like [`requests`](Self::requests)),
@@ -300,19 +299,13 @@ impl ImdsHandle {
     /// checking that it gets no answer. Waits forever if they never come: wrap it in a timeout if
     /// that can happen.
     pub async fn wait_for_requests(&self, n: usize) {
-        loop {
-            let arrived = self.shared.request_arrived.notified();
-            if self.shared.lock().requests.len() >= n {
-                return;
-            }
-            arrived.await;
-        }
+        self.shared.log.wait_for(n).await;
     }
 
     /// Forgets the request log and resets both counters.
     pub fn clear_requests(&self) {
         let mut state = self.shared.lock();
-        state.requests.clear();
+        self.shared.log.clear();
         state.token_fetches = 0;
         state.credential_fetches = 0;
     }

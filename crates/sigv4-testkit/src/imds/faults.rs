@@ -5,7 +5,6 @@ use std::time::Duration;
 use http::StatusCode;
 
 use super::service::Endpoint;
-use crate::fault::FaultKind;
 
 /// Something going wrong on purpose. Switch one on with
 /// [`ImdsHandle::set_fault`](super::ImdsHandle::set_fault).
@@ -111,28 +110,7 @@ impl Target {
     }
 }
 
-impl FaultKind for Fault {
-    type Target = Target;
-
-    fn default_target(&self) -> Target {
-        Fault::default_target(self)
-    }
-
-    fn delay(&self) -> Option<Duration> {
-        match self {
-            Fault::Delay(d) => Some(*d),
-            _ => None,
-        }
-    }
-
-    fn holds(&self) -> bool {
-        *self == Fault::Hang
-    }
-
-    fn closes(&self) -> bool {
-        *self == Fault::CloseConnection
-    }
-}
+crate::fault::impl_fault_kind!(Fault, Target);
 
 /// A [`Fault`] of the IMDS emulator with the requests it applies to and how many times.
 ///

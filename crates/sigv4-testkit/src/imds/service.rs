@@ -10,7 +10,6 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use sigv4_core::SharedTimeSource;
-use tokio::sync::Notify;
 
 use super::credentials::{credentials_json, not_success_json, Generation, MALFORMED_JSON};
 use super::faults::Fault;
@@ -19,6 +18,7 @@ use super::{
     EXPIRED_CREDENTIALS_AGE, SECURITY_CREDENTIALS_PATH, TOKEN_HEADER, TOKEN_PATH, TOKEN_TTL_HEADER,
 };
 use crate::fault::{FaultSwitch, Planned};
+use crate::log::RequestLog;
 use crate::server::CloseConnection;
 
 /// Everything the server and the handles share.
@@ -29,7 +29,7 @@ pub(super) struct Shared {
     pub(super) rotate_every: Duration,
     pub(super) metadata: HashMap<String, String>,
     pub(super) faults: FaultSwitch<Fault>,
-    pub(super) request_arrived: Notify,
+    pub(super) log: RequestLog<RequestRecord>,
     pub(super) state: Mutex<State>,
 }
 
@@ -42,7 +42,6 @@ pub(super) struct State {
     /// The generations before it, oldest first.
     pub(super) previous: Vec<Generation>,
     pub(super) next_rotation_at: Option<SystemTime>,
-    pub(super) requests: Vec<RequestRecord>,
     pub(super) token_fetches: u64,
     pub(super) credential_fetches: u64,
 }
@@ -95,13 +94,13 @@ pub(super) async fn handle(
     let path = parts.uri.path().to_owned();
     let endpoint = classify(&path);
     let (index, planned) = shared.plan(&parts.method, &path, &endpoint, &parts.headers);
-    shared.request_arrived.notify_waiters();
 
     let fault = shared.faults.carry_out(&planned).await?;
     let response = shared.respond(&parts.method, &endpoint, &parts.headers, fault.as_ref());
-    if let Some(record) = shared.lock().requests.get_mut(index) {
-        record.status = Some(response.status());
-    }
+    let status = response.status();
+    shared
+        .log
+        .update(index, |record| record.status = Some(status));
     tracing::debug!(method = %parts.method, path = %path, status = %response.status(), "imds emulator");
     Ok(response)
 }
@@ -134,7 +133,8 @@ impl Shared {
                 .get(name)
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         };
-        state.requests.push(RequestRecord {
+        drop(state);
+        let index = self.log.push(RequestRecord {
             method: method.clone(),
             path: path.to_owned(),
             token_present: headers.contains_key(TOKEN_HEADER),
@@ -148,7 +148,7 @@ impl Shared {
             faults: planned.applied.clone(),
             status: None,
         });
-        (state.requests.len() - 1, planned)
+        (index, planned)
     }
 
     fn respond(
@@ -170,11 +170,7 @@ impl Shared {
             return self.issue_token(method, headers, now);
         }
         if *method != Method::GET {
-            let mut response = status_text(StatusCode::METHOD_NOT_ALLOWED);
-            response
-                .headers_mut()
-                .insert(ALLOW, HeaderValue::from_static("GET"));
-            return response;
+            return method_not_allowed("GET");
         }
 
         let mut state = self.lock();
@@ -228,6 +224,15 @@ pub(super) fn text(body: String) -> Response<Full<Bytes>> {
     response
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    response
+}
+
+/// `405`, with the method that is allowed.
+pub(super) fn method_not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
+    let mut response = status_text(StatusCode::METHOD_NOT_ALLOWED);
+    response
+        .headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
     response
 }
 

@@ -3,11 +3,11 @@
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderValue, ALLOW};
+use http::header::{HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode};
 use http_body_util::Full;
 
-use super::service::{status_text, text, Shared};
+use super::service::{method_not_allowed, status_text, text, Shared};
 use super::{MAX_TOKEN_TTL_SECONDS, TOKEN_TTL_HEADER};
 
 const TOKEN_LEN: usize = 56;
@@ -21,11 +21,7 @@ impl Shared {
         now: SystemTime,
     ) -> Response<Full<Bytes>> {
         if *method != Method::PUT {
-            let mut response = status_text(StatusCode::METHOD_NOT_ALLOWED);
-            response
-                .headers_mut()
-                .insert(ALLOW, HeaderValue::from_static("PUT"));
-            return response;
+            return method_not_allowed("PUT");
         }
         if headers.contains_key("x-forwarded-for") {
             return status_text(StatusCode::FORBIDDEN);

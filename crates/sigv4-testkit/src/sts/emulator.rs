@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sigv4_core::{Credentials, SharedTimeSource, SystemClock};
-use tokio::sync::Notify;
 use tower_sigv4::verify::{KeyStore, KeyStoreFuture, Verify, VerifyLayer};
 
 use super::faults::FaultRule;
@@ -16,6 +15,7 @@ use super::records::{ExpirationFormat, IssuedCredentials, RequestRecord, Role};
 use super::service::{handle, Keys, Pass, Shared, State};
 use super::{DEFAULT_REGION, MAX_BODY_SIZE, SERVICE};
 use crate::fault::FaultSwitch;
+use crate::log::RequestLog;
 use crate::server::Server;
 
 /// Configures and starts an [`StsEmulator`]; from [`StsEmulator::builder`].
@@ -166,7 +166,7 @@ impl StsEmulatorBuilder {
             verify: Verify::new(Pass, layer),
             keys,
             faults: FaultSwitch::default(),
-            request_arrived: Notify::new(),
+            log: RequestLog::default(),
             state: Mutex::new(State::new(self.web_identity_tokens, roles)),
         });
         let for_server = Arc::clone(&shared);
@@ -249,7 +249,7 @@ impl fmt::Debug for StsHandle {
             .field("keys", &self.shared.keys)
             .field("web_identity_tokens", &state.web_identity_tokens.len())
             .field("faults", &self.shared.faults)
-            .field("requests", &state.requests.len())
+            .field("requests", &self.shared.log.len())
             .finish_non_exhaustive()
     }
 }
@@ -344,26 +344,20 @@ impl StsHandle {
     /// Every request received so far (since the last [`clear_requests`](Self::clear_requests)),
     /// oldest first.
     pub fn requests(&self) -> Vec<RequestRecord> {
-        self.shared.lock().requests.clone()
+        self.shared.log.all()
     }
 
     /// Waits until at least `n` requests have arrived (counted like [`requests`](Self::requests)),
     /// e.g. to know that a request is being held by [`Fault::Hang`](super::Fault::Hang). Waits
     /// forever if they never come: wrap it in a timeout if that can happen.
     pub async fn wait_for_requests(&self, n: usize) {
-        loop {
-            let arrived = self.shared.request_arrived.notified();
-            if self.shared.lock().requests.len() >= n {
-                return;
-            }
-            arrived.await;
-        }
+        self.shared.log.wait_for(n).await;
     }
 
     /// Forgets the request log and resets the counters (not the issued credentials).
     pub fn clear_requests(&self) {
         let mut state = self.shared.lock();
-        state.requests.clear();
+        self.shared.log.clear();
         state.assume_role_calls = 0;
         state.web_identity_calls = 0;
     }

@@ -5,7 +5,6 @@ use std::time::Duration;
 use http::StatusCode;
 
 use super::records::Action;
-use crate::fault::FaultKind;
 
 /// Something going wrong on purpose. Switch one on with
 /// [`StsHandle::set_fault`](super::StsHandle::set_fault).
@@ -68,28 +67,7 @@ impl Fault {
     }
 }
 
-impl FaultKind for Fault {
-    type Target = Target;
-
-    fn default_target(&self) -> Target {
-        Fault::default_target(self)
-    }
-
-    fn delay(&self) -> Option<Duration> {
-        match self {
-            Fault::Delay(d) => Some(*d),
-            _ => None,
-        }
-    }
-
-    fn holds(&self) -> bool {
-        *self == Fault::Hang
-    }
-
-    fn closes(&self) -> bool {
-        *self == Fault::CloseConnection
-    }
-}
+crate::fault::impl_fault_kind!(Fault, Target);
 
 /// Which requests a [`FaultRule`] applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -16,7 +16,6 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use sigv4_core::verify::{SignedRequest, Verified};
 use sigv4_core::{Credentials, SharedTimeSource, X_AMZ_SECURITY_TOKEN};
-use tokio::sync::Notify;
 use tower_service::Service;
 use tower_sigv4::verify::{KeyStore, KeyStoreFuture, Rejection, Verify};
 
@@ -31,6 +30,8 @@ use super::{
     MAX_BODY_SIZE, OIDC_PROVIDER_HOST, PROVIDER_NAME,
 };
 use crate::fault::FaultSwitch;
+use crate::issue::numbered_credentials;
+use crate::log::RequestLog;
 use crate::rfc3339::{self, Precision};
 use crate::server::CloseConnection;
 
@@ -44,14 +45,13 @@ pub(super) struct Shared {
     pub(super) verify: Verify<Pass>,
     pub(super) keys: Arc<Keys>,
     pub(super) faults: FaultSwitch<Fault>,
-    pub(super) request_arrived: Notify,
+    pub(super) log: RequestLog<RequestRecord>,
     pub(super) state: Mutex<State>,
 }
 
 pub(super) struct State {
     pub(super) web_identity_tokens: Vec<String>,
     pub(super) roles: HashMap<String, Role>,
-    pub(super) requests: Vec<RequestRecord>,
     pub(super) assume_role_calls: u64,
     pub(super) web_identity_calls: u64,
     /// Every request ever received (not reset by a clear), for request ids.
@@ -63,7 +63,6 @@ impl State {
         Self {
             web_identity_tokens,
             roles,
-            requests: Vec::new(),
             assume_role_calls: 0,
             web_identity_calls: 0,
             received: 0,
@@ -187,7 +186,6 @@ pub(super) async fn handle(
     let action = params.get("Action").and_then(Action::parse);
     let planned = shared.faults.plan(|_, target| target.matches(action));
     let (index, request_id) = shared.record(&parts, &params, planned.applied.clone());
-    shared.request_arrived.notify_waiters();
 
     let fault = shared.faults.carry_out(&planned).await?;
     let outcome = match body {
@@ -216,12 +214,12 @@ pub(super) async fn handle(
         error = error_code.as_deref().unwrap_or(""),
         "sts emulator"
     );
-    let mut state = shared.lock();
-    if let Some(record) = state.requests.get_mut(index) {
-        record.status = Some(response.status());
+    let status = response.status();
+    shared.log.update(index, |record| {
+        record.status = Some(status);
         record.error_code = error_code;
         record.issued = issued;
-    }
+    });
     Ok(response)
 }
 
@@ -247,7 +245,8 @@ impl Shared {
             None => {}
         }
         let text = |name: &str| params.get(name).map(str::to_owned);
-        state.requests.push(RequestRecord {
+        drop(state);
+        let index = self.log.push(RequestRecord {
             method: parts.method.clone(),
             action: text("Action"),
             role_arn: text("RoleArn"),
@@ -268,7 +267,7 @@ impl Shared {
             error_code: None,
             issued: None,
         });
-        (state.requests.len() - 1, request_id)
+        (index, request_id)
     }
 
     /// The answer, and the access key id issued on success.
@@ -528,14 +527,7 @@ impl Shared {
         let assumed_role_id = format!("{}:{}", role_id(&grant.role_arn), grant.session_name);
         let mut keys = self.keys.lock();
         let number = keys.issued.len() as u64 + 1;
-        let credentials = Credentials::builder(
-            format!("ASIASTS{number:013}"),
-            format!("stsSecretKey/{number:013}/{}", "y".repeat(13)),
-        )
-        .session_token(format!("IQoJstsSessionToken{number:013}//EMULATED+TOKEN="))
-        .expiry(expiry)
-        .provider_name(PROVIDER_NAME)
-        .build();
+        let credentials = numbered_credentials("STS", number, expiry, PROVIDER_NAME);
         let issued = IssuedCredentials {
             number,
             action: grant.action,
