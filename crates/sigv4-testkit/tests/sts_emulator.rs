@@ -624,6 +624,20 @@ async fn issued_credentials_expire_on_the_manual_clock() {
 }
 
 #[tokio::test]
+async fn issued_credentials_expired_on_the_server_side() {
+    let clock = clock();
+    let sts = emulator(&clock).await;
+    let first = signed(&sts, &assume_role(ROLE, "s1"), &caller(), &clock)
+        .await
+        .credentials();
+    assert!(sts.expire_issued("ASIASTS0000000000001"));
+    assert!(!sts.expire_issued("ASIASTS0000000000009"));
+    assert_eq!(sts.issued()[0].expiry(), secs(START));
+    let answer = signed(&sts, &assume_role(ROLE, "s2"), &first, &clock).await;
+    assert_error(&answer, StatusCode::FORBIDDEN, "ExpiredToken");
+}
+
+#[tokio::test]
 async fn expiration_with_microseconds() {
     let clock = ManualClock::new(secs(START) + Duration::from_nanos(123_456_789));
     let sts = StsEmulator::builder()
@@ -654,15 +668,21 @@ async fn web_identity_is_accepted_unsigned() {
     let issued = sts.last_issued().unwrap();
     let creds = &issued.credentials;
     let role_id = issued.assumed_role_id.split(':').next().unwrap().to_owned();
-    // The recorded STS answer (smithy-rs `web_identity_token_env`), with the emulator's values.
+    // The recorded STS answer (smithy-rs `web_identity_token_env`), with the emulator's values;
+    // the subject is the token's `sub` claim, the token has no `aud` or `iss`.
     let expected = format!(
-        "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n  <AssumeRoleWithWebIdentityResult>\n    <Audience>sts.amazonaws.com</Audience>\n    <AssumedRoleUser>\n      <AssumedRoleId>{role_id}:test-session</AssumedRoleId>\n      <Arn>arn:aws:sts::123456789012:assumed-role/integration-test/test-session</Arn>\n    </AssumedRoleUser>\n    <Provider>arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/SIGV4TESTKIT</Provider>\n    <Credentials>\n      <AccessKeyId>ASIASTS0000000000001</AccessKeyId>\n      <SecretAccessKey>{}</SecretAccessKey>\n      <SessionToken>{}</SessionToken>\n      <Expiration>2023-11-14T23:13:20Z</Expiration>\n    </Credentials>\n    <SubjectFromWebIdentityToken>system:serviceaccount:default:sigv4-testkit</SubjectFromWebIdentityToken>\n  </AssumeRoleWithWebIdentityResult>\n  <ResponseMetadata>\n    <RequestId>00000000-0000-4000-8000-000000000001</RequestId>\n  </ResponseMetadata>\n</AssumeRoleWithWebIdentityResponse>\n",
+        "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n  <AssumeRoleWithWebIdentityResult>\n    <Audience>sts.amazonaws.com</Audience>\n    <AssumedRoleUser>\n      <AssumedRoleId>{role_id}:test-session</AssumedRoleId>\n      <Arn>arn:aws:sts::123456789012:assumed-role/integration-test/test-session</Arn>\n    </AssumedRoleUser>\n    <Provider>arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/SIGV4TESTKIT</Provider>\n    <Credentials>\n      <AccessKeyId>ASIASTS0000000000001</AccessKeyId>\n      <SecretAccessKey>{}</SecretAccessKey>\n      <SessionToken>{}</SessionToken>\n      <Expiration>2023-11-14T23:13:20Z</Expiration>\n    </Credentials>\n    <SubjectFromWebIdentityToken>system:serviceaccount:default:default</SubjectFromWebIdentityToken>\n  </AssumeRoleWithWebIdentityResult>\n  <ResponseMetadata>\n    <RequestId>00000000-0000-4000-8000-000000000001</RequestId>\n  </ResponseMetadata>\n</AssumeRoleWithWebIdentityResponse>\n",
         creds.secret_access_key(),
         creds.session_token().unwrap()
     );
     assert_eq!(answer.body, expected);
     assert_eq!(issued.action, Action::AssumeRoleWithWebIdentity);
-    assert!(matches!(issued.caller, Caller::WebIdentity { .. }));
+    assert_eq!(
+        issued.caller,
+        Caller::WebIdentity {
+            subject: "system:serviceaccount:default:default".into()
+        }
+    );
     assert_eq!((sts.assume_role_calls(), sts.web_identity_calls()), (0, 1));
     assert_eq!(sts.requests()[0].access_key_id, None);
 

@@ -341,6 +341,27 @@ impl StsHandle {
             .map(|i| i.credentials.clone())
     }
 
+    /// Expires the credentials issued with this access key id now, by the emulator's clock, on the
+    /// server's side only (as when AWS revokes a session): the client still holds the
+    /// `Expiration` it was given, and its next request signed with them, to the emulator or to an
+    /// [`Endpoint`](crate::endpoint::Endpoint) following it, gets `403 ExpiredToken`. Returns
+    /// whether such credentials were issued. [`issued`](Self::issued) shows the new expiry.
+    pub fn expire_issued(&self, access_key_id: &str) -> bool {
+        let now = self.shared.clock.now();
+        let mut keys = self.shared.keys.lock();
+        match keys
+            .issued
+            .iter_mut()
+            .find(|i| i.credentials.access_key_id() == access_key_id)
+        {
+            Some(issued) => {
+                issued.credentials = issued.credentials.with_expiry(Some(now));
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Every request received so far (since the last [`clear_requests`](Self::clear_requests)),
     /// oldest first.
     pub fn requests(&self) -> Vec<RequestRecord> {

@@ -48,8 +48,11 @@
 //!   for 1 hour at most, as in AWS.
 //! - `AssumeRoleWithWebIdentity` needs a token the test registered
 //!   ([`StsHandle::allow_web_identity_token`]); [`StsHandle::set_web_identity_token`] rotates it.
-//!   The answer names [`DEFAULT_WEB_IDENTITY_SUBJECT`], [`DEFAULT_WEB_IDENTITY_AUDIENCE`] and an
-//!   OIDC provider in the role's account.
+//!   When the token is a JWT, the answer takes `SubjectFromWebIdentityToken`, `Audience` and the
+//!   OIDC `Provider` from its `sub`, `aud` and `iss` claims (the signature is not checked), as an
+//!   EKS service account token would give them; otherwise [`DEFAULT_WEB_IDENTITY_SUBJECT`],
+//!   [`DEFAULT_WEB_IDENTITY_AUDIENCE`] and [`OIDC_PROVIDER_HOST`], the provider in the role's
+//!   account.
 //! - Any well-formed role ARN (`arn:<partition>:iam::<account>:role/[<path>/]<name>`, the account
 //!   made of 1 to 12 digits since the SDKs' test vectors use short ones) can be assumed, unless the
 //!   emulator was built with [`only_registered_roles`](StsEmulatorBuilder::only_registered_roles).
@@ -183,11 +186,13 @@ pub const CHAINED_MAX_DURATION_SECONDS: u64 = 3600;
 pub const PROVIDER_NAME: &str = "sts-emulator";
 /// How far in the past `Expiration` is under [`Fault::ExpiredCredentials`]: 1 hour before "now".
 pub const EXPIRED_CREDENTIALS_AGE: Duration = Duration::from_secs(3600);
-/// `SubjectFromWebIdentityToken` in web identity answers (an EKS service account).
+/// `SubjectFromWebIdentityToken` in web identity answers when the token is not a JWT with a `sub`
+/// claim (an EKS service account).
 pub const DEFAULT_WEB_IDENTITY_SUBJECT: &str = "system:serviceaccount:default:sigv4-testkit";
-/// `Audience` in web identity answers.
+/// `Audience` in web identity answers when the token is not a JWT with an `aud` claim.
 pub const DEFAULT_WEB_IDENTITY_AUDIENCE: &str = "sts.amazonaws.com";
-/// The OIDC issuer host in `Provider` (`arn:aws:iam::<account>:oidc-provider/<host>`).
+/// The OIDC issuer in `Provider` (`arn:aws:iam::<account>:oidc-provider/<issuer>`) when the token
+/// is not a JWT with an `iss` claim.
 pub const OIDC_PROVIDER_HOST: &str = "oidc.eks.us-east-1.amazonaws.com/id/SIGV4TESTKIT";
 /// The largest request body read (web identity tokens can be 20,000 characters): 1 MiB.
 pub const MAX_BODY_SIZE: usize = 1 << 20;

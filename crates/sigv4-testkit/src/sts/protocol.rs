@@ -12,8 +12,9 @@ use http_body_util::Full;
 
 use super::records::Action;
 use super::{
-    API_VERSION, CHAINED_MAX_DURATION_SECONDS, DEFAULT_DURATION_SECONDS, MAX_DURATION_SECONDS,
-    MIN_DURATION_SECONDS, XMLNS,
+    API_VERSION, CHAINED_MAX_DURATION_SECONDS, DEFAULT_DURATION_SECONDS,
+    DEFAULT_WEB_IDENTITY_AUDIENCE, DEFAULT_WEB_IDENTITY_SUBJECT, MAX_DURATION_SECONDS,
+    MIN_DURATION_SECONDS, OIDC_PROVIDER_HOST, XMLNS,
 };
 
 /// The request id header STS answers with.
@@ -304,6 +305,89 @@ pub(super) fn role_id(arn: &str) -> String {
     id
 }
 
+/// What a web identity answer says about the token: `SubjectFromWebIdentityToken`, `Audience`
+/// and `Provider`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct WebIdentity {
+    pub(super) subject: String,
+    pub(super) audience: String,
+    pub(super) provider: String,
+}
+
+impl WebIdentity {
+    /// From the token's claims when it is a JWT (`sub`; `aud`, a string or the first of a list;
+    /// `iss`, whose host and path name the OIDC provider in the role's account), else the
+    /// defaults ([`DEFAULT_WEB_IDENTITY_SUBJECT`], [`DEFAULT_WEB_IDENTITY_AUDIENCE`],
+    /// [`OIDC_PROVIDER_HOST`]). The signature is not checked: the emulator trusts the tokens the
+    /// test registered.
+    pub(super) fn from_token(token: &str, role: &RoleArn<'_>) -> WebIdentity {
+        let claims = jwt_claims(token);
+        let claim = |name: &str| -> Option<String> {
+            let value = claims.as_ref()?.get(name)?;
+            match value {
+                serde_json::Value::String(text) => Some(text.clone()),
+                serde_json::Value::Array(items) => items.first()?.as_str().map(str::to_owned),
+                _ => None,
+            }
+        };
+        let issuer = claim("iss")
+            .map(|iss| {
+                let host = iss
+                    .strip_prefix("https://")
+                    .or_else(|| iss.strip_prefix("http://"))
+                    .unwrap_or(&iss);
+                host.trim_end_matches('/').to_owned()
+            })
+            .filter(|host| !host.is_empty())
+            .unwrap_or_else(|| OIDC_PROVIDER_HOST.to_owned());
+        WebIdentity {
+            subject: claim("sub").unwrap_or_else(|| DEFAULT_WEB_IDENTITY_SUBJECT.to_owned()),
+            audience: claim("aud").unwrap_or_else(|| DEFAULT_WEB_IDENTITY_AUDIENCE.to_owned()),
+            provider: format!(
+                "arn:{}:iam::{}:oidc-provider/{issuer}",
+                role.partition, role.account
+            ),
+        }
+    }
+}
+
+/// The claims (the middle part) of a JWT, when `token` is one.
+fn jwt_claims(token: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let mut parts = token.split('.');
+    let (Some(_header), Some(claims), Some(_signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    serde_json::from_slice(&base64url_decode(claims)?).ok()
+}
+
+/// Base64url without padding (RFC 7515 §2), as JWTs use it; trailing `=` tolerated.
+fn base64url_decode(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=');
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for byte in text.bytes() {
+        let value = match byte {
+            b'A'..=b'Z' => byte - b'A',
+            b'a'..=b'z' => byte - b'a' + 26,
+            b'0'..=b'9' => byte - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(value);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    // 1 leftover character (6 bits) cannot end a valid encoding.
+    (bits < 6).then_some(out)
+}
+
 /// What goes into a success document.
 pub(super) struct Success<'a> {
     pub(super) action: Action,
@@ -313,8 +397,7 @@ pub(super) struct Success<'a> {
     pub(super) secret_access_key: &'a str,
     pub(super) session_token: &'a str,
     pub(super) expiration: &'a str,
-    /// `(subject, audience, provider)` for web identity.
-    pub(super) web_identity: Option<(&'a str, &'a str, &'a str)>,
+    pub(super) web_identity: Option<&'a WebIdentity>,
     pub(super) request_id: &'a str,
 }
 
@@ -327,8 +410,12 @@ impl Success<'_> {
             xml,
             "<{action}Response xmlns=\"{XMLNS}\">\n  <{action}Result>\n"
         );
-        if let Some((_, audience, _)) = self.web_identity {
-            let _ = writeln!(xml, "    <Audience>{}</Audience>", escape(audience));
+        if let Some(identity) = self.web_identity {
+            let _ = writeln!(
+                xml,
+                "    <Audience>{}</Audience>",
+                escape(&identity.audience)
+            );
         }
         let _ = write!(
             xml,
@@ -337,8 +424,12 @@ impl Success<'_> {
             escape(self.assumed_role_id),
             escape(self.assumed_role_arn)
         );
-        if let Some((_, _, provider)) = self.web_identity {
-            let _ = writeln!(xml, "    <Provider>{}</Provider>", escape(provider));
+        if let Some(identity) = self.web_identity {
+            let _ = writeln!(
+                xml,
+                "    <Provider>{}</Provider>",
+                escape(&identity.provider)
+            );
         }
         let _ = write!(
             xml,
@@ -350,11 +441,11 @@ impl Success<'_> {
             escape(self.session_token),
             self.expiration
         );
-        if let Some((subject, _, _)) = self.web_identity {
+        if let Some(identity) = self.web_identity {
             let _ = writeln!(
                 xml,
                 "    <SubjectFromWebIdentityToken>{}</SubjectFromWebIdentityToken>",
-                escape(subject)
+                escape(&identity.subject)
             );
         }
         let _ = write!(
@@ -476,6 +567,51 @@ mod tests {
         assert!(a.starts_with("AROA"));
         assert_eq!(a, role_id("arn:aws:iam::123456789012:role/a"));
         assert_ne!(a, role_id("arn:aws:iam::123456789012:role/b"));
+    }
+
+    #[test]
+    fn base64url() {
+        // RFC 4648 §10 test vectors, in the URL-safe alphabet without padding.
+        for (encoded, plain) in [
+            ("", ""),
+            ("Zg", "f"),
+            ("Zm8", "fo"),
+            ("Zm9v", "foo"),
+            ("Zm9vYg", "foob"),
+            ("Zm9vYmE", "fooba"),
+            ("Zm9vYmFy", "foobar"),
+            ("Zm9vYg==", "foob"),
+        ] {
+            assert_eq!(
+                base64url_decode(encoded).as_deref(),
+                Some(plain.as_bytes()),
+                "{encoded}"
+            );
+        }
+        assert_eq!(base64url_decode("-_8").as_deref(), Some(&[0xfb, 0xff][..]));
+        assert_eq!(base64url_decode("Zm9vY"), None);
+        assert_eq!(base64url_decode("Zm9+"), None);
+    }
+
+    #[test]
+    fn web_identity_from_jwt_claims() {
+        let role = parse_role_arn("arn:aws:iam::123456789012:role/pod").unwrap();
+        // {"iss":"https://oidc.eks.eu-west-1.amazonaws.com/id/ABC","sub":"system:serviceaccount:ns:sa","aud":["sts.amazonaws.com"]}
+        let token = "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJodHRwczovL29pZGMuZWtzLmV1LXdlc3QtMS5hbWF6b25hd3MuY29tL2lkL0FCQyIsInN1YiI6InN5c3RlbTpzZXJ2aWNlYWNjb3VudDpuczpzYSIsImF1ZCI6WyJzdHMuYW1hem9uYXdzLmNvbSJdfQ.c2ln";
+        let identity = WebIdentity::from_token(token, &role);
+        assert_eq!(identity.subject, "system:serviceaccount:ns:sa");
+        assert_eq!(identity.audience, "sts.amazonaws.com");
+        assert_eq!(
+            identity.provider,
+            "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC"
+        );
+        let opaque = WebIdentity::from_token("not-a-jwt", &role);
+        assert_eq!(opaque.subject, DEFAULT_WEB_IDENTITY_SUBJECT);
+        assert_eq!(opaque.audience, DEFAULT_WEB_IDENTITY_AUDIENCE);
+        assert_eq!(
+            opaque.provider,
+            format!("arn:aws:iam::123456789012:oidc-provider/{OIDC_PROVIDER_HOST}")
+        );
     }
 
     #[test]

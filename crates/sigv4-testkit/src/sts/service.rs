@@ -22,13 +22,10 @@ use tower_sigv4::verify::{KeyStore, KeyStoreFuture, Rejection, Verify};
 use super::faults::Fault;
 use super::protocol::{
     check_session_name, check_version, malformed_xml, parse_duration, parse_role_arn, role_id,
-    xml_response, Params, StsError, Success,
+    xml_response, Params, StsError, Success, WebIdentity,
 };
 use super::records::{Action, Caller, ExpirationFormat, IssuedCredentials, RequestRecord, Role};
-use super::{
-    DEFAULT_WEB_IDENTITY_AUDIENCE, DEFAULT_WEB_IDENTITY_SUBJECT, EXPIRED_CREDENTIALS_AGE,
-    MAX_BODY_SIZE, OIDC_PROVIDER_HOST, PROVIDER_NAME,
-};
+use super::{EXPIRED_CREDENTIALS_AGE, MAX_BODY_SIZE, PROVIDER_NAME};
 use crate::fault::FaultSwitch;
 use crate::issue::numbered_credentials;
 use crate::log::RequestLog;
@@ -153,6 +150,8 @@ struct Grant {
     session_name: String,
     external_id: Option<String>,
     duration: Duration,
+    /// For web identity: what the answer says about the token.
+    web_identity: Option<WebIdentity>,
 }
 
 fn is_form(headers: &HeaderMap) -> bool {
@@ -331,16 +330,13 @@ impl Shared {
             return Ok((xml_response(StatusCode::OK, body, request_id), None));
         }
         let expired = fault == Some(&Fault::ExpiredCredentials);
+        let web_identity = grant.web_identity.clone();
         let issued = self.issue(grant, expired);
         let precision = match self.expiration_format {
             ExpirationFormat::WholeSeconds => Precision::Seconds,
             ExpirationFormat::Microseconds => Precision::Micros,
         };
         let expiration = rfc3339::format_with(issued.expiry(), precision);
-        let web_identity = match &issued.caller {
-            Caller::WebIdentity { .. } => self.web_identity_fields(&issued.role_arn),
-            Caller::AccessKey(_) => None,
-        };
         let creds = &issued.credentials;
         let xml = Success {
             action,
@@ -350,9 +346,7 @@ impl Shared {
             secret_access_key: creds.secret_access_key(),
             session_token: creds.session_token().unwrap_or_default(),
             expiration: &expiration,
-            web_identity: web_identity
-                .as_ref()
-                .map(|(s, a, p)| (s.as_str(), a.as_str(), p.as_str())),
+            web_identity: web_identity.as_ref(),
             request_id,
         }
         .to_xml();
@@ -435,6 +429,7 @@ impl Shared {
             session_name: session_name.to_owned(),
             external_id: external_id.map(str::to_owned),
             duration,
+            web_identity: None,
         })
     }
 
@@ -461,10 +456,12 @@ impl Shared {
                 "The web identity token is not one this emulator accepts.",
             ));
         }
+        let arn = parse_role_arn(role_arn)?;
+        let identity = WebIdentity::from_token(token, &arn);
         let role = self.role(
             role_arn,
             Action::AssumeRoleWithWebIdentity,
-            DEFAULT_WEB_IDENTITY_SUBJECT,
+            &identity.subject,
         )?;
         let duration = parse_duration(
             params.get("DurationSeconds"),
@@ -474,12 +471,13 @@ impl Shared {
         Ok(Grant {
             action: Action::AssumeRoleWithWebIdentity,
             caller: Caller::WebIdentity {
-                subject: DEFAULT_WEB_IDENTITY_SUBJECT.to_owned(),
+                subject: identity.subject.clone(),
             },
             role_arn: role_arn.to_owned(),
             session_name: session_name.to_owned(),
             external_id: None,
             duration,
+            web_identity: Some(identity),
         })
     }
 
@@ -490,19 +488,6 @@ impl Shared {
             return Err(not_authorized(caller, action, arn));
         }
         Ok(role)
-    }
-
-    /// `(subject, audience, provider)` for a web identity answer.
-    fn web_identity_fields(&self, role_arn: &str) -> Option<(String, String, String)> {
-        let arn = parse_role_arn(role_arn).ok()?;
-        Some((
-            DEFAULT_WEB_IDENTITY_SUBJECT.to_owned(),
-            DEFAULT_WEB_IDENTITY_AUDIENCE.to_owned(),
-            format!(
-                "arn:{}:iam::{}:oidc-provider/{OIDC_PROVIDER_HOST}",
-                arn.partition, arn.account
-            ),
-        ))
     }
 
     fn issue(&self, grant: Grant, expired: bool) -> IssuedCredentials {
