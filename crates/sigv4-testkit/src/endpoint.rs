@@ -82,16 +82,13 @@ use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::{Body as _, Incoming};
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use sigv4_core::SharedTimeSource;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::{JoinHandle, JoinSet};
 use tower_service::Service;
 use tower_sigv4::verify::{KeyStore, KeyStoreFuture, Rejection, Verified, Verify, VerifyLayer};
 use tower_sigv4::StaticKeyStore;
 
 use crate::imds::ImdsHandle;
+use crate::server::Server;
 
 /// The region an [`Endpoint`] expects by default.
 pub const DEFAULT_REGION: &str = "us-east-1";
@@ -212,6 +209,13 @@ impl EndpointBuilder {
         self.key_store(imds.clone())
     }
 
+    /// Accepts the credentials an STS emulator issued (each until it expires). Takes an
+    /// [`StsEmulator`](crate::sts::StsEmulator) (through `Deref`) or an
+    /// [`StsHandle`](crate::sts::StsHandle). Replaces any earlier key store.
+    pub fn sts(self, sts: &crate::sts::StsHandle) -> Self {
+        self.key_store(sts.clone())
+    }
+
     /// The region signatures must be scoped to (default [`DEFAULT_REGION`]).
     pub fn region(mut self, region: impl Into<String>) -> Self {
         self.region = region.into();
@@ -263,8 +267,6 @@ impl EndpointBuilder {
 
     /// Like [`start`](Self::start), returning the error when no loopback port can be bound.
     pub async fn try_start(self) -> std::io::Result<Endpoint> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
         let key_store = self
             .key_store
             .unwrap_or_else(|| Arc::new(StaticKeyStore::new()));
@@ -288,30 +290,32 @@ impl EndpointBuilder {
             },
             layer,
         );
-        let accept_task = tokio::spawn(accept_loop(listener, verify, Arc::clone(&log)));
+        let for_server = Arc::clone(&log);
+        let server = Server::start("sigv4 endpoint", move |request| {
+            respond(verify.clone(), Arc::clone(&for_server), request)
+        })
+        .await?;
         Ok(Endpoint {
-            addr,
+            server,
             region: self.region,
             service: self.service,
             log,
-            accept_task,
         })
     }
 }
 
 /// A running verifying endpoint on `127.0.0.1`. See the [module docs](self).
 pub struct Endpoint {
-    addr: SocketAddr,
+    server: Server,
     region: String,
     service: String,
     log: Arc<Log>,
-    accept_task: JoinHandle<()>,
 }
 
 impl fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Endpoint")
-            .field("addr", &self.addr)
+            .field("addr", &self.server.addr())
             .field("region", &self.region)
             .field("service", &self.service)
             .field("accepted", &self.accepted())
@@ -328,12 +332,12 @@ impl Endpoint {
 
     /// The socket address the endpoint listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The base URL: `http://127.0.0.1:PORT` (no trailing slash).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     /// The region signatures must be scoped to.
@@ -374,13 +378,6 @@ impl Endpoint {
         rejected.clear();
         self.log.accepted.store(0, Ordering::SeqCst);
         self.log.rejected.store(0, Ordering::SeqCst);
-    }
-}
-
-impl Drop for Endpoint {
-    fn drop(&mut self) {
-        // The accept task owns every connection task (a `JoinSet`): aborting it closes them all.
-        self.accept_task.abort();
     }
 }
 
@@ -428,38 +425,6 @@ impl Service<Request<Full<Bytes>>> for Echo {
             .headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         std::future::ready(Ok(response))
-    }
-}
-
-async fn accept_loop(listener: TcpListener, verify: Verify<Echo>, log: Arc<Log>) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
-                    connections.spawn(serve_connection(stream, verify.clone(), Arc::clone(&log)));
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "sigv4 endpoint: accept failed");
-                    // E.g. out of file descriptors: do not spin.
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-}
-
-async fn serve_connection(stream: TcpStream, verify: Verify<Echo>, log: Arc<Log>) {
-    let _ = stream.set_nodelay(true);
-    let service = service_fn(move |request: Request<Incoming>| {
-        respond(verify.clone(), Arc::clone(&log), request)
-    });
-    if let Err(e) = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(stream), service)
-        .await
-    {
-        tracing::debug!(error = %e, "sigv4 endpoint: connection ended with an error");
     }
 }
 

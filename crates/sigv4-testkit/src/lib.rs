@@ -3,4 +3,10 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod endpoint;
+pub mod fault;
 pub mod imds;
+mod issue;
+mod log;
+mod rfc3339;
+mod server;
+pub mod sts;
