@@ -66,7 +66,8 @@
 //! (1 hour by default) after the request, on the [`SharedTimeSource`](sigv4_core::SharedTimeSource)
 //! given to [`StsEmulatorBuilder::time_source`] (the system clock by default): with a
 //! [`ManualClock`](sigv4_core::ManualClock) a test moves time past their expiry and sees them
-//! refused with `ExpiredToken`. `Expiration` is written in whole seconds, or with microseconds
+//! refused with `ExpiredToken` ([`StsHandle::expire_issued`] does it without moving the clock, as a
+//! revoked session). `Expiration` is written in whole seconds, or with microseconds
 //! ([`ExpirationFormat::Microseconds`]) as some emulators do. [`StsHandle::issued`] lists what was
 //! issued, to whom, for which role and session; [`StsHandle::requests`] logs every request (action,
 //! role, session, the signing access key id, status, error code) and
