@@ -1,11 +1,13 @@
-//! [`DefaultChain`]: environment → profile → web identity (not supported yet: says so) → container → IMDS, behind one [`CredentialsCache`].
+//! [`DefaultChain`]: environment → profile (static keys, `credential_process`, role chains, web
+//! identity) → web identity (EKS IRSA) → container → IMDS, behind one [`CredentialsCache`].
 //!
 //! The sources are tried in the AWS SDKs' order, and the rule for moving on is strict:
 //!
 //! - a source that answers [`CredentialsError::NotConfigured`] (or a nested chain's
 //!   [`CredentialsError::NoneFound`]) is skipped, and its reason is remembered;
 //! - the first source that is configured but fails ([`Failed`](CredentialsError::Failed),
-//!   [`Timeout`](CredentialsError::Timeout), [`Expired`](CredentialsError::Expired)) stops the chain:
+//!   [`NonRecoverable`](CredentialsError::NonRecoverable), [`Timeout`](CredentialsError::Timeout),
+//!   [`Expired`](CredentialsError::Expired)) stops the chain:
 //!   its error is returned with the name of that source as its `provider`, so the message says
 //!   which source to fix (falling through to another source would hide a broken configuration);
 //! - when no source gives anything, [`CredentialsError::NoneFound`] lists each source and why.
@@ -46,7 +48,7 @@ pub const CHAIN_NAME: &str = "default chain";
 /// A named source in a chain.
 pub type NamedProvider = (Cow<'static, str>, Arc<dyn ProvideCredentials>);
 
-/// The default credentials chain (environment → profile → web identity (not supported yet: says so) → container → IMDS), cached.
+/// The default credentials chain (environment → profile → web identity → container → IMDS), cached.
 ///
 /// Cheap to clone (an `Arc` inside); clones share the cache. See the [module docs](self) for the
 /// rules.

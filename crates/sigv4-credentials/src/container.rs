@@ -4,7 +4,7 @@
 //! - `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` (ECS): a path on `http://169.254.170.2`; wins when
 //!   both are set;
 //! - `AWS_CONTAINER_CREDENTIALS_FULL_URI` (EKS Pod Identity, local credential servers): a full URI,
-//!   which must be `https://` (not supported yet: this crate has no TLS client), or `http://` to
+//!   which must be `https://` (through the crate's one TLS setup, feature `tls`), or `http://` to
 //!   a host that is, or resolves only to, loopback, `169.254.170.2`, `169.254.170.23` or
 //!   `fd00:ec2::23`;
 //! - `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` (re-read at every fetch; wins) or
@@ -12,8 +12,8 @@
 //!   whitespace (such as the newline `echo` writes) is trimmed; a CR or LF inside is refused.
 //!
 //! With neither URI variable the source is "not configured". The answer is the JSON document
-//! `AccessKeyId`, `SecretAccessKey`, `Token`, `Expiration` (other fields such as `AccountId` and
-//! `RoleArn` are ignored).
+//! `AccessKeyId`, `SecretAccessKey`, `Token`, `Expiration` and, when present, `AccountId` (see
+//! [`crate::document`]; other fields such as `RoleArn` are ignored).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), sigv4_credentials::CredentialsError> {

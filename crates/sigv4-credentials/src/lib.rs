@@ -1,8 +1,11 @@
 //! AWS credentials that find themselves and stay fresh.
 //!
-//! Sources ([`Environment`], [`Profile`], [`Container`], [`Imds`]) each implement
-//! [`ProvideCredentials`]; [`CredentialsCache`] sits in front of any expiring source (lock-free reads,
-//! one refresh in flight, refreshed ahead of expiry); [`DefaultChain`] tries them in the SDKs' order.
+//! Sources ([`Environment`], [`Profile`] with its role chains, [`WebIdentity`] for EKS IRSA,
+//! [`AssumeRole`] in code, [`Container`], [`Imds`]) each implement [`ProvideCredentials`];
+//! [`CredentialsCache`] sits in front of any expiring source (lock-free reads, one refresh in
+//! flight, refreshed ahead of expiry); [`DefaultChain`] tries them in the SDKs' order. Every source
+//! that calls out uses one transport ([`TransportOptions`], HTTPS through [`tls`] with the default
+//! `tls` feature); STS calls ([`sts`]) are signed by this workspace's own `sigv4-core`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), sigv4_credentials::CredentialsError> {
