@@ -22,11 +22,10 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::profile::ProfileSet;
-use crate::sts::{self, RoleRequest, StsClient, StsEndpoint};
+use crate::sts::{EndpointSource, RoleRequest, StsClient, StsEndpoint, StsSettings};
 use crate::{
     CredentialsError, Env, ProvideCredentials, ProvideCredentialsFuture, SharedTimeSource,
-    SystemClock, TransportOptions,
+    TransportOptions,
 };
 
 /// The name of this source in errors.
@@ -37,15 +36,8 @@ pub const PROVIDER_NAME: &str = "assume role";
 pub struct AssumeRole {
     source: Arc<dyn ProvideCredentials>,
     request: RoleRequest,
-    endpoint: EndpointChoice,
+    endpoint: EndpointSource,
     sts: StsClient,
-}
-
-#[derive(Clone, Debug)]
-enum EndpointChoice {
-    Fixed(StsEndpoint),
-    Region(String),
-    FromEnv(Env),
 }
 
 impl fmt::Debug for AssumeRole {
@@ -58,53 +50,40 @@ impl fmt::Debug for AssumeRole {
 }
 
 /// Builds an [`AssumeRole`] source.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, Debug)]
 pub struct AssumeRoleBuilder {
-    env: Option<Env>,
-    region: Option<String>,
-    endpoint: Option<StsEndpoint>,
-    transport: Option<TransportOptions>,
-    time_source: Option<SharedTimeSource>,
-}
-
-impl fmt::Debug for AssumeRoleBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AssumeRoleBuilder")
-            .field("region", &self.region)
-            .field("endpoint", &self.endpoint)
-            .finish_non_exhaustive()
-    }
+    sts: StsSettings,
 }
 
 impl AssumeRoleBuilder {
     /// Where the STS endpoint settings are read when neither [`region`](Self::region) nor
     /// [`endpoint`](Self::endpoint) is given (default: the real environment and profile files).
     pub fn env(mut self, env: Env) -> Self {
-        self.env = Some(env);
+        self.sts.env = Some(env);
         self
     }
 
     /// The region whose regional STS endpoint is called (and signed for).
     pub fn region(mut self, region: impl Into<String>) -> Self {
-        self.region = Some(region.into());
+        self.sts.region = Some(region.into());
         self
     }
 
     /// A fixed STS endpoint and signing region (a VPC endpoint, an emulator).
     pub fn endpoint(mut self, endpoint: StsEndpoint) -> Self {
-        self.endpoint = Some(endpoint);
+        self.sts.endpoint = Some(endpoint);
         self
     }
 
     /// Timeouts, attempts and TLS for the STS call (default [`sts::default_transport`]).
     pub fn transport(mut self, options: TransportOptions) -> Self {
-        self.transport = Some(options);
+        self.sts.transport = Some(options);
         self
     }
 
     /// The clock for signing times and session names (default: the system clock).
     pub fn time_source(mut self, time_source: SharedTimeSource) -> Self {
-        self.time_source = Some(time_source);
+        self.sts.time_source = Some(time_source);
         self
     }
 
@@ -114,18 +93,12 @@ impl AssumeRoleBuilder {
         request: RoleRequest,
         source: impl ProvideCredentials + 'static,
     ) -> AssumeRole {
-        let time_source = self.time_source.unwrap_or_else(|| Arc::new(SystemClock));
-        let transport = self.transport.unwrap_or_else(sts::default_transport);
-        let endpoint = match (self.endpoint, self.region) {
-            (Some(endpoint), _) => EndpointChoice::Fixed(endpoint),
-            (None, Some(region)) => EndpointChoice::Region(region),
-            (None, None) => EndpointChoice::FromEnv(self.env.unwrap_or_else(Env::real)),
-        };
+        let (endpoint, sts) = self.sts.build();
         AssumeRole {
             source: Arc::new(source),
             request,
             endpoint,
-            sts: StsClient::new(transport, time_source),
+            sts,
         }
     }
 }
@@ -136,22 +109,8 @@ impl AssumeRole {
         AssumeRoleBuilder::default()
     }
 
-    fn endpoint(&self) -> Result<StsEndpoint, CredentialsError> {
-        match &self.endpoint {
-            EndpointChoice::Fixed(endpoint) => Ok(endpoint.clone()),
-            EndpointChoice::Region(region) => {
-                let env = Env::from_pairs([("AWS_REGION", region.as_str())]);
-                sts::endpoint::resolve(&env, None)
-            }
-            EndpointChoice::FromEnv(env) => {
-                let set = ProfileSet::load(env, None).ok();
-                sts::endpoint::resolve(env, set.as_ref())
-            }
-        }
-    }
-
     async fn load(&self) -> Result<crate::Credentials, CredentialsError> {
-        let endpoint = self.endpoint()?;
+        let endpoint = self.endpoint.resolve()?;
         let source = self.source.provide_credentials().await.map_err(|e| {
             CredentialsError::failed_with(
                 PROVIDER_NAME,

@@ -211,23 +211,7 @@ pub fn resolve_endpoint(
 }
 
 fn parse_endpoint(raw: &str, source: &str) -> Result<Uri, CredentialsError> {
-    let raw = raw.trim();
-    let uri: Uri = raw.parse().map_err(|e: http::uri::InvalidUri| {
-        CredentialsError::failed(
-            PROVIDER,
-            format!("invalid IMDS endpoint `{raw}` from {source}: {e}; expected a URI like http://169.254.169.254"),
-        )
-    })?;
-    let scheme_ok = uri
-        .scheme_str()
-        .is_some_and(|s| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"));
-    if !scheme_ok || uri.host().is_none_or(str::is_empty) {
-        return Err(CredentialsError::failed(
-            PROVIDER,
-            format!("invalid IMDS endpoint `{raw}` from {source}: expected an absolute http:// URI like http://169.254.169.254"),
-        ));
-    }
-    Ok(uri)
+    crate::transport::parse_endpoint(raw, PROVIDER, "IMDS", source, IPV4_ENDPOINT)
 }
 
 /// `base` (which may carry a path prefix) joined with an absolute `path`.

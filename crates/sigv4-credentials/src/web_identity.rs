@@ -19,15 +19,13 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
-use crate::profile::ProfileSet;
-use crate::sts::{self, RoleRequest, StsClient, StsEndpoint};
+use crate::sts::{EndpointSource, RoleRequest, StsClient, StsEndpoint, StsSettings};
 use crate::{
     Credentials, CredentialsError, Env, ProvideCredentials, ProvideCredentialsFuture,
-    SharedTimeSource, SystemClock, TransportOptions,
+    SharedTimeSource, TransportOptions,
 };
 
 /// The name of this source in errors and on the credentials it gives.
@@ -44,15 +42,8 @@ const ENV_SESSION_NAME: &str = "AWS_ROLE_SESSION_NAME";
 pub struct WebIdentity {
     token_file: PathBuf,
     request: RoleRequest,
-    endpoint: Endpoint,
+    endpoint: EndpointSource,
     sts: StsClient,
-}
-
-/// Where the STS endpoint comes from: fixed, or resolved from the environment at each call.
-#[derive(Clone, Debug)]
-enum Endpoint {
-    Fixed(StsEndpoint),
-    FromEnv(Env),
 }
 
 impl fmt::Debug for WebIdentity {
@@ -67,12 +58,9 @@ impl fmt::Debug for WebIdentity {
 /// Builds a [`WebIdentity`] source.
 #[derive(Clone, Default)]
 pub struct WebIdentityBuilder {
-    env: Option<Env>,
     token_file: Option<PathBuf>,
     request: Option<RoleRequest>,
-    endpoint: Option<StsEndpoint>,
-    transport: Option<TransportOptions>,
-    time_source: Option<SharedTimeSource>,
+    sts: StsSettings,
 }
 
 impl fmt::Debug for WebIdentityBuilder {
@@ -87,7 +75,7 @@ impl fmt::Debug for WebIdentityBuilder {
 impl WebIdentityBuilder {
     /// Where variables and profile files are read (default: the real environment).
     pub fn env(mut self, env: Env) -> Self {
-        self.env = Some(env);
+        self.sts.env = Some(env);
         self
     }
 
@@ -106,19 +94,19 @@ impl WebIdentityBuilder {
     /// A fixed STS endpoint and region (default: resolved from the environment and the profile
     /// at each call, see [`sts::endpoint`]).
     pub fn endpoint(mut self, endpoint: StsEndpoint) -> Self {
-        self.endpoint = Some(endpoint);
+        self.sts.endpoint = Some(endpoint);
         self
     }
 
     /// Timeouts, attempts and TLS for the STS call (default [`sts::default_transport`]).
     pub fn transport(mut self, options: TransportOptions) -> Self {
-        self.transport = Some(options);
+        self.sts.transport = Some(options);
         self
     }
 
     /// The clock for signing times and session names (default: the system clock).
     pub fn time_source(mut self, time_source: SharedTimeSource) -> Self {
-        self.time_source = Some(time_source);
+        self.sts.time_source = Some(time_source);
         self
     }
 
@@ -128,7 +116,7 @@ impl WebIdentityBuilder {
     /// [`CredentialsError::NotConfigured`] when there is no token file at all;
     /// [`CredentialsError::Failed`] when the token file is set but the role is not.
     pub fn build_from_env(self) -> Result<WebIdentity, CredentialsError> {
-        let env = self.env.clone().unwrap_or_else(Env::real);
+        let env = self.sts.env();
         let token_file = match &self.token_file {
             Some(path) => path.clone(),
             None => match env.get_non_blank(ENV_TOKEN_FILE) {
@@ -160,26 +148,21 @@ impl WebIdentityBuilder {
                 }
             }
         };
-        Ok(self.finish(env, token_file, request))
+        Ok(self.finish(token_file, request))
     }
 
     /// Builds the source with this token file and role (no environment variables read for them).
     pub fn build(self, token_file: impl Into<PathBuf>, request: RoleRequest) -> WebIdentity {
-        let env = self.env.clone().unwrap_or_else(Env::real);
-        self.finish(env, token_file.into(), request)
+        self.finish(token_file.into(), request)
     }
 
-    fn finish(self, env: Env, token_file: PathBuf, request: RoleRequest) -> WebIdentity {
-        let time_source = self.time_source.unwrap_or_else(|| Arc::new(SystemClock));
-        let transport = self.transport.unwrap_or_else(sts::default_transport);
+    fn finish(self, token_file: PathBuf, request: RoleRequest) -> WebIdentity {
+        let (endpoint, sts) = self.sts.build();
         WebIdentity {
             token_file,
             request,
-            endpoint: match self.endpoint {
-                Some(endpoint) => Endpoint::Fixed(endpoint),
-                None => Endpoint::FromEnv(env),
-            },
-            sts: StsClient::new(transport, time_source),
+            endpoint,
+            sts,
         }
     }
 }
@@ -199,7 +182,7 @@ impl WebIdentity {
         Self {
             token_file,
             request,
-            endpoint: Endpoint::Fixed(endpoint),
+            endpoint: EndpointSource::Fixed(endpoint),
             sts,
         }
     }
@@ -211,13 +194,10 @@ impl WebIdentity {
 
     /// Reads the token file and calls STS once.
     pub async fn load(&self) -> Result<Credentials, CredentialsError> {
-        let endpoint = match &self.endpoint {
-            Endpoint::Fixed(endpoint) => endpoint.clone(),
-            Endpoint::FromEnv(env) => {
-                let set = ProfileSet::load(env, None).ok();
-                sts::endpoint::resolve(env, set.as_ref()).map_err(|e| rename(e, PROVIDER_NAME))?
-            }
-        };
+        let endpoint = self
+            .endpoint
+            .resolve()
+            .map_err(|e| rename(e, PROVIDER_NAME))?;
         let token = read_token(&self.token_file).await?;
         let name: Cow<'static, str> = Cow::Owned(format!("web identity {}", self.request.role_arn));
         self.sts

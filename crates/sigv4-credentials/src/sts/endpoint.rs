@@ -219,21 +219,13 @@ pub fn resolve(env: &Env, set: Option<&ProfileSet>) -> Result<StsEndpoint, Crede
             ))
         }
     };
-    let uri: Uri = url.parse().map_err(|e| {
-        CredentialsError::failed(
-            PROVIDER,
-            format!("the STS endpoint `{url}` from {source} is not a URL: {e}"),
-        )
-    })?;
-    let scheme_ok = uri
-        .scheme_str()
-        .is_some_and(|s| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"));
-    if !scheme_ok || uri.host().is_none_or(str::is_empty) {
-        return Err(CredentialsError::failed(
-            PROVIDER,
-            format!("the STS endpoint `{url}` from {source} must be an absolute http:// or https:// URL"),
-        ));
-    }
+    let uri = crate::transport::parse_endpoint(
+        &url,
+        PROVIDER,
+        "STS",
+        source,
+        "https://sts.us-east-1.amazonaws.com",
+    )?;
     let region = match region {
         Some(region) if region == "aws-global" => "us-east-1".to_owned(),
         Some(region) => region,

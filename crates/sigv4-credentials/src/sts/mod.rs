@@ -21,8 +21,9 @@ use sigv4_core::time::parse_rfc3339;
 use sigv4_core::{Payload, Signer, SigningParams};
 use zeroize::Zeroizing;
 
+use crate::profile::ProfileSet;
 use crate::transport::{retry, Attempt, HttpClient, HttpError, TransportOptions};
-use crate::{Credentials, CredentialsError, SharedTimeSource};
+use crate::{Credentials, CredentialsError, Env, SharedTimeSource};
 
 pub mod endpoint;
 mod xml;
@@ -99,6 +100,75 @@ impl RoleRequest {
     }
 }
 
+/// Where an STS source's calls go: a fixed endpoint, a region's regional endpoint, or whatever
+/// the environment and the profile files say at the time of each call.
+#[derive(Clone, Debug)]
+pub(crate) enum EndpointSource {
+    Fixed(StsEndpoint),
+    Region(String),
+    FromEnv(Env),
+}
+
+impl EndpointSource {
+    pub(crate) fn resolve(&self) -> Result<StsEndpoint, CredentialsError> {
+        match self {
+            EndpointSource::Fixed(endpoint) => Ok(endpoint.clone()),
+            EndpointSource::Region(region) => {
+                endpoint::resolve(&Env::from_pairs([("AWS_REGION", region.as_str())]), None)
+            }
+            EndpointSource::FromEnv(env) => {
+                let set = ProfileSet::load(env, None).ok();
+                endpoint::resolve(env, set.as_ref())
+            }
+        }
+    }
+}
+
+/// What the STS source builders ([`WebIdentityBuilder`](crate::web_identity::WebIdentityBuilder),
+/// [`AssumeRoleBuilder`](crate::assume_role::AssumeRoleBuilder)) share.
+#[derive(Clone, Default)]
+pub(crate) struct StsSettings {
+    pub(crate) env: Option<Env>,
+    pub(crate) region: Option<String>,
+    pub(crate) endpoint: Option<StsEndpoint>,
+    pub(crate) transport: Option<TransportOptions>,
+    pub(crate) time_source: Option<SharedTimeSource>,
+}
+
+impl fmt::Debug for StsSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StsSettings")
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .field("transport", &self.transport)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StsSettings {
+    pub(crate) fn env(&self) -> Env {
+        self.env.clone().unwrap_or_else(Env::real)
+    }
+
+    /// The endpoint choice and the client these settings describe.
+    pub(crate) fn build(self) -> (EndpointSource, StsClient) {
+        let env = self.env();
+        let endpoint = match (self.endpoint, self.region) {
+            (Some(endpoint), _) => EndpointSource::Fixed(endpoint),
+            (None, Some(region)) => EndpointSource::Region(region),
+            (None, None) => EndpointSource::FromEnv(env),
+        };
+        let time_source = self
+            .time_source
+            .unwrap_or_else(|| Arc::new(crate::SystemClock));
+        let client = StsClient::new(
+            self.transport.unwrap_or_else(default_transport),
+            time_source,
+        );
+        (endpoint, client)
+    }
+}
+
 /// The body of a request, wiped when the last reference drops (it may hold a web identity token).
 struct WipedBody(Zeroizing<Vec<u8>>);
 
@@ -135,6 +205,11 @@ impl StsClient {
         }
     }
 
+    fn session_and_duration(&self, request: &RoleRequest) -> (String, Option<String>) {
+        let session = request.session_name(self.time_source.now());
+        (session, request.duration.map(|d| d.as_secs().to_string()))
+    }
+
     /// `AssumeRole`, signed with `source`. The credentials are named `provider_name`.
     pub(crate) async fn assume_role(
         &self,
@@ -143,18 +218,8 @@ impl StsClient {
         request: &RoleRequest,
         provider_name: Cow<'static, str>,
     ) -> Result<Credentials, CredentialsError> {
-        let now = self.time_source.now();
-        let session = request.session_name(now);
-        let duration = request.duration.map(|d| d.as_secs().to_string());
-        let mut form: Vec<(&str, &str)> = vec![
-            ("Action", "AssumeRole"),
-            ("Version", VERSION),
-            ("RoleArn", &request.role_arn),
-            ("RoleSessionName", &session),
-        ];
-        if let Some(d) = &duration {
-            form.push(("DurationSeconds", d));
-        }
+        let (session, duration) = self.session_and_duration(request);
+        let mut form = role_form("AssumeRole", request, &session, duration.as_deref());
         if let Some(id) = &request.external_id {
             form.push(("ExternalId", id));
         }
@@ -171,19 +236,14 @@ impl StsClient {
         token: &str,
         provider_name: Cow<'static, str>,
     ) -> Result<Credentials, CredentialsError> {
-        let now = self.time_source.now();
-        let session = request.session_name(now);
-        let duration = request.duration.map(|d| d.as_secs().to_string());
-        let mut form: Vec<(&str, &str)> = vec![
-            ("Action", "AssumeRoleWithWebIdentity"),
-            ("Version", VERSION),
-            ("RoleArn", &request.role_arn),
-            ("RoleSessionName", &session),
-            ("WebIdentityToken", token),
-        ];
-        if let Some(d) = &duration {
-            form.push(("DurationSeconds", d));
-        }
+        let (session, duration) = self.session_and_duration(request);
+        let mut form = role_form(
+            "AssumeRoleWithWebIdentity",
+            request,
+            &session,
+            duration.as_deref(),
+        );
+        form.push(("WebIdentityToken", token));
         let what = format!("AssumeRoleWithWebIdentity {}", request.role_arn);
         self.call(endpoint, &what, &form, None, provider_name).await
     }
@@ -322,6 +382,25 @@ impl StsClient {
             .map(|(n, v)| (n.clone(), v.clone()))
             .collect())
     }
+}
+
+/// The parameters both role actions start with.
+fn role_form<'a>(
+    action: &'a str,
+    request: &'a RoleRequest,
+    session: &'a str,
+    duration: Option<&'a str>,
+) -> Vec<(&'a str, &'a str)> {
+    let mut form = vec![
+        ("Action", action),
+        ("Version", VERSION),
+        ("RoleArn", request.role_arn.as_str()),
+        ("RoleSessionName", session),
+    ];
+    if let Some(duration) = duration {
+        form.push(("DurationSeconds", duration));
+    }
+    form
 }
 
 /// The `Host` header for a URI: host lower-cased, port kept unless it is the scheme's default.

@@ -137,6 +137,35 @@ impl TransportOptions {
     }
 }
 
+/// Parses an endpoint URL from configuration: an absolute `http://` or `https://` URL with a host.
+/// `what` names the service for the message (`IMDS`, `STS`), `source` where the value came from,
+/// `example` a URL the user could write.
+pub(crate) fn parse_endpoint(
+    raw: &str,
+    provider: &'static str,
+    what: &str,
+    source: &str,
+    example: &str,
+) -> Result<http::Uri, crate::CredentialsError> {
+    let raw = raw.trim();
+    let invalid = |reason: String| {
+        crate::CredentialsError::failed(
+            provider,
+            format!("invalid {what} endpoint `{raw}` from {source}: {reason}; expected an absolute http:// or https:// URL like {example}"),
+        )
+    };
+    let uri: http::Uri = raw
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| invalid(e.to_string()))?;
+    let scheme_ok = uri
+        .scheme_str()
+        .is_some_and(|s| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"));
+    if !scheme_ok || uri.host().is_none_or(str::is_empty) {
+        return Err(invalid("no scheme or host".to_owned()));
+    }
+    Ok(uri)
+}
+
 /// What one attempt of a retried operation came to.
 pub(crate) enum Attempt<T, E> {
     /// Finished: success or an error that retrying cannot change.
