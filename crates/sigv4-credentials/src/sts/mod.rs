@@ -447,6 +447,26 @@ pub(crate) fn account_of_arn(arn: &str) -> Option<&str> {
     (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then_some(account)
 }
 
+/// The credentials in a successful `AssumeRole` or `AssumeRoleWithWebIdentity` answer (the XML
+/// body), named `provider`; the account id comes from the assumed role's ARN. For tools that hold
+/// such an answer, and the fuzz targets. Messages never quote the answer.
+///
+/// ```
+/// let xml = "<AssumeRoleResponse><AssumeRoleResult><AssumedRoleUser>\
+///   <Arn>arn:aws:sts::123456789012:assumed-role/r/s</Arn></AssumedRoleUser><Credentials>\
+///   <AccessKeyId>ASIAX</AccessKeyId><SecretAccessKey>s</SecretAccessKey>\
+///   <SessionToken>t</SessionToken><Expiration>2030-01-01T00:00:00Z</Expiration>\
+///   </Credentials></AssumeRoleResult></AssumeRoleResponse>";
+/// let creds = sigv4_credentials::sts::parse_credentials_answer(xml, "sts").unwrap();
+/// assert_eq!(creds.account_id(), Some("123456789012"));
+/// ```
+pub fn parse_credentials_answer(
+    xml: &str,
+    provider: impl Into<Cow<'static, str>>,
+) -> Result<Credentials, CredentialsError> {
+    parse_credentials(xml, provider.into())
+}
+
 /// The credentials in a successful `AssumeRole*` answer. Messages never quote the answer.
 fn parse_credentials(
     xml: &str,
