@@ -141,7 +141,10 @@ pub fn sign(data: &[u8]) {
         now,
         &verify_settings,
     );
-    assert!(refused.is_err(), "a request verified under the wrong secret");
+    assert!(
+        refused.is_err(),
+        "a request verified under the wrong secret"
+    );
 }
 
 /// Verification of anything: a request head with any `Authorization` header or presigned query.
