@@ -39,6 +39,8 @@ fn case(index: usize, summary: &str) -> Value {
 struct Script {
     expected: VecDeque<(String, u16, Option<String>)>,
     unexpected: Vec<String>,
+    /// The TTL header the token answer carries (default 21600).
+    token_ttl: Option<String>,
 }
 
 async fn serve(script: Arc<Mutex<Script>>) -> String {
@@ -69,9 +71,10 @@ fn answer(script: &Mutex<Script>, request: &Request<Incoming>) -> Response<Full<
     };
     if request.method() == Method::PUT && request.uri().path() == "/latest/api/token" {
         let mut response = respond(200, "token".into());
+        let ttl = script.lock().unwrap().token_ttl.clone();
         response.headers_mut().insert(
             "x-aws-ec2-metadata-token-ttl-seconds",
-            "21600".parse().unwrap(),
+            ttl.as_deref().unwrap_or("21600").parse().unwrap(),
         );
         return response;
     }
@@ -191,4 +194,43 @@ cases! {
     named_profile_legacy_api: 10, "Test IMDS credentials provider with a given profile name against legacy API returns valid credentials";
     unstable_profile_legacy_api: 11, "Test IMDS credentials provider against legacy API when profile is unstable returns valid credentials";
     named_profile_legacy_api_invalid: 12, "Test IMDS credentials provider with a given profile name against legacy API when profile is invalid throws an error";
+}
+
+// ===== found by fuzzing (issue 12): data from the network never panics the source =====
+
+#[tokio::test]
+async fn a_huge_token_ttl_is_not_believed() {
+    // A metadata endpoint answered the token request with a TTL of about 1.2e19 seconds; adding
+    // that to "now" overflowed and panicked the source. It must be refused as data, and the token
+    // used as if it had the TTL asked for.
+    let script = Arc::new(Mutex::new(Script {
+        token_ttl: Some("12000000000000000000".into()),
+        ..Script::default()
+    }));
+    {
+        let mut s = script.lock().unwrap();
+        s.expected.push_back((
+            "/latest/meta-data/iam/security-credentials-extended/".into(),
+            200,
+            Some("web".into()),
+        ));
+        s.expected.push_back((
+            "/latest/meta-data/iam/security-credentials-extended/web".into(),
+            200,
+            Some(r#"{"Code":"Success","AccessKeyId":"ASIAHUGETTL","SecretAccessKey":"s","Token":"t","Expiration":"2030-01-01T00:00:00Z"}"#.into()),
+        ));
+    }
+    let url = serve(Arc::clone(&script)).await;
+    let imds = Imds::builder()
+        .env(Env::from_pairs([("HOME", "/nonexistent-home-for-tests")]))
+        .endpoint(url)
+        .time_source(Arc::new(ManualClock::new(
+            UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        )))
+        .build();
+    let creds = imds
+        .provide_credentials()
+        .await
+        .expect("credentials, not a panic");
+    assert_eq!(creds.access_key_id(), "ASIAHUGETTL");
 }
