@@ -105,7 +105,8 @@ impl Instance {
     }
 
     /// The real cache in front of the real IMDS source, on the shared clock. The refresh jitter
-    /// is left at its default (0..=1 min): the times the tests move to hold for any draw.
+    /// is left at its default (up to a fifth of the advisory window): the times the tests move
+    /// to hold for any draw.
     fn cache(&self, load_timeout: Duration) -> CredentialsCache {
         self.cache_over(self.source(), load_timeout)
     }
@@ -171,7 +172,7 @@ async fn ten_thousand_callers_in_the_last_minute_cause_one_imds_fetch() {
     assert_generation(&first, GEN1, gen1_expiry(), instance.now());
     assert_eq!(instance.imds.credential_fetches(), 1);
 
-    // Nobody called during the refresh window; now generation 1 has 30 s left (the blocking
+    // Nobody called during the advisory window; now generation 1 has 30 s left (the mandatory
     // window) and 10,000 requests arrive at once. IMDS already serves generation 2.
     instance.set_clock(gen1_expiry() - Duration::from_secs(30));
     let results = call_concurrently(&cache, 10_000).await;
@@ -246,15 +247,18 @@ async fn imds_down_through_the_refresh_window_still_serves_valid_credentials() {
     );
     let fetches_before = instance.imds.credential_fetches();
 
-    // Inside the 5-minute refresh window (3 min left, past any jitter): callers get generation 1
-    // at once while the cache tries to refresh in the background.
+    // Inside the advisory window (6-hour credentials: 60 min, plus up to 12 min of jitter; here
+    // 3 min left): callers get generation 1 at once while the cache tries to refresh in the
+    // background.
     instance.set_clock(gen1_expiry() - 3 * MIN);
     for got in call_concurrently(&cache, 1_000).await {
         assert_generation(&got, GEN1, gen1_expiry(), instance.now());
     }
 
-    // Inside the last minute: callers now wait for a refresh, which fails; they still get the
-    // old credentials, which are valid for 30 more seconds.
+    // Inside the last minute (the mandatory window): the background refresh failed moments ago,
+    // so the next try waits 5–10 min; callers get the old credentials, valid for 30 more
+    // seconds (a caller that arrives while that refresh still runs waits for it, then gets them
+    // too).
     instance.set_clock(gen1_expiry() - Duration::from_secs(30));
     assert_generation(
         &cache.provide_credentials().await,
