@@ -191,6 +191,32 @@ async fn settle() {
     }
 }
 
+/// `n` callers at once, each on its own task.
+fn spawn_callers(
+    cache: &CredentialsCache,
+    n: usize,
+) -> Vec<tokio::task::JoinHandle<Result<Credentials, CredentialsError>>> {
+    (0..n)
+        .map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.provide_credentials().await })
+        })
+        .collect()
+}
+
+/// A clock at [`t0`], a source answering after 200 ms of tokio time with one-hour credentials,
+/// and a [`cache`] in front of it.
+fn setup_slow_source() -> (ManualClock, Arc<Fake>, CredentialsCache) {
+    let clock = ManualClock::new(t0());
+    let fake = Fake::with_delay(
+        &clock,
+        Behaviour::Succeed(Some(HOUR)),
+        Duration::from_millis(200),
+    );
+    let cache = cache(&clock, &fake);
+    (clock, fake, cache)
+}
+
 fn akid(result: Result<Credentials, CredentialsError>) -> String {
     match result {
         Ok(c) => c.access_key_id().to_owned(),
@@ -218,25 +244,12 @@ async fn warm_calls_are_ready_and_do_not_fetch_again() {
 
 #[tokio::test(start_paused = true)]
 async fn ten_thousand_concurrent_calls_across_expiry_fetch_once() {
-    let clock = ManualClock::new(t0());
-    let fake = Fake::with_delay(
-        &clock,
-        Behaviour::Succeed(Some(HOUR)),
-        Duration::from_millis(200),
-    );
-    let cache = cache(&clock, &fake);
+    let (clock, fake, cache) = setup_slow_source();
     assert_eq!(akid(cache.provide_credentials().await), "AKID1");
     assert_eq!(fake.fetches(), 1);
 
     clock.advance(HOUR + Duration::from_secs(1)); // AKID1 has expired
-    let mut tasks = Vec::with_capacity(10_000);
-    for _ in 0..10_000 {
-        let cache = cache.clone();
-        tasks.push(tokio::spawn(
-            async move { cache.provide_credentials().await },
-        ));
-    }
-    for task in tasks {
+    for task in spawn_callers(&cache, 10_000) {
         assert_eq!(akid(task.await.unwrap()), "AKID2");
     }
     assert_eq!(
@@ -248,20 +261,8 @@ async fn ten_thousand_concurrent_calls_across_expiry_fetch_once() {
 
 #[tokio::test(start_paused = true)]
 async fn ten_thousand_concurrent_first_calls_fetch_once() {
-    let clock = ManualClock::new(t0());
-    let fake = Fake::with_delay(
-        &clock,
-        Behaviour::Succeed(Some(HOUR)),
-        Duration::from_millis(200),
-    );
-    let cache = cache(&clock, &fake);
-    let tasks: Vec<_> = (0..10_000)
-        .map(|_| {
-            let cache = cache.clone();
-            tokio::spawn(async move { cache.provide_credentials().await })
-        })
-        .collect();
-    for task in tasks {
+    let (_, fake, cache) = setup_slow_source();
+    for task in spawn_callers(&cache, 10_000) {
         assert_eq!(akid(task.await.unwrap()), "AKID1");
     }
     assert_eq!(fake.fetches(), 1);
@@ -274,15 +275,9 @@ async fn ten_thousand_concurrent_calls_on_two_threads_fetch_once() {
     let cache = cache(&clock, &fake);
     assert_eq!(akid(cache.provide_credentials().await), "AKID1");
 
-    // Inside the blocking window: every caller waits for the one refresh.
+    // Inside the mandatory window: every caller waits for the one refresh.
     clock.advance(HOUR - Duration::from_secs(30));
-    let tasks: Vec<_> = (0..10_000)
-        .map(|_| {
-            let cache = cache.clone();
-            tokio::spawn(async move { cache.provide_credentials().await })
-        })
-        .collect();
-    for task in tasks {
+    for task in spawn_callers(&cache, 10_000) {
         let got = akid(task.await.unwrap());
         assert!(got == "AKID2", "got {got}");
     }
@@ -559,13 +554,7 @@ async fn a_non_recoverable_error_surfaces_at_once_in_the_mandatory_window() {
 
     // Callers joining a refresh that ends with it get it too.
     tokio::time::advance(Duration::from_secs(5)).await;
-    let callers: Vec<_> = (0..100)
-        .map(|_| {
-            let cache = cache.clone();
-            tokio::spawn(async move { cache.provide_credentials().await })
-        })
-        .collect();
-    for caller in callers {
+    for caller in spawn_callers(&cache, 100) {
         assert_non_recoverable(caller.await.unwrap());
     }
     assert_eq!(fake.fetches(), 4);
@@ -575,24 +564,12 @@ async fn a_non_recoverable_error_surfaces_at_once_in_the_mandatory_window() {
 
 #[tokio::test(start_paused = true)]
 async fn invalidate_makes_ten_thousand_concurrent_callers_cause_exactly_one_load() {
-    let clock = ManualClock::new(t0());
-    let fake = Fake::with_delay(
-        &clock,
-        Behaviour::Succeed(Some(HOUR)),
-        Duration::from_millis(200),
-    );
-    let cache = cache(&clock, &fake);
+    let (_, fake, cache) = setup_slow_source();
     let refused = cache.provide_credentials().await.unwrap();
     assert_eq!(fake.fetches(), 1);
 
     sigv4_credentials::cache::invalidate_refused(&cache, &refused);
-    let tasks: Vec<_> = (0..10_000)
-        .map(|_| {
-            let cache = cache.clone();
-            tokio::spawn(async move { cache.provide_credentials().await })
-        })
-        .collect();
-    for task in tasks {
+    for task in spawn_callers(&cache, 10_000) {
         assert_eq!(akid(task.await.unwrap()), "AKID2");
     }
     assert_eq!(

@@ -20,6 +20,7 @@ use sigv4_credentials::{
     CredentialsCache, ManualClock, ProvideCredentials, ProvideCredentialsFuture, TimeSource,
 };
 use tokio::sync::Notify;
+use tower::util::BoxCloneService;
 use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 use tower_sigv4::{BoxError, SigV4Layer, SkipSigning};
 
@@ -76,8 +77,12 @@ fn setup() -> (ManualClock, Arc<Source>, SigV4Layer) {
 
 /// The access key id in a request's `Authorization` header.
 fn signed_with<B>(request: &Request<B>) -> String {
-    let auth = request
-        .headers()
+    key_in(request.headers())
+}
+
+/// The access key id in the `Authorization` header among `headers`.
+fn key_in(headers: &http::HeaderMap) -> String {
+    let auth = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
@@ -134,6 +139,20 @@ fn refusing(
     })
 }
 
+/// The signing stack, boxed.
+type Stack = BoxCloneService<Request<Full<Bytes>>, Response<Full<Bytes>>, BoxError>;
+
+/// A fresh [`setup`] whose inner service refuses AKID1 with `status`/`code`: the source and the
+/// signing stack.
+fn stack_refusing_akid1(status: StatusCode, code: &'static str) -> (Arc<Source>, Stack) {
+    let (_, source, layer) = setup();
+    let service =
+        ServiceBuilder::new()
+            .layer(layer)
+            .service(refusing("AKID1", status, code, Arc::default()));
+    (source, BoxCloneService::new(service))
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_403_expired_token_causes_exactly_one_refresh_before_the_next_request() {
     let (_, source, layer) = setup();
@@ -187,13 +206,7 @@ async fn the_other_header_forms_and_codes_are_recognized() {
         (StatusCode::BAD_REQUEST, "InvalidToken"),
         (StatusCode::FORBIDDEN, "InvalidAccessKeyId"),
     ] {
-        let (_, source, layer) = setup();
-        let service = ServiceBuilder::new().layer(layer).service(refusing(
-            "AKID1",
-            status,
-            code,
-            Arc::default(),
-        ));
+        let (source, service) = stack_refusing_akid1(status, code);
         service.clone().oneshot(get()).await.unwrap();
         service.clone().oneshot(get()).await.unwrap();
         assert_eq!(source.fetches(), 2, "{status} {code}");
@@ -213,13 +226,7 @@ async fn successes_and_other_refusals_do_not_invalidate() {
         (StatusCode::INTERNAL_SERVER_ERROR, "ExpiredToken"),
         (StatusCode::UNAUTHORIZED, "ExpiredToken"),
     ] {
-        let (_, source, layer) = setup();
-        let service = ServiceBuilder::new().layer(layer).service(refusing(
-            "AKID1",
-            status,
-            code,
-            Arc::default(),
-        ));
+        let (source, service) = stack_refusing_akid1(status, code);
         for _ in 0..20 {
             let response = service.clone().oneshot(get()).await.unwrap();
             assert_eq!(response.status(), status);
@@ -230,13 +237,7 @@ async fn successes_and_other_refusals_do_not_invalidate() {
 
 #[tokio::test(start_paused = true)]
 async fn a_hundred_requests_refused_at_once_cause_one_refresh() {
-    let (_, source, layer) = setup();
-    let service = ServiceBuilder::new().layer(layer).service(refusing(
-        "AKID1",
-        StatusCode::FORBIDDEN,
-        "ExpiredToken",
-        Arc::default(),
-    ));
+    let (source, service) = stack_refusing_akid1(StatusCode::FORBIDDEN, "ExpiredToken");
     service.clone().oneshot(get()).await.unwrap(); // AKID1 loaded, refused, invalidated
     let tasks: Vec<_> = (0..100)
         .map(|_| {
@@ -348,17 +349,7 @@ mod through_reqwest_middleware {
             _extensions: &mut Extensions,
             _next: Next<'_>,
         ) -> reqwest_middleware::Result<reqwest::Response> {
-            let auth = request
-                .headers()
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            let key = auth
-                .split("Credential=")
-                .nth(1)
-                .and_then(|rest| rest.split('/').next())
-                .unwrap_or("(unsigned)")
-                .to_owned();
+            let key = key_in(request.headers());
             self.seen.lock().unwrap().push(key.clone());
             let mut response = http::Response::new(REFUSAL_BODY);
             if key == "AKID1" {
