@@ -535,3 +535,77 @@ async fn behind_the_cache_a_rejected_token_costs_one_token_and_one_fetch() {
         "the initial load plus one refresh"
     );
 }
+
+// ===== 6. the advisory window follows the lifetime at each load =====
+
+/// Waits (a bounded number of scheduler turns, no timer) until the cache has no refresh in
+/// flight: its `Debug` output says `refreshing: false`.
+async fn refresh_settled(cache: &CredentialsCache) {
+    for _ in 0..100_000 {
+        if format!("{cache:?}").contains("refreshing: false") {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("the background refresh did not finish: {cache:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn six_hour_imds_credentials_refresh_60_then_15_minutes_before_expiry() {
+    let instance = Instance::boot().await;
+    let cache = CredentialsCache::builder()
+        .time_source(shared(&instance.clock))
+        .load_timeout(Duration::from_secs(30))
+        .refresh_jitter(Duration::ZERO) // the exact start of each advisory window
+        .build(instance.source());
+    let got = cache.provide_credentials().await;
+    assert_generation(&got, GEN1, gen1_expiry(), instance.now());
+
+    // A 6-hour lifetime: a 60-minute advisory window, not a second earlier.
+    instance.set_clock(gen1_expiry() - 60 * MIN - Duration::from_secs(1));
+    assert_generation(
+        &cache.provide_credentials().await,
+        GEN1,
+        gen1_expiry(),
+        instance.now(),
+    );
+    assert_eq!(instance.imds.credential_fetches(), 1);
+    instance.set_clock(gen1_expiry() - 60 * MIN);
+    assert_generation(
+        &cache.provide_credentials().await,
+        GEN1,
+        gen1_expiry(),
+        instance.now(),
+    );
+    refresh_settled(&cache).await;
+    assert_eq!(
+        instance.imds.credential_fetches(),
+        2,
+        "refreshed in the background"
+    );
+
+    // IMDS still hands out generation 1 (it rotates 15 min before expiry). Obtained now, it has
+    // 60 min to live: a 15-minute window. So nothing happens at 16 min left...
+    instance.set_clock(gen1_expiry() - 16 * MIN);
+    assert_generation(
+        &cache.provide_credentials().await,
+        GEN1,
+        gen1_expiry(),
+        instance.now(),
+    );
+    assert_eq!(instance.imds.credential_fetches(), 2);
+    // ...and at 15 min left the next refresh gets generation 2, just issued.
+    instance.set_clock(gen1_expiry() - 15 * MIN);
+    cache
+        .provide_credentials()
+        .await
+        .expect("generation 1, valid");
+    refresh_settled(&cache).await;
+    assert_eq!(instance.imds.credential_fetches(), 3);
+    assert_generation(
+        &cache.provide_credentials().await,
+        GEN2,
+        gen2_expiry(),
+        instance.now(),
+    );
+}
