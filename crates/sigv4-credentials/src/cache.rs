@@ -53,7 +53,8 @@
 //! that needs a refresh (mandatory window, expired, nothing cached) gets it at once, without a
 //! wait and without contacting the source; after that, the next such caller tries again (so a
 //! fix, such as a renewed login, is picked up within seconds). In the advisory window callers
-//! keep getting the valid cached credentials.
+//! keep getting the valid cached credentials, and the background refresh is tried again once
+//! those seconds are over (as the Go SDK does; the source is asked at most once per 1–5 s).
 //!
 //! **Invalidation.** [`ProvideCredentials::invalidate`] marks the cached credentials stale: the
 //! next call refreshes as in the mandatory window (callers wait for one shared fetch; if it fails
@@ -71,6 +72,14 @@
 //!
 //! The cache forwards an invalidation it acts on to its inner source (naming the credentials that
 //! source gave), so caches further in are invalidated too.
+//!
+//! **Where this differs from the SDKs.** Expired credentials are never served (the SDKs serve
+//! them after a failed refresh for static stability; a request signed with them fails anyway,
+//! and here the error says why). A non-recoverable error found by a background refresh in the
+//! advisory window is logged, not returned (the Go SDK returns it to the caller that started the
+//! refresh although valid credentials are cached). An invalidation compares the refused
+//! credentials by identity, not by access key id (a source may hand out the same key again), and
+//! is acted on at most once per 10 s (the SDKs have no such limit).
 //!
 //! **Two clocks.** Expiry comparisons use the injected [`TimeSource`](crate::TimeSource) (default
 //! [`SystemClock`]); waits (the load timeout), the retry delay, the 1–5 s of a non-recoverable
