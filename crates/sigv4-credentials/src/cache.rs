@@ -721,8 +721,7 @@ async fn refresh(
                 state.non_recoverable = None;
                 let holding_valid = shared
                     .current
-                    .load()
-                    .as_ref()
+                    .load_full()
                     .is_some_and(|e| !e.credentials.is_expired_at(now));
                 if holding_valid {
                     let delay = uniform(shared.retry_min, shared.retry_max);
