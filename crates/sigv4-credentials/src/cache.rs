@@ -1,40 +1,92 @@
-//! [`CredentialsCache`]: a lock-free, single-flight, refresh-ahead cache in front of any source.
+//! [`CredentialsCache`]: a lock-free, single-flight, refresh-ahead cache in front of any source,
+//! following the AWS SDKs' 2026 credential-refresh rules.
 //!
 //! # How it behaves
 //!
-//! Let `E` be the expiry of the cached credentials and `now` the time of the injected
-//! [`TimeSource`](crate::TimeSource):
+//! When credentials are stored, their *lifetime* is their expiry `E` less the time they were
+//! obtained (the injected [`TimeSource`](crate::TimeSource)'s now when the load finished). The
+//! lifetime picks the *advisory window* `A`, as the SDKs do:
 //!
-//! | when | what a caller gets | refresh |
+//! | lifetime | advisory window `A` |
+//! | --- | --- |
+//! | under 20 min | 5 min |
+//! | 20 min up to (not including) 90 min | 15 min |
+//! | 90 min or more | 60 min |
+//!
+//! The *mandatory window* `M` is 1 min (never more than `A`). A random *jitter* `J`, drawn anew
+//! for each set of credentials between zero and a fifth of `A` (5 min: up to 1 min; 15 min: up to
+//! 3 min; 60 min: up to 12 min), moves the start of the background refresh later inside the
+//! advisory window, so that a fleet which got its credentials at the same moment does not refresh
+//! in step. A refresh never starts before `E - A`.
+//!
+//! | when (`now` by the injected clock) | what a caller gets | refresh |
 //! | --- | --- | --- |
-//! | `now < E - refresh_window + jitter` | the cached value (one atomic load + one time check, no allocation) | none |
-//! | up to `E - blocking_window` | the cached value, immediately | one background refresh (`tokio::spawn`) unless one is running or a retry is not due yet |
-//! | up to `E` | waits for the refresh (at most `load_timeout`); on failure the old, still valid value | joined, or started unless a retry is not due yet |
-//! | `now >= E`, or nothing cached | waits for the refresh (at most `load_timeout`) | always joined or started (no retry delay) |
+//! | `now < E - A + J` | the cached value (one atomic load + one time check, no allocation) | none |
+//! | up to `E - M` (advisory) | the cached value, immediately | one in the background (`tokio::spawn`) unless one is running or a retry is not due yet |
+//! | up to `E` (mandatory) | waits for the refresh (at most `load_timeout`); if it fails, the old, still valid value | joined, or started unless a retry is not due yet (then the cached value at once) |
+//! | `now >= E`, or nothing cached | waits for the refresh (at most `load_timeout`) | joined or started; no retry delay |
 //!
-//! Defaults: `refresh_window` 5 min, `jitter` a random 0..=1 min drawn per credentials (so a fleet
-//! does not refresh in step), `blocking_window` 1 min, `load_timeout` 5 s.
-//! Credentials without an expiry are loaded once and never refreshed.
+//! Defaults: the advisory window by lifetime as above, jitter up to a fifth of it, mandatory
+//! window 1 min, `load_timeout` 5 s, retry delay 5–10 min. Each can be changed on the
+//! [builder](CredentialsCacheBuilder). Credentials without an expiry are never refreshed on a
+//! timer (only after [`invalidate`](ProvideCredentials::invalidate), see below).
 //!
 //! **Single flight.** At most one call to the inner source is in flight at any time; every caller
 //! that needs to wait joins it. Each fetch is itself bounded by `load_timeout`, so a hanging source
 //! cannot block later refreshes.
 //!
-//! **Failures.** A failed refresh is logged (`warn`) and the old credentials are served while they
-//! are valid. The next refresh *ahead of expiry* is not tried before a retry delay has passed: 1 s
-//! after the first failure, doubling up to 30 s (configurable with
-//! [`CredentialsCacheBuilder::retry_backoff`]); after a success the delay is back to its minimum
-//! (and when a source hands out credentials that are already inside the refresh window, fetches
-//! ahead of expiry are spaced by that minimum). Once nothing
-//! valid is left to serve, there is no delay: the first call after the source is back recovers
-//! (concurrent callers still share one fetch). Expired credentials are never handed out:
-//! [`CredentialsError::Expired`] names the refresh failure instead.
+//! **Failures.** A failed refresh is logged (`warn`) and, while the cached credentials are valid,
+//! they are still served, also in the mandatory window (a caller there waits for the failing
+//! refresh, then gets them). The next refresh ahead of expiry waits a uniform random 5–10 min
+//! ([`CredentialsCacheBuilder::retry_backoff`]); meanwhile callers get the cached value without
+//! waiting. When nothing valid is cached (the first load, or after expiry) there is no delay:
+//! every call starts or joins one fetch, so the first call after the source is back recovers;
+//! single flight keeps the source at one fetch at a time, and a source's own retries pace each
+//! fetch. Expired credentials are never handed out: [`CredentialsError::Expired`] names the
+//! refresh failure instead. When a source hands out credentials already inside their advisory
+//! window (lifetime under 5 min), background fetches are spaced by 1 s.
+//!
+//! **Errors that cannot recover.** A [`CredentialsError::NonRecoverable`] (`AccessDenied`,
+//! `InvalidIdentityToken`, an expired SSO session...) is not put on the 5–10 min retry timer and
+//! is not hidden behind the cached credentials once they are in the mandatory window: callers
+//! waiting for that refresh get the error, and for the next 1–5 s (uniform random) every caller
+//! that needs a refresh (mandatory window, expired, nothing cached) gets it at once, without a
+//! wait and without contacting the source; after that, the next such caller tries again (so a
+//! fix, such as a renewed login, is picked up within seconds). In the advisory window callers
+//! keep getting the valid cached credentials, and the background refresh is tried again once
+//! those seconds are over (as the Go SDK does; the source is asked at most once per 1–5 s).
+//!
+//! **Invalidation.** [`ProvideCredentials::invalidate`] marks the cached credentials stale: the
+//! next call refreshes as in the mandatory window (callers wait for one shared fetch; if it fails
+//! they get the old credentials while valid, and the retry delay applies). Guards against storms
+//! of invalidations (each of many requests refused at once calls it):
+//!
+//! - through [`invalidate_refused`] (what `tower-sigv4`'s layer calls), an invalidation names the
+//!   refused credentials, and it is ignored unless they are the cached ones (compared with
+//!   [`Credentials::ptr_eq`]): a refusal of a request signed before a refresh never drops the new
+//!   credentials;
+//! - invalidating credentials already marked stale does nothing;
+//! - at most one invalidation per 10 s is acted on (a source that keeps handing out refused
+//!   credentials costs one fetch per 10 s, not one per request);
+//! - an invalidation does not cancel a retry delay after a failed refresh.
+//!
+//! The cache forwards an invalidation it acts on to its inner source (naming the credentials that
+//! source gave), so caches further in are invalidated too.
+//!
+//! **Where this differs from the SDKs.** Expired credentials are never served (the SDKs serve
+//! them after a failed refresh for static stability; a request signed with them fails anyway,
+//! and here the error says why). A non-recoverable error found by a background refresh in the
+//! advisory window is logged, not returned (the Go SDK returns it to the caller that started the
+//! refresh although valid credentials are cached). An invalidation compares the refused
+//! credentials by identity, not by access key id (a source may hand out the same key again), and
+//! is acted on at most once per 10 s (the SDKs have no such limit).
 //!
 //! **Two clocks.** Expiry comparisons use the injected [`TimeSource`](crate::TimeSource) (default
-//! [`SystemClock`]); waits (the load timeout) and the retry delay use `tokio::time`, so tests drive
-//! them with `#[tokio::test(start_paused = true)]` and `tokio::time::advance`. A test that moves
-//! across a refresh window advances the [`ManualClock`](crate::ManualClock); a test that retries
-//! after a failure ahead of expiry also advances tokio time past the retry delay.
+//! [`SystemClock`]); waits (the load timeout), the retry delay, the 1–5 s of a non-recoverable
+//! error and the 10 s between invalidations use `tokio::time`, so tests drive them with
+//! `#[tokio::test(start_paused = true)]` and `tokio::time::advance`. A test that moves across a
+//! refresh window advances the [`ManualClock`](crate::ManualClock); a test that retries after a
+//! failure ahead of expiry also advances tokio time past the retry delay.
 //!
 //! **Runtime.** Background refreshes and timeouts need a tokio runtime with time enabled
 //! (`enable_time` / `enable_all`, as for any tokio timer). When the cache is used outside any tokio
@@ -45,18 +97,20 @@
 //! cores would fight over its reference count. So the cache keeps one equal copy of the
 //! credentials per core (up to 16, in separate allocations, each zeroized when dropped) and each
 //! thread clones its own: the warm path costs the same on one thread as on several. Credentials
-//! from different threads are therefore equal but not always [`Credentials::ptr_eq`].
+//! from different threads are therefore equal but not always [`Credentials::ptr_eq`] (an
+//! invalidation naming any of the copies matches).
 //!
 //! Logs (`tracing`, target `sigv4_credentials::cache`) name the provider, the access key id and the
 //! expiry, never the secret or the session token.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
 use tokio::sync::watch;
@@ -67,12 +121,33 @@ use crate::{
 };
 
 const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(5);
-const DEFAULT_REFRESH_WINDOW: Duration = Duration::from_secs(5 * 60);
-const DEFAULT_REFRESH_JITTER: Duration = Duration::from_secs(60);
 const DEFAULT_BLOCKING_WINDOW: Duration = Duration::from_secs(60);
-const DEFAULT_MIN_BACKOFF: Duration = Duration::from_secs(1);
-const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(30);
+const DEFAULT_RETRY_MIN: Duration = Duration::from_secs(5 * 60);
+const DEFAULT_RETRY_MAX: Duration = Duration::from_secs(10 * 60);
+/// The spacing of background fetches when a source hands out credentials already due.
+const DUE_SPACING: Duration = Duration::from_secs(1);
+/// How long a non-recoverable error is answered without asking the source again.
+const NON_RECOVERABLE_MIN: Duration = Duration::from_secs(1);
+const NON_RECOVERABLE_MAX: Duration = Duration::from_secs(5);
+/// At most one invalidation is acted on per this long.
+const INVALIDATION_SPACING: Duration = Duration::from_secs(10);
+/// The default jitter is up to `advisory window / JITTER_DIVISOR`.
+const JITTER_DIVISOR: u32 = 5;
 const DEFAULT_NAME: &str = "credentials cache";
+
+const MIN: Duration = Duration::from_secs(60);
+
+/// The advisory window the SDKs use for credentials that live `lifetime` from when they were
+/// obtained: 5 min under 20 min, 15 min from 20 min up to 90 min, 60 min from 90 min on.
+pub fn advisory_window(lifetime: Duration) -> Duration {
+    if lifetime < 20 * MIN {
+        5 * MIN
+    } else if lifetime < 90 * MIN {
+        15 * MIN
+    } else {
+        60 * MIN
+    }
+}
 
 /// A cache in front of any [`ProvideCredentials`] source: lock-free reads, one refresh in flight,
 /// refreshed in the background ahead of expiry, never hands out expired credentials.
@@ -103,11 +178,13 @@ struct Shared {
     name: Cow<'static, str>,
     time_source: SharedTimeSource,
     load_timeout: Duration,
-    refresh_window: Duration,
-    refresh_jitter: Duration,
+    /// `None`: by lifetime ([`advisory_window`]).
+    refresh_window: Option<Duration>,
+    /// `None`: up to a fifth of the advisory window.
+    refresh_jitter: Option<Duration>,
     blocking_window: Duration,
-    min_backoff: Duration,
-    max_backoff: Duration,
+    retry_min: Duration,
+    retry_max: Duration,
     timeout_context: Option<TimeoutContext>,
     /// How many copies of the credentials an entry keeps (see `Entry::copies`).
     shards: usize,
@@ -125,14 +202,43 @@ struct Entry {
     /// handing out clones do not all bump one shared reference count (a contended cache line
     /// would make every call slower as threads are added). A power of two in length.
     copies: Box<[Credentials]>,
-    /// `None`: no expiry, never refreshed.
+    /// `None`: no expiry and not invalidated, never refreshed.
     times: Option<Times>,
+    /// Marked stale by [`ProvideCredentials::invalidate`].
+    invalidated: bool,
 }
 
 impl Entry {
     /// A clone for the calling thread, from that thread's copy.
     fn hand_out(&self) -> Credentials {
         self.copies[thread_slot() & (self.copies.len() - 1)].clone()
+    }
+
+    /// Whether `credentials` are (a clone of) one of this entry's copies.
+    fn holds(&self, credentials: &Credentials) -> bool {
+        self.copies.iter().any(|c| c.ptr_eq(credentials))
+    }
+
+    /// The same credentials, due for a refresh that callers wait for.
+    fn invalidated(&self) -> Entry {
+        Entry {
+            credentials: self.credentials.clone(),
+            copies: self.copies.clone(),
+            times: Some(Times {
+                refresh_at: UNIX_EPOCH,
+                wait_at: UNIX_EPOCH,
+                expiry: self.credentials.expiry(),
+            }),
+            invalidated: true,
+        }
+    }
+
+    /// Still valid, and outside the mandatory window.
+    fn before_mandatory(&self, now: SystemTime) -> bool {
+        match &self.times {
+            None => true,
+            Some(t) => now < t.wait_at && !self.credentials.is_expired_at(now),
+        }
     }
 }
 
@@ -151,7 +257,8 @@ struct Times {
     refresh_at: SystemTime,
     /// From here on, callers wait for the refresh.
     wait_at: SystemTime,
-    expiry: SystemTime,
+    /// `None` for credentials without an expiry that were invalidated.
+    expiry: Option<SystemTime>,
 }
 
 type Outcome = Result<Credentials, Arc<CredentialsError>>;
@@ -190,6 +297,14 @@ impl State {
             self.in_flight = None;
         }
     }
+
+    /// The last non-recoverable error, while it is still answered without asking the source.
+    fn non_recoverable(&self) -> Option<&Arc<CredentialsError>> {
+        match &self.non_recoverable {
+            Some((error, until)) if tokio::time::Instant::now() < *until => Some(error),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -200,8 +315,10 @@ struct State {
     next_flight: u64,
     /// No refresh ahead of expiry before this (tokio time).
     next_attempt: Option<tokio::time::Instant>,
-    /// The retry delay after the next failure.
-    backoff: Duration,
+    /// The last refresh failed with this non-recoverable error; answered until the instant.
+    non_recoverable: Option<(Arc<CredentialsError>, tokio::time::Instant)>,
+    /// When an invalidation was last acted on (tokio time).
+    last_invalidation: Option<tokio::time::Instant>,
 }
 
 enum Phase {
@@ -220,6 +337,7 @@ type RefreshFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 /// What a caller on the slow path does.
 enum Decision {
     Serve(Credentials),
+    Fail(CredentialsError),
     Wait {
         rx: watch::Receiver<Option<Outcome>>,
         /// Set when there is no runtime to spawn on: the caller drives the refresh itself.
@@ -229,14 +347,69 @@ enum Decision {
     },
 }
 
+thread_local! {
+    /// The credentials a service refused, while [`invalidate_refused`] runs on this thread.
+    static REFUSED: RefCell<Option<Credentials>> = const { RefCell::new(None) };
+}
+
+/// Tells `provider` that a service refused `refused` (an `ExpiredToken` or
+/// `InvalidClientTokenId` answer, ...): calls [`ProvideCredentials::invalidate`] on it, letting
+/// every [`CredentialsCache`] on the way compare `refused` with what it holds.
+///
+/// A cache that has already replaced the refused credentials (a request signed before a refresh,
+/// refused after it) keeps its new ones; calling `provider.invalidate()` directly cannot say which
+/// credentials were refused, so a cache then marks whatever it holds as stale. The refused
+/// credentials travel in a thread-local for the duration of the call, so an `invalidate`
+/// implementation that forwards on the same thread (as [`DefaultChain`](crate::DefaultChain) and
+/// the cache do) passes them on.
+///
+/// ```
+/// # async fn demo() -> Result<(), sigv4_credentials::CredentialsError> {
+/// use sigv4_credentials::{cache, Credentials, CredentialsCache, ProvideCredentials};
+///
+/// let cache = CredentialsCache::new(Credentials::new("AKIDEXAMPLE", "secret"));
+/// let used = cache.provide_credentials().await?;
+/// // ... the service answered 403 `InvalidClientTokenId` to a request signed with `used`:
+/// cache::invalidate_refused(&cache, &used);
+/// # Ok(()) }
+/// ```
+pub fn invalidate_refused<P: ProvideCredentials + ?Sized>(provider: &P, refused: &Credentials) {
+    /// Puts back what was there before (nested calls: a cache forwarding to its source).
+    struct Restore(Option<Credentials>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            let _ = REFUSED.try_with(|r| *r.borrow_mut() = previous);
+        }
+    }
+    let previous = REFUSED
+        .try_with(|r| r.replace(Some(refused.clone())))
+        .unwrap_or_default();
+    let _restore = Restore(previous);
+    provider.invalidate();
+}
+
+/// The credentials named by an enclosing [`invalidate_refused`], if any.
+fn refused_credentials() -> Option<Credentials> {
+    REFUSED.try_with(|r| r.borrow().clone()).unwrap_or_default()
+}
+
+/// A uniform random duration in `min..=max` (millisecond steps).
+fn uniform(min: Duration, max: Duration) -> Duration {
+    let lo = u64::try_from(min.as_millis()).unwrap_or(u64::MAX);
+    let hi = u64::try_from(max.as_millis()).unwrap_or(u64::MAX).max(lo);
+    Duration::from_millis(fastrand::u64(lo..=hi))
+}
+
 impl CredentialsCache {
     /// A cache with the default settings (see [`CredentialsCache::builder`]).
     pub fn new(inner: impl ProvideCredentials + 'static) -> Self {
         Self::builder().build(inner)
     }
 
-    /// Starts a builder: load timeout 5 s, refresh window 5 min, jitter up to 1 min, blocking
-    /// window 1 min, retry delay 1 s doubling to 30 s, the system clock.
+    /// Starts a builder: load timeout 5 s, advisory window by lifetime (5, 15 or 60 min) with a
+    /// jitter of up to a fifth of it, mandatory window 1 min, retry delay 5–10 min after a failed
+    /// refresh, the system clock.
     pub fn builder() -> CredentialsCacheBuilder {
         CredentialsCacheBuilder::default()
     }
@@ -244,6 +417,7 @@ impl CredentialsCache {
     fn slow_path(&self) -> ProvideCredentialsFuture<'_> {
         match self.decide() {
             Decision::Serve(credentials) => ProvideCredentialsFuture::ready(Ok(credentials)),
+            Decision::Fail(error) => ProvideCredentialsFuture::ready(Err(error)),
             Decision::Wait {
                 rx,
                 run_inline,
@@ -266,19 +440,22 @@ impl CredentialsCache {
                 None => Phase::Fresh,
                 Some(t) if now < t.refresh_at => Phase::Fresh,
                 Some(t) if now < t.wait_at => Phase::Advisory,
-                Some(t) if now < t.expiry => Phase::Mandatory,
+                Some(t) if t.expiry.is_none_or(|e| now < e) => Phase::Mandatory,
                 Some(_) => Phase::Empty,
             },
         };
         match (phase, entry) {
             (Phase::Fresh, Some(entry)) => Decision::Serve(entry.hand_out()),
             (Phase::Advisory, Some(entry)) => {
-                if state.in_flight.is_none() && retry_due(&state) {
+                if state.in_flight.is_none()
+                    && retry_due(&state)
+                    && state.non_recoverable().is_none()
+                {
                     tracing::debug!(
                         provider = entry.credentials.provider_name(),
                         access_key_id = entry.credentials.access_key_id(),
                         expiry = %fmt_expiry(entry.credentials.expiry()),
-                        "credentials expire soon; refreshing in the background"
+                        "credentials in their advisory window; refreshing in the background"
                     );
                     let (rx, run_inline) = self.start(&mut state);
                     if let Some(run_inline) = run_inline {
@@ -302,14 +479,19 @@ impl CredentialsCache {
                     };
                 }
                 if !retry_due(&state) {
-                    // A refresh failed moments ago: do not hammer the source, serve what is valid.
+                    // A refresh failed a short while ago: do not hammer the source, serve what
+                    // is valid.
                     return Decision::Serve(entry.hand_out());
+                }
+                if let Some(error) = state.non_recoverable() {
+                    return Decision::Fail(clone_error(error));
                 }
                 tracing::debug!(
                     provider = entry.credentials.provider_name(),
                     access_key_id = entry.credentials.access_key_id(),
                     expiry = %fmt_expiry(entry.credentials.expiry()),
-                    "credentials expire within the blocking window; refreshing"
+                    invalidated = entry.invalidated,
+                    "credentials in their mandatory window or invalidated; refreshing"
                 );
                 let (rx, run_inline) = self.start(&mut state);
                 Decision::Wait {
@@ -327,6 +509,9 @@ impl CredentialsCache {
                         run_inline: None,
                         fallback,
                     };
+                }
+                if let Some(error) = state.non_recoverable() {
+                    return Decision::Fail(clone_error(error));
                 }
                 match &fallback {
                     Some(entry) => tracing::debug!(
@@ -405,6 +590,10 @@ impl CredentialsCache {
         };
         let credentials = &entry.credentials;
         let now = shared.time_source.now();
+        if error.is_non_recoverable() && !entry.before_mandatory(now) {
+            // Not hidden behind the cached credentials once they are due.
+            return Err(clone_error(&error));
+        }
         if !credentials.is_expired_at(now) {
             tracing::debug!(
                 provider = credentials.provider_name(),
@@ -414,7 +603,10 @@ impl CredentialsCache {
             );
             return Ok(entry.hand_out());
         }
-        if matches!(*error, CredentialsError::Timeout { .. }) {
+        if matches!(
+            *error,
+            CredentialsError::Timeout { .. } | CredentialsError::NonRecoverable { .. }
+        ) {
             return Err(clone_error(&error));
         }
         Err(CredentialsError::Expired {
@@ -489,35 +681,70 @@ async fn refresh(
         let tokio_now = tokio::time::Instant::now();
         let outcome = match fetched {
             Ok(credentials) => {
-                tracing::debug!(
-                    provider = credentials.provider_name(),
-                    access_key_id = credentials.access_key_id(),
-                    expiry = %fmt_expiry(credentials.expiry()),
-                    "credentials loaded"
-                );
-                let entry = shared.entry(credentials.clone());
+                let entry = shared.entry(credentials.clone(), now);
+                if let Some(t) = &entry.times {
+                    tracing::debug!(
+                        provider = credentials.provider_name(),
+                        access_key_id = credentials.access_key_id(),
+                        expiry = %fmt_expiry(credentials.expiry()),
+                        refresh_from = %fmt_expiry(Some(t.refresh_at)),
+                        "credentials loaded"
+                    );
+                } else {
+                    tracing::debug!(
+                        provider = credentials.provider_name(),
+                        access_key_id = credentials.access_key_id(),
+                        "credentials loaded (no expiry)"
+                    );
+                }
                 // Credentials that are already due for a refresh (short-lived) would otherwise
-                // trigger a fetch per call: space those fetches by the minimum retry delay.
+                // trigger a fetch per call: space those fetches.
                 let due = matches!(&entry.times, Some(t) if t.refresh_at <= now);
                 shared.current.store(Some(Arc::new(entry)));
-                state.backoff = shared.min_backoff;
-                state.next_attempt = due.then(|| tokio_now + shared.min_backoff);
+                state.next_attempt = due.then(|| tokio_now + DUE_SPACING);
+                state.non_recoverable = None;
                 Ok(credentials)
             }
+            Err(error) if error.is_non_recoverable() => {
+                let error = Arc::new(error);
+                let answered_for = uniform(NON_RECOVERABLE_MIN, NON_RECOVERABLE_MAX);
+                state.non_recoverable = Some((Arc::clone(&error), tokio_now + answered_for));
+                state.next_attempt = None;
+                tracing::warn!(
+                    provider = %shared.name,
+                    error = %error,
+                    "refreshing credentials failed, and retrying cannot help: the error is returned to callers once the cached credentials (if any) are due"
+                );
+                Err(error)
+            }
             Err(error) => {
-                let delay = state.backoff.max(shared.min_backoff);
-                state.backoff = (delay * 2).min(shared.max_backoff);
-                state.next_attempt = Some(tokio_now + delay);
-                if error.is_not_configured() || matches!(error, CredentialsError::NoneFound { .. })
-                {
-                    tracing::debug!(provider = %shared.name, error = %error, "no credentials");
-                } else {
+                state.non_recoverable = None;
+                let holding_valid = shared
+                    .current
+                    .load_full()
+                    .is_some_and(|e| !e.credentials.is_expired_at(now));
+                if holding_valid {
+                    let delay = uniform(shared.retry_min, shared.retry_max);
+                    state.next_attempt = Some(tokio_now + delay);
                     tracing::warn!(
                         provider = %shared.name,
                         error = %error,
                         retry_in = ?delay,
-                        "refreshing credentials failed"
+                        "refreshing credentials failed; serving the cached credentials while they are valid"
                     );
+                } else {
+                    state.next_attempt = None;
+                    if error.is_not_configured()
+                        || matches!(error, CredentialsError::NoneFound { .. })
+                    {
+                        tracing::debug!(provider = %shared.name, error = %error, "no credentials");
+                    } else {
+                        tracing::warn!(
+                            provider = %shared.name,
+                            error = %error,
+                            "refreshing credentials failed; nothing valid is cached, the next call tries again"
+                        );
+                    }
                 }
                 Err(Arc::new(error))
             }
@@ -550,23 +777,26 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn entry(&self, credentials: Credentials) -> Entry {
+    /// The entry for credentials obtained at `obtained`.
+    fn entry(&self, credentials: Credentials, obtained: SystemTime) -> Entry {
         let times = credentials.expiry().map(|expiry| {
-            let wait_at = earlier(expiry, self.blocking_window);
-            let jitter = if self.refresh_jitter.is_zero() {
-                Duration::ZERO
-            } else {
-                let max = u64::try_from(self.refresh_jitter.as_millis()).unwrap_or(u64::MAX);
-                Duration::from_millis(fastrand::u64(0..=max))
-            };
-            let refresh_at = earlier(expiry, self.refresh_window)
+            let lifetime = expiry.duration_since(obtained).unwrap_or(Duration::ZERO);
+            let window = self
+                .refresh_window
+                .unwrap_or_else(|| advisory_window(lifetime));
+            let wait_at = earlier(expiry, self.blocking_window.min(window));
+            let max_jitter = self
+                .refresh_jitter
+                .unwrap_or_else(|| window / JITTER_DIVISOR);
+            let jitter = uniform(Duration::ZERO, max_jitter);
+            let refresh_at = earlier(expiry, window)
                 .checked_add(jitter)
                 .unwrap_or(wait_at)
                 .min(wait_at);
             Times {
                 refresh_at,
                 wait_at,
-                expiry,
+                expiry: Some(expiry),
             }
         });
         let copies = std::iter::once(credentials.clone())
@@ -576,6 +806,7 @@ impl Shared {
             credentials,
             copies,
             times,
+            invalidated: false,
         }
     }
 
@@ -604,6 +835,48 @@ impl Shared {
             after: self.load_timeout,
             hint,
         }
+    }
+
+    /// Marks the cached credentials stale (see the module docs for the guards). Returns the
+    /// credentials the inner source gave, to forward the invalidation with, when it acted.
+    fn invalidate(&self, refused: Option<&Credentials>) -> Option<Credentials> {
+        let mut state = self.lock_state();
+        let entry = self.current.load_full()?;
+        let credentials = &entry.credentials;
+        if let Some(refused) = refused {
+            if !entry.holds(refused) {
+                tracing::debug!(
+                    provider = credentials.provider_name(),
+                    refused = refused.access_key_id(),
+                    cached = credentials.access_key_id(),
+                    "invalidation ignored: the refused credentials were replaced already"
+                );
+                return None;
+            }
+        }
+        if entry.invalidated {
+            return None;
+        }
+        let now = tokio::time::Instant::now();
+        if let Some(last) = state.last_invalidation {
+            if now < last + INVALIDATION_SPACING {
+                tracing::debug!(
+                    provider = credentials.provider_name(),
+                    access_key_id = credentials.access_key_id(),
+                    "invalidation ignored: one was acted on less than 10 s ago"
+                );
+                return None;
+            }
+        }
+        state.last_invalidation = Some(now);
+        tracing::info!(
+            provider = credentials.provider_name(),
+            access_key_id = credentials.access_key_id(),
+            expiry = %fmt_expiry(credentials.expiry()),
+            "credentials refused by a service; the next call refreshes them"
+        );
+        self.current.store(Some(Arc::new(entry.invalidated())));
+        Some(credentials.clone())
     }
 }
 
@@ -730,6 +1003,16 @@ impl ProvideCredentials for CredentialsCache {
         }
         self.slow_path()
     }
+
+    /// Marks the cached credentials stale so that the next call refreshes them (one shared
+    /// fetch, callers wait for it). Within [`invalidate_refused`], only if the refused
+    /// credentials are the cached ones; at most once per 10 s; forwarded to the inner source.
+    fn invalidate(&self) {
+        let refused = refused_credentials();
+        if let Some(given) = self.shared.invalidate(refused.as_ref()) {
+            invalidate_refused(&*self.shared.inner, &given);
+        }
+    }
 }
 
 impl fmt::Debug for CredentialsCache {
@@ -742,11 +1025,16 @@ impl fmt::Debug for CredentialsCache {
             .field("name", &shared.name)
             // `Credentials`' Debug redacts the secret and the token.
             .field("current", &current.as_ref().map(|e| &e.credentials))
+            .field(
+                "invalidated",
+                &current.as_ref().is_some_and(|e| e.invalidated),
+            )
             .field("refreshing", &refreshing)
             .field("load_timeout", &shared.load_timeout)
             .field("refresh_window", &shared.refresh_window)
             .field("refresh_jitter", &shared.refresh_jitter)
             .field("blocking_window", &shared.blocking_window)
+            .field("retry_backoff", &(shared.retry_min..=shared.retry_max))
             .finish_non_exhaustive()
     }
 }
@@ -757,11 +1045,11 @@ pub struct CredentialsCacheBuilder {
     name: Cow<'static, str>,
     time_source: Option<SharedTimeSource>,
     load_timeout: Duration,
-    refresh_window: Duration,
-    refresh_jitter: Duration,
+    refresh_window: Option<Duration>,
+    refresh_jitter: Option<Duration>,
     blocking_window: Duration,
-    min_backoff: Duration,
-    max_backoff: Duration,
+    retry_min: Duration,
+    retry_max: Duration,
     timeout_context: Option<TimeoutContext>,
 }
 
@@ -781,11 +1069,11 @@ impl Default for CredentialsCacheBuilder {
             name: Cow::Borrowed(DEFAULT_NAME),
             time_source: None,
             load_timeout: DEFAULT_LOAD_TIMEOUT,
-            refresh_window: DEFAULT_REFRESH_WINDOW,
-            refresh_jitter: DEFAULT_REFRESH_JITTER,
+            refresh_window: None,
+            refresh_jitter: None,
             blocking_window: DEFAULT_BLOCKING_WINDOW,
-            min_backoff: DEFAULT_MIN_BACKOFF,
-            max_backoff: DEFAULT_MAX_BACKOFF,
+            retry_min: DEFAULT_RETRY_MIN,
+            retry_max: DEFAULT_RETRY_MAX,
             timeout_context: None,
         }
     }
@@ -805,32 +1093,36 @@ impl CredentialsCacheBuilder {
         self
     }
 
-    /// How long before expiry a background refresh starts (default 5 min), less a random
-    /// [jitter](Self::refresh_jitter).
+    /// A fixed advisory window: how long before expiry a background refresh starts (plus the
+    /// [jitter](Self::refresh_jitter)), whatever the credentials' lifetime. Default: chosen by
+    /// lifetime, as the SDKs do ([`advisory_window`]: 5, 15 or 60 min).
     pub fn refresh_window(mut self, window: Duration) -> Self {
-        self.refresh_window = window;
+        self.refresh_window = Some(window);
         self
     }
 
-    /// The largest random delay subtracted from the refresh window, drawn anew for each set of
-    /// credentials (default 1 min; `Duration::ZERO` for none).
+    /// The largest random delay added to the start of the advisory window, drawn anew for each
+    /// set of credentials (`Duration::ZERO` for none). Default: a fifth of the advisory window
+    /// (1, 3 or 12 min). The refresh never starts later than the mandatory window.
     pub fn refresh_jitter(mut self, jitter: Duration) -> Self {
-        self.refresh_jitter = jitter;
+        self.refresh_jitter = Some(jitter);
         self
     }
 
-    /// How long before expiry callers start waiting for the refresh instead of getting the cached
-    /// value right away (default 1 min).
+    /// The mandatory window: how long before expiry callers start waiting for the refresh
+    /// instead of getting the cached value right away (default 1 min; never more than the
+    /// advisory window).
     pub fn blocking_window(mut self, window: Duration) -> Self {
         self.blocking_window = window;
         self
     }
 
-    /// The delay before retrying a failed refresh while the cached credentials are still valid:
-    /// `min` after the first failure, doubling up to `max` (defaults 1 s and 30 s).
+    /// After a failed refresh while valid credentials are cached, the next refresh waits a
+    /// uniform random delay between `min` and `max` (default 5 and 10 min); meanwhile callers get
+    /// the cached credentials. (With nothing valid cached there is no delay.)
     pub fn retry_backoff(mut self, min: Duration, max: Duration) -> Self {
-        self.min_backoff = min;
-        self.max_backoff = max.max(min);
+        self.retry_min = min;
+        self.retry_max = max.max(min);
         self
     }
 
@@ -857,19 +1149,46 @@ impl CredentialsCacheBuilder {
                 refresh_window: self.refresh_window,
                 refresh_jitter: self.refresh_jitter,
                 blocking_window: self.blocking_window,
-                min_backoff: self.min_backoff,
-                max_backoff: self.max_backoff,
+                retry_min: self.retry_min,
+                retry_max: self.retry_max,
                 timeout_context: self.timeout_context,
                 shards: std::thread::available_parallelism()
                     .map_or(1, |n| n.get())
                     .clamp(1, 16)
                     .next_power_of_two(),
                 current: ArcSwapOption::empty(),
-                state: Mutex::new(State {
-                    backoff: self.min_backoff,
-                    ..State::default()
-                }),
+                state: Mutex::new(State::default()),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advisory_window_follows_the_lifetime_bands() {
+        let min = |m: u64| Duration::from_secs(m * 60);
+        assert_eq!(advisory_window(Duration::ZERO), min(5));
+        assert_eq!(advisory_window(min(15)), min(5));
+        assert_eq!(advisory_window(min(20) - Duration::from_secs(1)), min(5));
+        assert_eq!(advisory_window(min(20)), min(15));
+        assert_eq!(advisory_window(min(60)), min(15));
+        assert_eq!(advisory_window(min(90) - Duration::from_secs(1)), min(15));
+        assert_eq!(advisory_window(min(90)), min(60));
+        assert_eq!(advisory_window(min(12 * 60)), min(60));
+    }
+
+    #[test]
+    fn uniform_stays_in_its_bounds() {
+        for _ in 0..1000 {
+            let d = uniform(DEFAULT_RETRY_MIN, DEFAULT_RETRY_MAX);
+            assert!(
+                (DEFAULT_RETRY_MIN..=DEFAULT_RETRY_MAX).contains(&d),
+                "{d:?}"
+            );
+        }
+        assert_eq!(uniform(Duration::ZERO, Duration::ZERO), Duration::ZERO);
     }
 }

@@ -14,7 +14,10 @@
 //!
 //! The whole chain sits behind one [`CredentialsCache`]: the first call walks the chain, later
 //! calls are served from the cache (an atomic load) and refreshed ahead of expiry by walking the
-//! chain again. Building the chain does no I/O.
+//! chain again. A non-recoverable error keeps its kind (and gets the failing source's name), so
+//! the cache in front returns it at once instead of retrying it on a timer.
+//! [`invalidate`](ProvideCredentials::invalidate) goes to the cache, which passes it on to the
+//! sources. Building the chain does no I/O.
 //!
 //! ```
 //! # async fn demo() {
@@ -112,6 +115,12 @@ impl ProvideCredentials for DefaultChain {
     fn provide_credentials(&self) -> ProvideCredentialsFuture<'_> {
         self.cache.provide_credentials()
     }
+
+    /// Marks the cached credentials stale (see [`CredentialsCache`]'s invalidation rules); the
+    /// cache passes it on to the sources, so a source that caches on its own refreshes too.
+    fn invalidate(&self) {
+        self.cache.invalidate()
+    }
 }
 
 impl fmt::Debug for DefaultChain {
@@ -185,6 +194,15 @@ impl ProvideCredentials for ChainProvider {
             Err(CredentialsError::NoneFound { attempts })
         })
     }
+
+    /// Passes the invalidation on to every source: the one that gave the refused credentials
+    /// drops them if it caches, the others ignore it (the default), and a cache among them that
+    /// holds other credentials keeps them (it compares with the refused ones).
+    fn invalidate(&self) {
+        for (_, provider) in &self.providers {
+            provider.invalidate();
+        }
+    }
 }
 
 /// Puts the chain's name of the failing source into the error, keeping the kind (and the
@@ -219,6 +237,15 @@ fn name_source(name: Cow<'static, str>, err: CredentialsError) -> CredentialsErr
         CredentialsError::Expired { provider, message } => CredentialsError::Expired {
             message: prefix(&provider, message),
             provider: name,
+        },
+        CredentialsError::NonRecoverable {
+            provider,
+            message,
+            cause,
+        } => CredentialsError::NonRecoverable {
+            message: prefix(&provider, message),
+            provider: name,
+            cause,
         },
         other => other,
     }

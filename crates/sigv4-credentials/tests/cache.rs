@@ -1,4 +1,6 @@
-//! Behaviour of `CredentialsCache`: single flight, refresh ahead of expiry, failures, timeouts.
+//! Behaviour of `CredentialsCache`: single flight, refresh ahead of expiry by the 2026 SDK rules
+//! (advisory window by lifetime, 1 min mandatory window, 5–10 min retry delay, non-recoverable
+//! errors), invalidation, failures, timeouts.
 //!
 //! Two clocks: expiry is judged by the `ManualClock` the cache is given; waits (the load timeout,
 //! the retry delay, the fake source's own delays) run on tokio's paused clock.
@@ -39,6 +41,8 @@ enum Behaviour {
     Fail,
     /// `NotConfigured`.
     NotConfigured,
+    /// `NonRecoverable` (as STS answering `AccessDenied`).
+    NonRecoverable,
     /// Never answers.
     Hang,
     /// Waits for the notify, then succeeds with one hour.
@@ -135,6 +139,10 @@ impl ProvideCredentials for Fake {
                     "fake",
                     "scripted: nothing here",
                 )),
+                Behaviour::NonRecoverable => Err(CredentialsError::non_recoverable(
+                    "fake",
+                    "scripted: AccessDenied, the role's trust policy does not allow this principal",
+                )),
                 Behaviour::Hang => std::future::pending().await,
                 Behaviour::Gated(notify) => {
                     notify.notified().await;
@@ -183,6 +191,32 @@ async fn settle() {
     }
 }
 
+/// `n` callers at once, each on its own task.
+fn spawn_callers(
+    cache: &CredentialsCache,
+    n: usize,
+) -> Vec<tokio::task::JoinHandle<Result<Credentials, CredentialsError>>> {
+    (0..n)
+        .map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.provide_credentials().await })
+        })
+        .collect()
+}
+
+/// A clock at [`t0`], a source answering after 200 ms of tokio time with one-hour credentials,
+/// and a [`cache`] in front of it.
+fn setup_slow_source() -> (ManualClock, Arc<Fake>, CredentialsCache) {
+    let clock = ManualClock::new(t0());
+    let fake = Fake::with_delay(
+        &clock,
+        Behaviour::Succeed(Some(HOUR)),
+        Duration::from_millis(200),
+    );
+    let cache = cache(&clock, &fake);
+    (clock, fake, cache)
+}
+
 fn akid(result: Result<Credentials, CredentialsError>) -> String {
     match result {
         Ok(c) => c.access_key_id().to_owned(),
@@ -198,7 +232,8 @@ async fn warm_calls_are_ready_and_do_not_fetch_again() {
         let ready = poll_once(cache.provide_credentials()).expect("a warm call must be ready");
         assert_eq!(akid(ready), "AKID1");
     }
-    clock.advance(HOUR - 5 * MIN - Duration::from_secs(1));
+    // One-hour credentials: the advisory window is 15 min.
+    clock.advance(HOUR - 15 * MIN - Duration::from_secs(1));
     assert_eq!(
         akid(poll_once(cache.provide_credentials()).unwrap()),
         "AKID1"
@@ -209,25 +244,12 @@ async fn warm_calls_are_ready_and_do_not_fetch_again() {
 
 #[tokio::test(start_paused = true)]
 async fn ten_thousand_concurrent_calls_across_expiry_fetch_once() {
-    let clock = ManualClock::new(t0());
-    let fake = Fake::with_delay(
-        &clock,
-        Behaviour::Succeed(Some(HOUR)),
-        Duration::from_millis(200),
-    );
-    let cache = cache(&clock, &fake);
+    let (clock, fake, cache) = setup_slow_source();
     assert_eq!(akid(cache.provide_credentials().await), "AKID1");
     assert_eq!(fake.fetches(), 1);
 
     clock.advance(HOUR + Duration::from_secs(1)); // AKID1 has expired
-    let mut tasks = Vec::with_capacity(10_000);
-    for _ in 0..10_000 {
-        let cache = cache.clone();
-        tasks.push(tokio::spawn(
-            async move { cache.provide_credentials().await },
-        ));
-    }
-    for task in tasks {
+    for task in spawn_callers(&cache, 10_000) {
         assert_eq!(akid(task.await.unwrap()), "AKID2");
     }
     assert_eq!(
@@ -239,20 +261,8 @@ async fn ten_thousand_concurrent_calls_across_expiry_fetch_once() {
 
 #[tokio::test(start_paused = true)]
 async fn ten_thousand_concurrent_first_calls_fetch_once() {
-    let clock = ManualClock::new(t0());
-    let fake = Fake::with_delay(
-        &clock,
-        Behaviour::Succeed(Some(HOUR)),
-        Duration::from_millis(200),
-    );
-    let cache = cache(&clock, &fake);
-    let tasks: Vec<_> = (0..10_000)
-        .map(|_| {
-            let cache = cache.clone();
-            tokio::spawn(async move { cache.provide_credentials().await })
-        })
-        .collect();
-    for task in tasks {
+    let (_, fake, cache) = setup_slow_source();
+    for task in spawn_callers(&cache, 10_000) {
         assert_eq!(akid(task.await.unwrap()), "AKID1");
     }
     assert_eq!(fake.fetches(), 1);
@@ -265,15 +275,9 @@ async fn ten_thousand_concurrent_calls_on_two_threads_fetch_once() {
     let cache = cache(&clock, &fake);
     assert_eq!(akid(cache.provide_credentials().await), "AKID1");
 
-    // Inside the blocking window: every caller waits for the one refresh.
+    // Inside the mandatory window: every caller waits for the one refresh.
     clock.advance(HOUR - Duration::from_secs(30));
-    let tasks: Vec<_> = (0..10_000)
-        .map(|_| {
-            let cache = cache.clone();
-            tokio::spawn(async move { cache.provide_credentials().await })
-        })
-        .collect();
-    for task in tasks {
+    for task in spawn_callers(&cache, 10_000) {
         let got = akid(task.await.unwrap());
         assert!(got == "AKID2", "got {got}");
     }
@@ -286,8 +290,8 @@ async fn failing_source_keeps_serving_valid_credentials_then_expires_then_recove
     assert_eq!(akid(cache.provide_credentials().await), "AKID1");
     fake.set(Behaviour::Fail);
 
-    // Walk through the refresh window (5 min) and the blocking window (last minute) in 10 s
-    // steps, both clocks together, several calls per step.
+    // Walk through the last 5 min of the advisory window and the mandatory window (last minute)
+    // in 10 s steps, both clocks together, several calls per step.
     clock.advance(HOUR - 5 * MIN);
     let mut steps = 0;
     while steps < 30 {
@@ -335,41 +339,376 @@ async fn failing_source_keeps_serving_valid_credentials_then_expires_then_recove
 }
 
 #[tokio::test(start_paused = true)]
-async fn failed_refresh_ahead_of_expiry_backs_off_1s_2s_4s() {
+async fn a_failing_source_through_the_advisory_window_never_fails_a_caller_and_waits_5_to_10_min() {
+    // 12-hour credentials: a 60-minute advisory window, so the retry delay (5–10 min) fits in it
+    // several times.
+    let (clock, fake, cache) = setup(Behaviour::Succeed(Some(12 * HOUR)));
+    cache.provide_credentials().await.unwrap();
+    fake.set(Behaviour::Fail);
+    clock.advance(11 * HOUR); // the first moment of the advisory window (no jitter here)
+
+    // Every 10 s (both clocks) until the mandatory window, 20 calls each: all get AKID1 at once.
+    let mut fetch_times = Vec::new();
+    let start = tokio::time::Instant::now();
+    for _ in 0..(59 * 6) {
+        for _ in 0..20 {
+            let ready = poll_once(cache.provide_credentials()).expect("callers never wait here");
+            assert_eq!(akid(ready), "AKID1");
+        }
+        let before = fake.fetches();
+        settle().await;
+        if fake.fetches() > before {
+            fetch_times.push(start.elapsed());
+        }
+        clock.advance(Duration::from_secs(10));
+        tokio::time::advance(Duration::from_secs(10)).await;
+    }
+    assert!(fetch_times.len() >= 6, "{fetch_times:?}");
+    assert_eq!(fetch_times[0], Duration::ZERO, "the first try at once");
+    for pair in fetch_times.windows(2) {
+        let gap = pair[1] - pair[0];
+        // Steps of 10 s: a delay drawn in 5..=10 min is noticed by the first step after it.
+        assert!(
+            gap >= 5 * MIN && gap <= 10 * MIN + Duration::from_secs(10),
+            "retries {gap:?} apart: {fetch_times:?}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn in_the_mandatory_window_a_recent_failure_serves_the_cached_value_at_once() {
     let (clock, fake, cache) = setup(Behaviour::Succeed(Some(HOUR)));
     cache.provide_credentials().await.unwrap();
     fake.set(Behaviour::Fail);
-    tokio::time::advance(Duration::from_secs(5)).await; // past the post-success spacing
-    clock.advance(HOUR - 4 * MIN); // advisory window: background refreshes only
+    clock.advance(HOUR - 2 * MIN); // advisory: a background refresh fails
+    assert_eq!(akid(cache.provide_credentials().await), "AKID1");
+    settle().await;
+    assert_eq!(fake.fetches(), 2);
 
-    let call_many = || async {
-        for _ in 0..50 {
-            assert_eq!(akid(cache.provide_credentials().await), "AKID1");
-        }
-        settle().await;
-    };
-    call_many().await;
-    assert_eq!(fake.fetches(), 2, "first failure");
-    call_many().await;
-    assert_eq!(fake.fetches(), 2, "no retry before 1 s");
-    tokio::time::advance(Duration::from_secs(1)).await;
-    call_many().await;
-    assert_eq!(fake.fetches(), 3, "retry after 1 s");
-    tokio::time::advance(Duration::from_millis(1500)).await;
-    call_many().await;
-    assert_eq!(fake.fetches(), 3, "then 2 s");
-    tokio::time::advance(Duration::from_millis(500)).await;
-    call_many().await;
-    assert_eq!(fake.fetches(), 4);
-    tokio::time::advance(Duration::from_secs(4)).await;
-    call_many().await;
-    assert_eq!(fake.fetches(), 5, "then 4 s");
-    // Capped at 30 s.
-    for _ in 0..10 {
-        tokio::time::advance(Duration::from_secs(30)).await;
-        call_many().await;
+    // 30 s left, the retry delay (at least 5 min) not over: no wait, no fetch, AKID1.
+    clock.advance(90 * Duration::from_secs(1));
+    tokio::time::advance(Duration::from_secs(90)).await;
+    for _ in 0..100 {
+        let ready = poll_once(cache.provide_credentials()).expect("no wait during the delay");
+        assert_eq!(akid(ready), "AKID1");
     }
-    assert_eq!(fake.fetches(), 15);
+    assert_eq!(fake.fetches(), 2);
+}
+
+/// Loads credentials living `lifetime` (no jitter) and checks that the background refresh starts
+/// exactly `window` before expiry, not a millisecond earlier, and that callers wait only in the
+/// last minute.
+async fn assert_advisory_window(lifetime: Duration, window: Duration) {
+    let (clock, fake, cache) = setup(Behaviour::Succeed(Some(lifetime)));
+    cache.provide_credentials().await.unwrap();
+    let gate = Arc::new(Notify::new());
+    fake.set(Behaviour::Gated(Arc::clone(&gate)));
+
+    clock.advance(lifetime - window - Duration::from_millis(1));
+    for _ in 0..10 {
+        assert_eq!(
+            akid(poll_once(cache.provide_credentials()).unwrap()),
+            "AKID1"
+        );
+    }
+    settle().await;
+    assert_eq!(
+        fake.fetches(),
+        1,
+        "{lifetime:?}: no refresh before {window:?} left"
+    );
+
+    clock.advance(Duration::from_millis(1)); // exactly `window` left
+    let ready = poll_once(cache.provide_credentials()).expect("advisory: callers do not wait");
+    assert_eq!(akid(ready), "AKID1");
+    settle().await;
+    assert_eq!(
+        fake.fetches(),
+        2,
+        "{lifetime:?}: a refresh at {window:?} left"
+    );
+    gate.notify_one();
+    settle().await;
+    assert_eq!(
+        akid(poll_once(cache.provide_credentials()).unwrap()),
+        "AKID2"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn fifteen_minute_credentials_refresh_5_min_before_expiry() {
+    assert_advisory_window(15 * MIN, 5 * MIN).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_hour_credentials_refresh_15_min_before_expiry() {
+    assert_advisory_window(HOUR, 15 * MIN).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn twelve_hour_credentials_refresh_60_min_before_expiry() {
+    assert_advisory_window(12 * HOUR, 60 * MIN).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_window_follows_the_lifetime_at_each_load() {
+    // 12-hour credentials, then (at their refresh) credentials with 50 min left: the second set
+    // gets the 15-minute window of a 50-minute lifetime, not the 60-minute one of the first.
+    let clock = ManualClock::new(t0());
+    let fake = Fake::new(&clock, Behaviour::Succeed(Some(12 * HOUR)));
+    let cache = cache(&clock, &fake);
+    cache.provide_credentials().await.unwrap();
+    fake.set(Behaviour::Succeed(Some(50 * MIN)));
+    clock.advance(11 * HOUR);
+    cache.provide_credentials().await.unwrap();
+    settle().await;
+    assert_eq!(akid(cache.provide_credentials().await), "AKID2");
+    fake.set(Behaviour::Succeed(Some(HOUR)));
+    clock.advance(35 * MIN - Duration::from_millis(1)); // 15 min + 1 ms left
+    cache.provide_credentials().await.unwrap();
+    settle().await;
+    assert_eq!(fake.fetches(), 2);
+    clock.advance(Duration::from_millis(1));
+    cache.provide_credentials().await.unwrap();
+    settle().await;
+    assert_eq!(fake.fetches(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn callers_wait_only_in_the_last_minute() {
+    let (clock, fake, cache) = setup(Behaviour::Succeed(Some(HOUR)));
+    cache.provide_credentials().await.unwrap();
+    let gate = Arc::new(Notify::new());
+    fake.set(Behaviour::Gated(Arc::clone(&gate)));
+    // A background refresh hangs at the gate from 15 min before expiry; callers keep AKID1.
+    clock.advance(HOUR - 15 * MIN);
+    assert!(poll_once(cache.provide_credentials()).is_some());
+    clock.advance(14 * MIN - Duration::from_millis(1));
+    assert!(
+        poll_once(cache.provide_credentials()).is_some(),
+        "61 s left: no wait"
+    );
+    clock.advance(Duration::from_millis(1));
+    assert!(
+        poll_once(cache.provide_credentials()).is_none(),
+        "60 s left: the caller waits for the refresh"
+    );
+    gate.notify_one();
+    assert_eq!(akid(cache.provide_credentials().await), "AKID2");
+    assert_eq!(fake.fetches(), 2);
+}
+
+// ===== non-recoverable errors =====
+
+fn assert_non_recoverable(result: Result<Credentials, CredentialsError>) {
+    match result {
+        Err(e @ CredentialsError::NonRecoverable { .. }) => {
+            assert!(e.to_string().contains("AccessDenied"), "{e}");
+        }
+        other => panic!("expected NonRecoverable, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_non_recoverable_error_on_the_first_load_is_returned_at_once_then_retried_after_seconds()
+{
+    let (_, fake, cache) = setup(Behaviour::NonRecoverable);
+    assert_non_recoverable(cache.provide_credentials().await);
+    assert_eq!(fake.fetches(), 1);
+    // For the next second at least: the same error, at once, without asking the source.
+    for _ in 0..100 {
+        assert_non_recoverable(poll_once(cache.provide_credentials()).expect("no wait"));
+    }
+    assert_eq!(fake.fetches(), 1);
+    // Not put on a 5–10 min timer: once the error's few seconds are over, the next call asks.
+    tokio::time::advance(Duration::from_secs(5)).await;
+    fake.set(Behaviour::Succeed(Some(HOUR)));
+    assert_eq!(akid(cache.provide_credentials().await), "AKID2");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_non_recoverable_error_surfaces_at_once_in_the_mandatory_window() {
+    let (clock, fake, cache) = setup(Behaviour::Succeed(Some(HOUR)));
+    cache.provide_credentials().await.unwrap();
+    fake.set(Behaviour::NonRecoverable);
+
+    // Advisory window: the background refresh fails for good, but the cached credentials are
+    // valid and outside the mandatory window: callers keep getting them.
+    clock.advance(HOUR - 10 * MIN);
+    assert_eq!(akid(cache.provide_credentials().await), "AKID1");
+    settle().await;
+    assert_eq!(fake.fetches(), 2);
+    assert_eq!(akid(cache.provide_credentials().await), "AKID1");
+
+    // Mandatory window, within the error's few seconds: the error at once, not AKID1, no wait,
+    // no fetch.
+    clock.advance(9 * MIN + Duration::from_secs(30));
+    assert_non_recoverable(poll_once(cache.provide_credentials()).expect("no wait"));
+    assert_eq!(fake.fetches(), 2);
+
+    // Later (still 30 s of validity): the next caller tries again and gets the error, not the
+    // cached credentials; it is not delayed by a retry timer.
+    tokio::time::advance(Duration::from_secs(5)).await;
+    assert_non_recoverable(cache.provide_credentials().await);
+    assert_eq!(fake.fetches(), 3);
+
+    // Callers joining a refresh that ends with it get it too.
+    tokio::time::advance(Duration::from_secs(5)).await;
+    for caller in spawn_callers(&cache, 100) {
+        assert_non_recoverable(caller.await.unwrap());
+    }
+    assert_eq!(fake.fetches(), 4);
+}
+
+// ===== invalidation =====
+
+#[tokio::test(start_paused = true)]
+async fn invalidate_makes_ten_thousand_concurrent_callers_cause_exactly_one_load() {
+    let (_, fake, cache) = setup_slow_source();
+    let refused = cache.provide_credentials().await.unwrap();
+    assert_eq!(fake.fetches(), 1);
+
+    sigv4_credentials::cache::invalidate_refused(&cache, &refused);
+    for task in spawn_callers(&cache, 10_000) {
+        assert_eq!(akid(task.await.unwrap()), "AKID2");
+    }
+    assert_eq!(
+        fake.fetches(),
+        2,
+        "one initial load plus exactly one refresh"
+    );
+    // Fresh again: warm calls.
+    assert_eq!(
+        akid(poll_once(cache.provide_credentials()).unwrap()),
+        "AKID2"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_late_refusal_of_replaced_credentials_keeps_the_new_ones() {
+    let (_, fake, cache) = setup(Behaviour::Succeed(Some(HOUR)));
+    let first = cache.provide_credentials().await.unwrap();
+    cache.invalidate();
+    let second = cache.provide_credentials().await.unwrap();
+    assert_eq!(second.access_key_id(), "AKID2");
+    tokio::time::advance(Duration::from_secs(60)).await; // past the 10 s between invalidations
+
+    // A request signed with AKID1 before the refresh is refused now: AKID2 stays.
+    for _ in 0..1000 {
+        sigv4_credentials::cache::invalidate_refused(&cache, &first);
+    }
+    assert_eq!(
+        akid(poll_once(cache.provide_credentials()).unwrap()),
+        "AKID2"
+    );
+    assert_eq!(fake.fetches(), 2);
+
+    // A refusal of AKID2 itself is acted on.
+    sigv4_credentials::cache::invalidate_refused(&cache, &second);
+    assert_eq!(akid(cache.provide_credentials().await), "AKID3");
+    assert_eq!(fake.fetches(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_storm_of_invalidations_costs_one_refresh_per_10_s() {
+    let (_, fake, cache) = setup(Behaviour::Succeed(Some(HOUR)));
+    cache.provide_credentials().await.unwrap();
+    // Each refused request invalidates the credentials it was signed with, which are the ones the
+    // source keeps handing out: one refresh, then none for 10 s.
+    for _ in 0..100 {
+        let used = cache.provide_credentials().await.unwrap();
+        sigv4_credentials::cache::invalidate_refused(&cache, &used);
+        tokio::time::advance(Duration::from_millis(50)).await;
+    }
+    assert_eq!(fake.fetches(), 2, "5 s of refusals: one refresh");
+    tokio::time::advance(Duration::from_secs(5)).await;
+    let used = cache.provide_credentials().await.unwrap();
+    sigv4_credentials::cache::invalidate_refused(&cache, &used);
+    cache.provide_credentials().await.unwrap();
+    assert_eq!(fake.fetches(), 3, "10 s later: the next one");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refresh_after_invalidate_that_fails_serves_the_old_credentials_and_waits() {
+    let (_, fake, cache) = setup(Behaviour::Succeed(Some(HOUR)));
+    cache.provide_credentials().await.unwrap();
+    fake.set(Behaviour::Fail);
+    cache.invalidate();
+    assert_eq!(akid(cache.provide_credentials().await), "AKID1");
+    assert_eq!(fake.fetches(), 2);
+    // The retry delay applies: no fetch per call.
+    for _ in 0..100 {
+        assert_eq!(akid(cache.provide_credentials().await), "AKID1");
+    }
+    assert_eq!(fake.fetches(), 2);
+    tokio::time::advance(10 * MIN).await;
+    fake.set(Behaviour::Succeed(Some(HOUR)));
+    assert_eq!(akid(cache.provide_credentials().await), "AKID3");
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalidate_refreshes_credentials_without_an_expiry_too() {
+    let (_, fake, cache) = setup(Behaviour::Succeed(None));
+    assert_eq!(akid(cache.provide_credentials().await), "AKID1");
+    cache.invalidate();
+    assert_eq!(akid(cache.provide_credentials().await), "AKID2");
+    assert_eq!(
+        akid(poll_once(cache.provide_credentials()).unwrap()),
+        "AKID2"
+    );
+    assert_eq!(fake.fetches(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalidate_before_anything_is_cached_does_nothing() {
+    let (_, fake, cache) = setup(Behaviour::Succeed(Some(HOUR)));
+    cache.invalidate();
+    assert_eq!(akid(cache.provide_credentials().await), "AKID1");
+    assert_eq!(fake.fetches(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalidate_reaches_a_cache_inside_the_default_chain() {
+    // The chain's own cache in front, a source's cache behind it: both refresh.
+    let clock = ManualClock::new(t0());
+    let fake = Fake::new(&clock, Behaviour::Succeed(Some(HOUR)));
+    let inner = cache(&clock, &fake);
+    let chain = sigv4_credentials::DefaultChain::builder()
+        .providers(vec![("fake".into(), Arc::new(inner.clone()) as _)])
+        .time_source(Arc::new(clock.clone()))
+        .build()
+        .await;
+    let used = chain.provide_credentials().await.unwrap();
+    assert_eq!(used.access_key_id(), "AKID1");
+    sigv4_credentials::cache::invalidate_refused(&chain, &used);
+    assert_eq!(akid(chain.provide_credentials().await), "AKID2");
+    assert_eq!(fake.fetches(), 2);
+    assert_eq!(akid(inner.provide_credentials().await), "AKID2");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_default_chain_stops_on_a_non_recoverable_error_and_keeps_its_kind() {
+    let clock = ManualClock::new(t0());
+    let broken = Fake::new(&clock, Behaviour::NonRecoverable);
+    let after = Fake::new(&clock, Behaviour::Succeed(Some(HOUR)));
+    let chain = sigv4_credentials::DefaultChain::builder()
+        .providers(vec![
+            ("assume role".into(), Arc::clone(&broken) as _),
+            ("next".into(), Arc::clone(&after) as _),
+        ])
+        .time_source(Arc::new(clock.clone()))
+        .build()
+        .await;
+    match chain.provide_credentials().await {
+        Err(CredentialsError::NonRecoverable {
+            provider, message, ..
+        }) => {
+            assert_eq!(provider, "assume role");
+            assert!(message.contains("AccessDenied"), "{message}");
+        }
+        other => panic!("expected NonRecoverable, got {other:?}"),
+    }
+    assert_eq!(after.fetches(), 0, "the chain stopped");
 }
 
 #[tokio::test(start_paused = true)]
@@ -436,7 +775,8 @@ async fn background_refresh_starts_inside_the_window_without_making_callers_wait
 
     let gate = Arc::new(Notify::new());
     fake.set(Behaviour::Gated(Arc::clone(&gate)));
-    clock.advance(HOUR - 5 * MIN - Duration::from_secs(1));
+    // One-hour credentials: a 15-minute advisory window.
+    clock.advance(HOUR - 15 * MIN - Duration::from_secs(1));
     assert_eq!(
         akid(poll_once(cache.provide_credentials()).unwrap()),
         "AKID1"
@@ -444,7 +784,7 @@ async fn background_refresh_starts_inside_the_window_without_making_callers_wait
     settle().await;
     assert_eq!(fake.fetches(), 1, "not yet inside the window");
 
-    clock.advance(Duration::from_secs(2)); // 4 min 59 s left
+    clock.advance(Duration::from_secs(2)); // 14 min 59 s left
     for _ in 0..100 {
         let ready = poll_once(cache.provide_credentials()).expect("callers never wait here");
         assert_eq!(akid(ready), "AKID1");
@@ -466,26 +806,43 @@ async fn background_refresh_starts_inside_the_window_without_making_callers_wait
 }
 
 #[tokio::test(start_paused = true)]
-async fn jitter_moves_the_refresh_at_most_one_minute_later() {
-    for _ in 0..20 {
+async fn jitter_moves_the_refresh_later_inside_the_advisory_window_by_at_most_a_fifth() {
+    // Default jitter: one-hour credentials refresh somewhere between 15 and 12 min before expiry,
+    // never before.
+    let mut starts = Vec::new();
+    for _ in 0..40 {
         let clock = ManualClock::new(t0());
         let fake = Fake::new(&clock, Behaviour::Succeed(Some(HOUR)));
         let cache = CredentialsCache::builder()
             .time_source(Arc::new(clock.clone()))
-            .build(Arc::clone(&fake)); // default window 5 min, jitter up to 1 min
+            .build(Arc::clone(&fake)); // default jitter
         cache.provide_credentials().await.unwrap();
-        clock.advance(HOUR - 5 * MIN - Duration::from_secs(1));
-        cache.provide_credentials().await.unwrap();
-        settle().await;
-        assert_eq!(fake.fetches(), 1);
-        clock.advance(MIN + Duration::from_secs(2)); // 3 min 59 s left
-        assert_eq!(
-            akid(poll_once(cache.provide_credentials()).unwrap()),
-            "AKID1"
+        clock.advance(HOUR - 15 * MIN - Duration::from_secs(1));
+        let mut left = 15 * MIN + Duration::from_secs(1);
+        while fake.fetches() == 1 {
+            assert!(
+                left > 12 * MIN - Duration::from_secs(1),
+                "no refresh by 12 min left"
+            );
+            cache.provide_credentials().await.unwrap();
+            settle().await;
+            if fake.fetches() == 1 {
+                clock.advance(Duration::from_secs(1));
+                left -= Duration::from_secs(1);
+            }
+        }
+        assert!(
+            left <= 15 * MIN,
+            "refreshed before the advisory window: {left:?} left"
         );
-        settle().await;
-        assert_eq!(fake.fetches(), 2);
+        starts.push(left);
     }
+    starts.sort();
+    starts.dedup();
+    assert!(
+        starts.len() > 5,
+        "the start is drawn anew each time: {starts:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -105,7 +105,8 @@ impl Instance {
     }
 
     /// The real cache in front of the real IMDS source, on the shared clock. The refresh jitter
-    /// is left at its default (0..=1 min): the times the tests move to hold for any draw.
+    /// is left at its default (up to a fifth of the advisory window): the times the tests move
+    /// to hold for any draw.
     fn cache(&self, load_timeout: Duration) -> CredentialsCache {
         self.cache_over(self.source(), load_timeout)
     }
@@ -171,7 +172,7 @@ async fn ten_thousand_callers_in_the_last_minute_cause_one_imds_fetch() {
     assert_generation(&first, GEN1, gen1_expiry(), instance.now());
     assert_eq!(instance.imds.credential_fetches(), 1);
 
-    // Nobody called during the refresh window; now generation 1 has 30 s left (the blocking
+    // Nobody called during the advisory window; now generation 1 has 30 s left (the mandatory
     // window) and 10,000 requests arrive at once. IMDS already serves generation 2.
     instance.set_clock(gen1_expiry() - Duration::from_secs(30));
     let results = call_concurrently(&cache, 10_000).await;
@@ -246,15 +247,18 @@ async fn imds_down_through_the_refresh_window_still_serves_valid_credentials() {
     );
     let fetches_before = instance.imds.credential_fetches();
 
-    // Inside the 5-minute refresh window (3 min left, past any jitter): callers get generation 1
-    // at once while the cache tries to refresh in the background.
+    // Inside the advisory window (6-hour credentials: 60 min, plus up to 12 min of jitter; here
+    // 3 min left): callers get generation 1 at once while the cache tries to refresh in the
+    // background.
     instance.set_clock(gen1_expiry() - 3 * MIN);
     for got in call_concurrently(&cache, 1_000).await {
         assert_generation(&got, GEN1, gen1_expiry(), instance.now());
     }
 
-    // Inside the last minute: callers now wait for a refresh, which fails; they still get the
-    // old credentials, which are valid for 30 more seconds.
+    // Inside the last minute (the mandatory window): the background refresh failed moments ago,
+    // so the next try waits 5–10 min; callers get the old credentials, valid for 30 more
+    // seconds (a caller that arrives while that refresh still runs waits for it, then gets them
+    // too).
     instance.set_clock(gen1_expiry() - Duration::from_secs(30));
     assert_generation(
         &cache.provide_credentials().await,
@@ -532,5 +536,79 @@ async fn behind_the_cache_a_rejected_token_costs_one_token_and_one_fetch() {
         instance.imds.credential_fetches(),
         3,
         "the initial load, the refused request and its repeat"
+    );
+}
+
+// ===== 6. the advisory window follows the lifetime at each load =====
+
+/// Waits (a bounded number of scheduler turns, no timer) until the cache has no refresh in
+/// flight: its `Debug` output says `refreshing: false`.
+async fn refresh_settled(cache: &CredentialsCache) {
+    for _ in 0..100_000 {
+        if format!("{cache:?}").contains("refreshing: false") {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("the background refresh did not finish: {cache:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn six_hour_imds_credentials_refresh_60_then_15_minutes_before_expiry() {
+    let instance = Instance::boot().await;
+    let cache = CredentialsCache::builder()
+        .time_source(shared(&instance.clock))
+        .load_timeout(Duration::from_secs(30))
+        .refresh_jitter(Duration::ZERO) // the exact start of each advisory window
+        .build(instance.source());
+    let got = cache.provide_credentials().await;
+    assert_generation(&got, GEN1, gen1_expiry(), instance.now());
+
+    // A 6-hour lifetime: a 60-minute advisory window, not a second earlier.
+    instance.set_clock(gen1_expiry() - 60 * MIN - Duration::from_secs(1));
+    assert_generation(
+        &cache.provide_credentials().await,
+        GEN1,
+        gen1_expiry(),
+        instance.now(),
+    );
+    assert_eq!(instance.imds.credential_fetches(), 1);
+    instance.set_clock(gen1_expiry() - 60 * MIN);
+    assert_generation(
+        &cache.provide_credentials().await,
+        GEN1,
+        gen1_expiry(),
+        instance.now(),
+    );
+    refresh_settled(&cache).await;
+    assert_eq!(
+        instance.imds.credential_fetches(),
+        2,
+        "refreshed in the background"
+    );
+
+    // IMDS still hands out generation 1 (it rotates 15 min before expiry). Obtained now, it has
+    // 60 min to live: a 15-minute window. So nothing happens at 16 min left...
+    instance.set_clock(gen1_expiry() - 16 * MIN);
+    assert_generation(
+        &cache.provide_credentials().await,
+        GEN1,
+        gen1_expiry(),
+        instance.now(),
+    );
+    assert_eq!(instance.imds.credential_fetches(), 2);
+    // ...and at 15 min left the next refresh gets generation 2, just issued.
+    instance.set_clock(gen1_expiry() - 15 * MIN);
+    cache
+        .provide_credentials()
+        .await
+        .expect("generation 1, valid");
+    refresh_settled(&cache).await;
+    assert_eq!(instance.imds.credential_fetches(), 3);
+    assert_generation(
+        &cache.provide_credentials().await,
+        GEN2,
+        gen2_expiry(),
+        instance.now(),
     );
 }

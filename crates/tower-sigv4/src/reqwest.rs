@@ -44,6 +44,15 @@
 //! # let _ = upload;
 //! ```
 //!
+//! # Refused credentials
+//!
+//! As the layer does: when the answer is a 400 or 403 whose `x-amzn-ErrorType` (or
+//! `x-amzn-query-error`) header says the credentials are expired or not valid (`ExpiredToken`,
+//! `InvalidClientTokenId`, ... see [`REFUSED_CREDENTIALS_CODES`](crate::sign::REFUSED_CREDENTIALS_CODES)),
+//! the middleware invalidates the credentials it signed with, so that the next request (a retry
+//! middleware's next attempt, too) gets fresh ones. The response itself is returned unchanged;
+//! its body is not read.
+//!
 //! [`SigningOverride`] and [`SkipSigning`] go into the middleware extensions
 //! (`RequestBuilder::with_extension`), as in the example above. Errors come back as
 //! `reqwest_middleware::Error::Middleware(anyhow::Error)` holding a [`SigV4Error`]; that variant is
@@ -56,7 +65,7 @@ use std::sync::Arc;
 use ::reqwest::{Request, Response, Url};
 use http::{Extensions, Uri};
 use reqwest_middleware::{Middleware, Next};
-use sigv4_core::{Payload, SigningError, X_AMZ_CONTENT_SHA256};
+use sigv4_core::{Credentials, Payload, SigningError, X_AMZ_CONTENT_SHA256};
 use sigv4_credentials::ProvideCredentials;
 use tracing::Instrument;
 
@@ -93,6 +102,17 @@ impl SigV4Middleware {
         request: &mut Request,
         extensions: &Extensions,
     ) -> Result<(), SigV4Error> {
+        self.sign_returning_credentials(request, extensions)
+            .await
+            .map(drop)
+    }
+
+    /// [`Self::sign`], giving back the credentials used (to check the answer with).
+    async fn sign_returning_credentials(
+        &self,
+        request: &mut Request,
+        extensions: &Extensions,
+    ) -> Result<Credentials, SigV4Error> {
         let config = &self.config;
         let overrides = extensions.get::<SigningOverride>();
         let region = overrides
@@ -155,7 +175,7 @@ impl SigV4Middleware {
             *request.url_mut() = Url::parse(&uri.to_string())
                 .map_err(|e| SigningError::InvalidUri(e.to_string()))?;
         }
-        Ok(())
+        Ok(credentials)
     }
 }
 
@@ -181,11 +201,16 @@ impl Middleware for SigV4Middleware {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        if extensions.get::<SkipSigning>().is_none() {
-            self.sign(&mut request, extensions)
-                .await
-                .map_err(reqwest_middleware::Error::middleware)?;
+        if extensions.get::<SkipSigning>().is_some() {
+            return next.run(request, extensions).await;
         }
-        next.run(request, extensions).await
+        let credentials = self
+            .sign_returning_credentials(&mut request, extensions)
+            .await
+            .map_err(reqwest_middleware::Error::middleware)?;
+        let response = next.run(request, extensions).await?;
+        self.config
+            .check_response(response.status(), response.headers(), &credentials);
+        Ok(response)
     }
 }

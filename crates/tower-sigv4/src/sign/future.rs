@@ -6,7 +6,7 @@ use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use http::request::Parts;
-use http::{HeaderMap, Request};
+use http::{HeaderMap, Request, Response};
 use http_body::Body;
 use http_body_util::combinators::Collect;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -65,11 +65,20 @@ pin_project! {
         Calling {
             #[pin]
             future: S::Future,
+            // What signed the request, to look at the answer with (`None`: sent unsigned).
+            signed: Option<Signed>,
         },
         Failed {
             error: Option<SigV4Error>,
         },
     }
+}
+
+/// The credentials a request was signed with and the configuration that signed it, kept until
+/// the answer's head is known (moved, not cloned: no cost per request).
+struct Signed {
+    config: Arc<Config>,
+    credentials: Credentials,
 }
 
 /// What a signing needs besides the request and credentials.
@@ -123,6 +132,7 @@ where
             return Self {
                 state: State::Calling {
                     future: inner.call(request),
+                    signed: None,
                 },
             };
         }
@@ -233,9 +243,9 @@ fn poll_credentials(
     polled
 }
 
-impl<S, B> Future for ResponseFuture<S, B>
+impl<S, B, RB> Future for ResponseFuture<S, B>
 where
-    S: Service<Request<B>>,
+    S: Service<Request<B>, Response = Response<RB>>,
     S::Error: Into<BoxError>,
     B: Body + From<Bytes>,
     B::Error: Into<BoxError>,
@@ -246,8 +256,16 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Calling { future } => {
-                    return future.poll(cx).map_err(Into::into);
+                StateProj::Calling { future, signed } => {
+                    let result = ready!(future.poll(cx));
+                    if let (Ok(response), Some(signed)) = (&result, signed.take()) {
+                        signed.config.check_response(
+                            response.status(),
+                            response.headers(),
+                            &signed.credentials,
+                        );
+                    }
+                    return Poll::Ready(result.map_err(Into::into));
                 }
                 StateProj::Failed { error } => {
                     return Poll::Ready(Err(match error.take() {
@@ -315,13 +333,19 @@ where
                         return Poll::Ready(Err(polled_after_completion()));
                     };
                     let signed = match result {
-                        Ok(creds) => sign(&mut request, payload, &job, &creds),
+                        Ok(creds) => sign(&mut request, payload, &job, &creds).map(|()| creds),
                         Err(error) => Err(SigV4Error::Credentials(error)),
                     };
                     match signed {
-                        Ok(()) => {
+                        Ok(credentials) => {
                             let future = job.inner.call(request);
-                            this.state.set(State::Calling { future });
+                            this.state.set(State::Calling {
+                                future,
+                                signed: Some(Signed {
+                                    config: job.config,
+                                    credentials,
+                                }),
+                            });
                         }
                         Err(error) => {
                             this.state.set(State::Failed { error: None });

@@ -3,13 +3,14 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use http::{HeaderMap, Method, Uri};
+use http::{HeaderMap, Method, StatusCode, Uri};
 use sigv4_core::SharedTimeSource;
 use sigv4_core::{Credentials, Payload, Signer, SigningOutput, SigningParams, SigningSettings};
 use sigv4_credentials::ProvideCredentials;
 use tower_layer::Layer;
 
 use super::payload::{PayloadPolicy, DEFAULT_MAX_BODY_SIZE};
+use super::refusal::refused_credentials_code;
 use super::service::SigV4Service;
 use crate::error::SigV4Error;
 
@@ -45,6 +46,31 @@ impl Config {
         match &self.time_source {
             Some(source) => source.now(),
             None => SystemTime::now(),
+        }
+    }
+
+    /// Looks at the head of the answer to a request signed with `credentials`: when the service
+    /// says they are expired or not valid, tells the provider, so that the next request gets
+    /// fresh ones. On any other answer, one comparison of the status.
+    #[inline]
+    pub(crate) fn check_response(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        credentials: &Credentials,
+    ) {
+        if status != StatusCode::FORBIDDEN && status != StatusCode::BAD_REQUEST {
+            return;
+        }
+        if let Some(code) = refused_credentials_code(status, headers) {
+            tracing::info!(
+                code,
+                status = status.as_u16(),
+                access_key_id = credentials.access_key_id(),
+                provider = credentials.provider_name(),
+                "the service refused the credentials; invalidating them so the next request refreshes"
+            );
+            sigv4_credentials::cache::invalidate_refused(&*self.provider, credentials);
         }
     }
 

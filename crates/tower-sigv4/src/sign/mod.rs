@@ -105,6 +105,30 @@
 //! # }
 //! ```
 //!
+//! # Refused credentials
+//!
+//! When the inner service answers a signed request with status 400 or 403 and an error code that
+//! says the credentials are expired or not valid ([`REFUSED_CREDENTIALS_CODES`]: `ExpiredToken`,
+//! `ExpiredTokenException`, `InvalidClientTokenId`, `UnrecognizedClientException`, `InvalidToken`,
+//! `TokenRefreshRequired`, `InvalidAccessKeyId`), the layer invalidates the credentials that signed
+//! it (through [`sigv4_credentials::cache::invalidate_refused`]): a
+//! [`CredentialsCache`](sigv4_credentials::CredentialsCache) or
+//! [`DefaultChain`](sigv4_credentials::DefaultChain) then refreshes on the next request, once,
+//! however many requests were refused, and keeps credentials it loaded since that request was
+//! signed. Clock-skew and signature codes (`RequestTimeTooSkewed`, `SignatureDoesNotMatch`, ...)
+//! and `AccessDenied` do not invalidate: new credentials would not help.
+//!
+//! The code is read from the response head only: the `x-amzn-ErrorType` header (API Gateway and
+//! the JSON and REST-JSON protocols; `Code:http://...` and `namespace#Code` forms are understood)
+//! or `x-amzn-query-error` (`Code;Sender`). The body is never read or buffered, and the response
+//! reaches the caller unchanged; on any other status the cost is one comparison. So answers that
+//! carry the code only in an XML body (S3's and STS's `<Code>ExpiredToken</Code>`) are not
+//! recognized here: a caller that reads such a body can check the code with
+//! [`is_refused_credentials_code`] and call the provider's
+//! [`invalidate`](sigv4_credentials::ProvideCredentials::invalidate) itself. Credentials that
+//! simply run out are refreshed ahead of expiry by the cache anyway; this is for credentials that
+//! a service stops accepting early (revoked sessions, rotated keys, a clock the source got wrong).
+//!
 //! # Errors
 //!
 //! The service's error type is [`BoxError`](crate::BoxError). Errors of the inner service come
@@ -121,9 +145,11 @@
 mod future;
 pub(crate) mod layer;
 mod payload;
+mod refusal;
 mod service;
 
 pub use self::future::ResponseFuture;
 pub use self::layer::{SigV4Layer, SigV4LayerBuilder};
 pub use self::payload::{PayloadPolicy, SigningOverride, SkipSigning, DEFAULT_MAX_BODY_SIZE};
+pub use self::refusal::{is_refused_credentials_code, REFUSED_CREDENTIALS_CODES};
 pub use self::service::SigV4Service;

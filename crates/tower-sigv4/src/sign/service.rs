@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::Request;
+use http::{Request, Response};
 use http_body::Body;
 use sigv4_credentials::ProvideCredentials;
 use tower_service::Service;
@@ -61,9 +61,9 @@ impl<S> SigV4Service<S> {
     }
 }
 
-impl<S, B> Service<Request<B>> for SigV4Service<S>
+impl<S, B, RB> Service<Request<B>> for SigV4Service<S>
 where
-    S: Service<Request<B>> + Clone,
+    S: Service<Request<B>, Response = Response<RB>> + Clone,
     S::Error: Into<BoxError>,
     B: Body + From<Bytes>,
     B::Error: Into<BoxError>,
