@@ -137,7 +137,10 @@ impl ProvideCredentials for AssumeRole {
         ProvideCredentialsFuture::new(self.load())
     }
 
-    fn invalidate(&self) {
-        self.source.invalidate();
+    /// Passes the refusal on to the source, so that a cached source refreshes as well when the
+    /// refused credentials are among its own (they are not, usually: this source's credentials
+    /// come from STS).
+    fn invalidate(&self, refused: &crate::Credentials) {
+        self.source.invalidate(refused);
     }
 }

@@ -61,10 +61,9 @@
 //! they get the old credentials while valid, and the retry delay applies). Guards against storms
 //! of invalidations (each of many requests refused at once calls it):
 //!
-//! - through [`invalidate_refused`] (what `tower-sigv4`'s layer calls), an invalidation names the
-//!   refused credentials, and it is ignored unless they are the cached ones (compared with
-//!   [`Credentials::ptr_eq`]): a refusal of a request signed before a refresh never drops the new
-//!   credentials;
+//! - an invalidation names the refused credentials, and it is ignored unless they are the cached
+//!   ones (compared with [`Credentials::ptr_eq`]): a refusal of a request signed before a refresh
+//!   never drops the new credentials;
 //! - invalidating credentials already marked stale does nothing;
 //! - at most one invalidation per 10 s is acted on (a source that keeps handing out refused
 //!   credentials costs one fetch per 10 s, not one per request);
@@ -104,7 +103,6 @@
 //! expiry, never the secret or the session token.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::pin::{pin, Pin};
@@ -345,53 +343,6 @@ enum Decision {
         /// The cached value at decision time, served if the refresh fails while it is valid.
         fallback: Option<Arc<Entry>>,
     },
-}
-
-thread_local! {
-    /// The credentials a service refused, while [`invalidate_refused`] runs on this thread.
-    static REFUSED: RefCell<Option<Credentials>> = const { RefCell::new(None) };
-}
-
-/// Tells `provider` that a service refused `refused` (an `ExpiredToken` or
-/// `InvalidClientTokenId` answer, ...): calls [`ProvideCredentials::invalidate`] on it, letting
-/// every [`CredentialsCache`] on the way compare `refused` with what it holds.
-///
-/// A cache that has already replaced the refused credentials (a request signed before a refresh,
-/// refused after it) keeps its new ones; calling `provider.invalidate()` directly cannot say which
-/// credentials were refused, so a cache then marks whatever it holds as stale. The refused
-/// credentials travel in a thread-local for the duration of the call, so an `invalidate`
-/// implementation that forwards on the same thread (as [`DefaultChain`](crate::DefaultChain) and
-/// the cache do) passes them on.
-///
-/// ```
-/// # async fn demo() -> Result<(), sigv4_credentials::CredentialsError> {
-/// use sigv4_credentials::{cache, Credentials, CredentialsCache, ProvideCredentials};
-///
-/// let cache = CredentialsCache::new(Credentials::new("AKIDEXAMPLE", "secret"));
-/// let used = cache.provide_credentials().await?;
-/// // ... the service answered 403 `InvalidClientTokenId` to a request signed with `used`:
-/// cache::invalidate_refused(&cache, &used);
-/// # Ok(()) }
-/// ```
-pub fn invalidate_refused<P: ProvideCredentials + ?Sized>(provider: &P, refused: &Credentials) {
-    /// Puts back what was there before (nested calls: a cache forwarding to its source).
-    struct Restore(Option<Credentials>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            let previous = self.0.take();
-            let _ = REFUSED.try_with(|r| *r.borrow_mut() = previous);
-        }
-    }
-    let previous = REFUSED
-        .try_with(|r| r.replace(Some(refused.clone())))
-        .unwrap_or_default();
-    let _restore = Restore(previous);
-    provider.invalidate();
-}
-
-/// The credentials named by an enclosing [`invalidate_refused`], if any.
-fn refused_credentials() -> Option<Credentials> {
-    REFUSED.try_with(|r| r.borrow().clone()).unwrap_or_default()
 }
 
 /// A uniform random duration in `min..=max` (millisecond steps).
@@ -839,20 +790,18 @@ impl Shared {
 
     /// Marks the cached credentials stale (see the module docs for the guards). Returns the
     /// credentials the inner source gave, to forward the invalidation with, when it acted.
-    fn invalidate(&self, refused: Option<&Credentials>) -> Option<Credentials> {
+    fn invalidate(&self, refused: &Credentials) -> Option<Credentials> {
         let mut state = self.lock_state();
         let entry = self.current.load_full()?;
         let credentials = &entry.credentials;
-        if let Some(refused) = refused {
-            if !entry.holds(refused) {
-                tracing::debug!(
-                    provider = credentials.provider_name(),
-                    refused = refused.access_key_id(),
-                    cached = credentials.access_key_id(),
-                    "invalidation ignored: the refused credentials were replaced already"
-                );
-                return None;
-            }
+        if !entry.holds(refused) {
+            tracing::debug!(
+                provider = credentials.provider_name(),
+                refused = refused.access_key_id(),
+                cached = credentials.access_key_id(),
+                "invalidation ignored: the refused credentials were replaced already"
+            );
+            return None;
         }
         if entry.invalidated {
             return None;
@@ -1005,12 +954,11 @@ impl ProvideCredentials for CredentialsCache {
     }
 
     /// Marks the cached credentials stale so that the next call refreshes them (one shared
-    /// fetch, callers wait for it). Within [`invalidate_refused`], only if the refused
-    /// credentials are the cached ones; at most once per 10 s; forwarded to the inner source.
-    fn invalidate(&self) {
-        let refused = refused_credentials();
-        if let Some(given) = self.shared.invalidate(refused.as_ref()) {
-            invalidate_refused(&*self.shared.inner, &given);
+    /// fetch, callers wait for it): only if `refused` are the cached ones, at most once per 10 s;
+    /// forwarded to the inner source (naming the credentials it gave).
+    fn invalidate(&self, refused: &Credentials) {
+        if let Some(given) = self.shared.invalidate(refused) {
+            self.shared.inner.invalidate(&given);
         }
     }
 }

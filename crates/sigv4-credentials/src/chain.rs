@@ -118,8 +118,8 @@ impl ProvideCredentials for DefaultChain {
 
     /// Marks the cached credentials stale (see [`CredentialsCache`]'s invalidation rules); the
     /// cache passes it on to the sources, so a source that caches on its own refreshes too.
-    fn invalidate(&self) {
-        self.cache.invalidate()
+    fn invalidate(&self, refused: &crate::Credentials) {
+        self.cache.invalidate(refused)
     }
 }
 
@@ -198,9 +198,9 @@ impl ProvideCredentials for ChainProvider {
     /// Passes the invalidation on to every source: the one that gave the refused credentials
     /// drops them if it caches, the others ignore it (the default), and a cache among them that
     /// holds other credentials keeps them (it compares with the refused ones).
-    fn invalidate(&self) {
+    fn invalidate(&self, refused: &crate::Credentials) {
         for (_, provider) in &self.providers {
-            provider.invalidate();
+            provider.invalidate(refused);
         }
     }
 }

@@ -249,10 +249,13 @@ pub trait ProvideCredentials: Send + Sync + fmt::Debug {
     /// Gives the current credentials, or why there are none.
     fn provide_credentials(&self) -> ProvideCredentialsFuture<'_>;
 
-    /// Tells the source that a service refused the credentials it gave last (`ExpiredToken`,
-    /// `InvalidClientTokenId`, ...): a caching source drops them so that the next call refreshes.
-    /// Sources that hold nothing ignore it (the default).
-    fn invalidate(&self) {}
+    /// Tells the source that a service refused `refused`, credentials it gave (`ExpiredToken`,
+    /// `InvalidClientTokenId`, ...): a caching source drops them, if it still holds them, so that
+    /// the next call refreshes (see [`CredentialsCache`] for the guards against storms). Sources
+    /// that hold nothing ignore it (the default). `tower-sigv4`'s layer calls it.
+    fn invalidate(&self, refused: &Credentials) {
+        let _ = refused;
+    }
 }
 
 impl<T: ProvideCredentials + ?Sized> ProvideCredentials for Arc<T> {
@@ -260,8 +263,8 @@ impl<T: ProvideCredentials + ?Sized> ProvideCredentials for Arc<T> {
         (**self).provide_credentials()
     }
 
-    fn invalidate(&self) {
-        (**self).invalidate()
+    fn invalidate(&self, refused: &Credentials) {
+        (**self).invalidate(refused)
     }
 }
 
@@ -270,8 +273,8 @@ impl<T: ProvideCredentials + ?Sized> ProvideCredentials for Box<T> {
         (**self).provide_credentials()
     }
 
-    fn invalidate(&self) {
-        (**self).invalidate()
+    fn invalidate(&self, refused: &Credentials) {
+        (**self).invalidate(refused)
     }
 }
 

@@ -568,7 +568,7 @@ async fn invalidate_makes_ten_thousand_concurrent_callers_cause_exactly_one_load
     let refused = cache.provide_credentials().await.unwrap();
     assert_eq!(fake.fetches(), 1);
 
-    sigv4_credentials::cache::invalidate_refused(&cache, &refused);
+    cache.invalidate(&refused);
     for task in spawn_callers(&cache, 10_000) {
         assert_eq!(akid(task.await.unwrap()), "AKID2");
     }
@@ -588,14 +588,14 @@ async fn invalidate_makes_ten_thousand_concurrent_callers_cause_exactly_one_load
 async fn a_late_refusal_of_replaced_credentials_keeps_the_new_ones() {
     let (_, fake, cache) = setup(Behaviour::Succeed(Some(HOUR)));
     let first = cache.provide_credentials().await.unwrap();
-    cache.invalidate();
+    cache.invalidate(&first);
     let second = cache.provide_credentials().await.unwrap();
     assert_eq!(second.access_key_id(), "AKID2");
     tokio::time::advance(Duration::from_secs(60)).await; // past the 10 s between invalidations
 
     // A request signed with AKID1 before the refresh is refused now: AKID2 stays.
     for _ in 0..1000 {
-        sigv4_credentials::cache::invalidate_refused(&cache, &first);
+        cache.invalidate(&first);
     }
     assert_eq!(
         akid(poll_once(cache.provide_credentials()).unwrap()),
@@ -604,7 +604,7 @@ async fn a_late_refusal_of_replaced_credentials_keeps_the_new_ones() {
     assert_eq!(fake.fetches(), 2);
 
     // A refusal of AKID2 itself is acted on.
-    sigv4_credentials::cache::invalidate_refused(&cache, &second);
+    cache.invalidate(&second);
     assert_eq!(akid(cache.provide_credentials().await), "AKID3");
     assert_eq!(fake.fetches(), 3);
 }
@@ -617,13 +617,13 @@ async fn a_storm_of_invalidations_costs_one_refresh_per_10_s() {
     // source keeps handing out: one refresh, then none for 10 s.
     for _ in 0..100 {
         let used = cache.provide_credentials().await.unwrap();
-        sigv4_credentials::cache::invalidate_refused(&cache, &used);
+        cache.invalidate(&used);
         tokio::time::advance(Duration::from_millis(50)).await;
     }
     assert_eq!(fake.fetches(), 2, "5 s of refusals: one refresh");
     tokio::time::advance(Duration::from_secs(5)).await;
     let used = cache.provide_credentials().await.unwrap();
-    sigv4_credentials::cache::invalidate_refused(&cache, &used);
+    cache.invalidate(&used);
     cache.provide_credentials().await.unwrap();
     assert_eq!(fake.fetches(), 3, "10 s later: the next one");
 }
@@ -631,9 +631,9 @@ async fn a_storm_of_invalidations_costs_one_refresh_per_10_s() {
 #[tokio::test(start_paused = true)]
 async fn a_refresh_after_invalidate_that_fails_serves_the_old_credentials_and_waits() {
     let (_, fake, cache) = setup(Behaviour::Succeed(Some(HOUR)));
-    cache.provide_credentials().await.unwrap();
+    let used = cache.provide_credentials().await.unwrap();
     fake.set(Behaviour::Fail);
-    cache.invalidate();
+    cache.invalidate(&used);
     assert_eq!(akid(cache.provide_credentials().await), "AKID1");
     assert_eq!(fake.fetches(), 2);
     // The retry delay applies: no fetch per call.
@@ -649,8 +649,9 @@ async fn a_refresh_after_invalidate_that_fails_serves_the_old_credentials_and_wa
 #[tokio::test(start_paused = true)]
 async fn invalidate_refreshes_credentials_without_an_expiry_too() {
     let (_, fake, cache) = setup(Behaviour::Succeed(None));
-    assert_eq!(akid(cache.provide_credentials().await), "AKID1");
-    cache.invalidate();
+    let used = cache.provide_credentials().await.unwrap();
+    assert_eq!(used.access_key_id(), "AKID1");
+    cache.invalidate(&used);
     assert_eq!(akid(cache.provide_credentials().await), "AKID2");
     assert_eq!(
         akid(poll_once(cache.provide_credentials()).unwrap()),
@@ -662,7 +663,7 @@ async fn invalidate_refreshes_credentials_without_an_expiry_too() {
 #[tokio::test(start_paused = true)]
 async fn invalidate_before_anything_is_cached_does_nothing() {
     let (_, fake, cache) = setup(Behaviour::Succeed(Some(HOUR)));
-    cache.invalidate();
+    cache.invalidate(&sigv4_credentials::Credentials::new("AKIDOTHER", "other"));
     assert_eq!(akid(cache.provide_credentials().await), "AKID1");
     assert_eq!(fake.fetches(), 1);
 }
@@ -680,7 +681,7 @@ async fn invalidate_reaches_a_cache_inside_the_default_chain() {
         .await;
     let used = chain.provide_credentials().await.unwrap();
     assert_eq!(used.access_key_id(), "AKID1");
-    sigv4_credentials::cache::invalidate_refused(&chain, &used);
+    chain.invalidate(&used);
     assert_eq!(akid(chain.provide_credentials().await), "AKID2");
     assert_eq!(fake.fetches(), 2);
     assert_eq!(akid(inner.provide_credentials().await), "AKID2");

@@ -70,7 +70,7 @@ impl Config {
                 provider = credentials.provider_name(),
                 "the service refused the credentials; invalidating them so the next request refreshes"
             );
-            sigv4_credentials::cache::invalidate_refused(&*self.provider, credentials);
+            self.provider.invalidate(credentials);
         }
     }
 

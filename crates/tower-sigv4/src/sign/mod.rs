@@ -111,7 +111,7 @@
 //! says the credentials are expired or not valid ([`REFUSED_CREDENTIALS_CODES`]: `ExpiredToken`,
 //! `ExpiredTokenException`, `InvalidClientTokenId`, `UnrecognizedClientException`, `InvalidToken`,
 //! `TokenRefreshRequired`, `InvalidAccessKeyId`), the layer invalidates the credentials that signed
-//! it (through [`sigv4_credentials::cache::invalidate_refused`]): a
+//! it (through [`ProvideCredentials::invalidate`](sigv4_credentials::ProvideCredentials::invalidate)): a
 //! [`CredentialsCache`](sigv4_credentials::CredentialsCache) or
 //! [`DefaultChain`](sigv4_credentials::DefaultChain) then refreshes on the next request, once,
 //! however many requests were refused, and keeps credentials it loaded since that request was
