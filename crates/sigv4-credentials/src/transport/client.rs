@@ -9,7 +9,6 @@
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -66,6 +65,7 @@ pub(crate) enum HttpError {
         after: Duration,
     },
     /// The TLS setup or handshake failed (no roots, certificate not trusted, ...).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     #[error("TLS with {authority} failed: {reason}")]
     Tls {
         /// `host:port`.
@@ -253,7 +253,7 @@ impl HttpClient {
             reason,
         };
         let config = match &self.options.tls {
-            Some(config) => Arc::clone(config),
+            Some(config) => std::sync::Arc::clone(config),
             None => super::tls::default_client_config().map_err(|e| tls_error(e.to_string()))?,
         };
         let name = super::tls::server_name(&target.host)
