@@ -240,6 +240,94 @@ pub fn parse_rfc3339(text: &str) -> Result<SystemTime, TimeError> {
     Ok(UNIX_EPOCH + Duration::new(unix as u64, nanos))
 }
 
+/// Parses an HTTP date in the IMF-fixdate form servers send in `Date` headers
+/// (`Thu, 01 Jan 2026 00:05:01 GMT`, RFC 9110 §5.6.7), with an optional fraction of a second
+/// (`…01.5 GMT`, which Smithy's date format allows). The day name must match the date.
+///
+/// ```
+/// use sigv4_core::time::parse_http_date;
+/// use std::time::{Duration, UNIX_EPOCH};
+///
+/// assert_eq!(
+///     parse_http_date("Thu, 01 Jan 2026 00:05:01 GMT"),
+///     Ok(UNIX_EPOCH + Duration::from_secs(1_767_225_901))
+/// );
+/// assert!(parse_http_date("Fri, 01 Jan 2026 00:05:01 GMT").is_err()); // not a Friday
+/// assert!(parse_http_date("2026-01-01T00:05:01Z").is_err());
+/// ```
+pub fn parse_http_date(text: &str) -> Result<SystemTime, TimeError> {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let malformed = || TimeError::Malformed(text.chars().take(40).collect());
+    let b = text.as_bytes();
+    // "Thu, 01 Jan 2026 00:05:01" then optional ".f+" then " GMT"
+    if b.len() < 29
+        || !text.is_ascii()
+        || &b[3..5] != b", "
+        || b[7] != b' '
+        || b[11] != b' '
+        || b[16] != b' '
+        || b[19] != b':'
+        || b[22] != b':'
+    {
+        return Err(malformed());
+    }
+    let digits = |r: std::ops::Range<usize>| -> Result<u64, TimeError> {
+        let mut v = 0u64;
+        for &c in &b[r] {
+            if !c.is_ascii_digit() {
+                return Err(malformed());
+            }
+            v = v * 10 + u64::from(c - b'0');
+        }
+        Ok(v)
+    };
+    let day_name = &text[0..3];
+    let d = digits(5..7)?;
+    let m = MONTHS
+        .iter()
+        .position(|name| *name == &text[8..11])
+        .ok_or_else(malformed)? as u64
+        + 1;
+    let y = digits(12..16)?;
+    let (hh, mm, ss) = (digits(17..19)?, digits(20..22)?, digits(23..25)?);
+    if d < 1 || d > days_in_month(y, m) || hh > 23 || mm > 59 || ss > 59 {
+        return Err(malformed());
+    }
+    let mut at = 25;
+    let mut nanos = 0u32;
+    if b[at] == b'.' {
+        at += 1;
+        let start = at;
+        while at < b.len() && b[at].is_ascii_digit() {
+            if at - start < 9 {
+                nanos = nanos * 10 + u32::from(b[at] - b'0');
+            }
+            at += 1;
+        }
+        if at == start {
+            return Err(malformed());
+        }
+        for _ in (at - start).min(9)..9 {
+            nanos *= 10;
+        }
+    }
+    if &text[at..] != " GMT" {
+        return Err(malformed());
+    }
+    let days = days_from_civil(y as i64, m as u32, d as u32);
+    if DAYS[days.rem_euclid(7) as usize] != day_name {
+        return Err(malformed());
+    }
+    let unix = days * 86_400 + (hh * 3600 + mm * 60 + ss) as i64;
+    if unix < 0 || unix as u64 > MAX_UNIX {
+        return Err(TimeError::OutOfRange);
+    }
+    Ok(UNIX_EPOCH + Duration::new(unix as u64, nanos))
+}
+
 /// Formats a time as RFC 3339 in UTC with whole seconds (`2022-05-02T18:36:00Z`); times outside
 /// 1970 to 9999 are clamped to that range.
 ///
