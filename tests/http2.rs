@@ -139,29 +139,37 @@ async fn a_callers_host_header_is_signed_as_the_server_sees_it() {
 }
 
 #[tokio::test]
-async fn a_request_outside_the_skew_window_is_refused_over_h2_too() {
+async fn a_client_clock_ten_minutes_behind_is_corrected_over_h2() {
+    // hyper's server writes the real time in `Date`; the client's clock is 10 minutes behind.
+    // The first request is refused for its time, the layer learns the offset from `Date` and
+    // retries once: the caller sees only the success.
     let (creds, clock, time) = setup();
     let addr = start_h2_server(creds.clone(), time).await;
-    // The client's clock is 10 minutes behind the server's.
     let behind = ManualClock::new(clock.now() - Duration::from_secs(600));
-    let client = ServiceBuilder::new()
-        .layer(
-            SigV4Layer::builder(creds, "us-east-1", "execute-api")
-                .time_source(Arc::new(behind))
-                .build(),
-        )
-        .service(
-            Client::builder(TokioExecutor::new())
-                .http2_only(true)
-                .build_http::<Full<Bytes>>(),
-        );
-    let response = client
-        .oneshot(
-            Request::get(format!("http://{addr}/prod"))
-                .body(Full::default())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let layer = SigV4Layer::builder(creds, "us-east-1", "execute-api")
+        .time_source(Arc::new(behind))
+        .build();
+    let skew = Arc::clone(layer.clock_skew().unwrap());
+    let client = ServiceBuilder::new().layer(layer).service(
+        Client::builder(TokioExecutor::new())
+            .http2_only(true)
+            .build_http::<Full<Bytes>>(),
+    );
+    for _ in 0..3 {
+        let response = client
+            .clone()
+            .oneshot(
+                Request::get(format!("http://{addr}/prod"))
+                    .body(Full::default())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    assert!(
+        (598..=602).contains(&skew.offset_seconds()),
+        "{}",
+        skew.offset_seconds()
+    );
 }

@@ -328,6 +328,39 @@ pub fn parse_http_date(text: &str) -> Result<SystemTime, TimeError> {
     Ok(UNIX_EPOCH + Duration::new(unix as u64, nanos))
 }
 
+/// Formats a time as an IMF-fixdate HTTP date (`Thu, 01 Jan 2026 00:05:01 GMT`), whole seconds;
+/// times outside 1970 to 9999 are clamped to that range.
+///
+/// ```
+/// use sigv4_core::time::{format_http_date, parse_http_date};
+/// use std::time::{Duration, UNIX_EPOCH};
+///
+/// let t = UNIX_EPOCH + Duration::from_secs(1_767_225_901);
+/// assert_eq!(format_http_date(t), "Thu, 01 Jan 2026 00:05:01 GMT");
+/// assert_eq!(parse_http_date(&format_http_date(t)), Ok(t));
+/// ```
+pub fn format_http_date(time: SystemTime) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = time
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        .min(MAX_UNIX);
+    let days = (secs / 86_400) as i64;
+    let (y, m, d) = civil_from_days(days);
+    let rem = secs % 86_400;
+    format!(
+        "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[m as usize - 1],
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
 /// Formats a time as RFC 3339 in UTC with whole seconds (`2022-05-02T18:36:00Z`); times outside
 /// 1970 to 9999 are clamped to that range.
 ///

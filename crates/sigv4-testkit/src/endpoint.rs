@@ -274,9 +274,10 @@ impl EndpointBuilder {
             .region(self.region.clone())
             .service(self.service.clone())
             .allow_unsigned_payload(self.allow_unsigned_payload);
-        if let Some(time_source) = self.time_source {
-            layer = layer.time_source(time_source);
-        }
+        let clock: SharedTimeSource = self
+            .time_source
+            .unwrap_or_else(|| Arc::new(sigv4_core::SystemClock));
+        layer = layer.time_source(Arc::clone(&clock));
         if let Some(max_skew) = self.max_skew {
             layer = layer.max_skew(max_skew);
         }
@@ -291,7 +292,7 @@ impl EndpointBuilder {
             layer,
         );
         let for_server = Arc::clone(&log);
-        let server = Server::start("sigv4 endpoint", move |request| {
+        let server = Server::start("sigv4 endpoint", clock, move |request| {
             respond(verify.clone(), Arc::clone(&for_server), request)
         })
         .await?;

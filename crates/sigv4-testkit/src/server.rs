@@ -7,12 +7,17 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
+use http::header::{HeaderValue, DATE};
 use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use sigv4_core::time::format_http_date;
+use sigv4_core::SharedTimeSource;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -28,8 +33,14 @@ pub(crate) struct Server {
 impl Server {
     /// Binds `127.0.0.1:0` and serves every request with `handler` on the current tokio runtime.
     /// `name` labels the debug logs. A handler error closes the connection without an answer
-    /// (see [`CloseConnection`]).
-    pub(crate) async fn start<H, Fut, E>(name: &'static str, handler: H) -> std::io::Result<Server>
+    /// (see [`CloseConnection`]). Every answer carries a `Date` header from `clock` (the
+    /// emulator's clock, not the machine's: a client that learns the server's time from `Date`,
+    /// as the signing layer's clock-skew correction does, must see the emulated time).
+    pub(crate) async fn start<H, Fut, E>(
+        name: &'static str,
+        clock: SharedTimeSource,
+        handler: H,
+    ) -> std::io::Result<Server>
     where
         H: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<Response<Full<Bytes>>, E>> + Send + 'static,
@@ -37,7 +48,20 @@ impl Server {
     {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
-        let accept_task = tokio::spawn(accept_loop(name, listener, handler));
+        let dated = move |request: Request<Incoming>| {
+            let answer = handler(request);
+            let clock = Arc::clone(&clock);
+            async move {
+                let mut response = answer.await?;
+                if !response.headers().contains_key(DATE) {
+                    if let Ok(date) = HeaderValue::from_str(&format_http_date(clock.now())) {
+                        response.headers_mut().insert(DATE, date);
+                    }
+                }
+                Ok::<_, E>(response)
+            }
+        };
+        let accept_task = tokio::spawn(accept_loop(name, listener, dated));
         Ok(Server { addr, accept_task })
     }
 

@@ -46,8 +46,8 @@ pub mod reqwest;
 
 pub use error::{BoxError, SigV4Error};
 pub use sign::{
-    PayloadPolicy, ResponseFuture, SigV4Layer, SigV4LayerBuilder, SigV4Service, SigningOverride,
-    SkipSigning, DEFAULT_MAX_BODY_SIZE,
+    ClockSkew, ClockSkewCorrection, PayloadPolicy, ResponseFuture, SigV4Layer, SigV4LayerBuilder,
+    SigV4Service, SigningOverride, SkipSigning, DEFAULT_MAX_BODY_SIZE,
 };
 pub use verify::{KeyStore, StaticKeyStore, Verify, VerifyLayer};
 

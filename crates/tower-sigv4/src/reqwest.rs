@@ -70,7 +70,7 @@ use sigv4_credentials::ProvideCredentials;
 use tracing::Instrument;
 
 use crate::error::SigV4Error;
-use crate::sign::layer::Config;
+use crate::sign::layer::{Config, Stamp};
 use crate::sign::{PayloadPolicy, SigV4Layer, SigningOverride, SkipSigning};
 
 /// Signs each request of a `reqwest_middleware` client with AWS SigV4. See the
@@ -102,7 +102,8 @@ impl SigV4Middleware {
         request: &mut Request,
         extensions: &Extensions,
     ) -> Result<(), SigV4Error> {
-        self.sign_returning_credentials(request, extensions)
+        let stamp = self.config.stamp();
+        self.sign_returning_credentials(request, extensions, &stamp)
             .await
             .map(drop)
     }
@@ -112,6 +113,7 @@ impl SigV4Middleware {
         &self,
         request: &mut Request,
         extensions: &Extensions,
+        stamp: &Stamp,
     ) -> Result<Credentials, SigV4Error> {
         let config = &self.config;
         let overrides = extensions.get::<SigningOverride>();
@@ -168,6 +170,7 @@ impl SigV4Middleware {
             &credentials,
             Some(region),
             Some(service),
+            stamp,
         )?;
         let presigned = output.query().is_some();
         output.apply(&mut uri, request.headers_mut())?;
@@ -204,13 +207,34 @@ impl Middleware for SigV4Middleware {
         if extensions.get::<SkipSigning>().is_some() {
             return next.run(request, extensions).await;
         }
+        // A copy for the one retry after a clock-skew refusal (bodies in memory only).
+        let unsigned = self
+            .config
+            .skew_retry
+            .then(|| request.try_clone())
+            .flatten();
+        let stamp = self.config.stamp();
         let credentials = self
-            .sign_returning_credentials(&mut request, extensions)
+            .sign_returning_credentials(&mut request, extensions, &stamp)
             .await
             .map_err(reqwest_middleware::Error::middleware)?;
-        let response = next.run(request, extensions).await?;
+        let response = next.clone().run(request, extensions).await?;
         self.config
             .check_response(response.status(), response.headers(), &credentials);
-        Ok(response)
+        let retry = self
+            .config
+            .learn_clock(&stamp, response.status(), response.headers());
+        let Some(mut again) = unsigned.filter(|_| retry) else {
+            return Ok(response);
+        };
+        tracing::info!(
+            status = response.status().as_u16(),
+            "refused for its time; signing again with the service's clock and retrying once"
+        );
+        let stamp = self.config.stamp();
+        self.sign_returning_credentials(&mut again, extensions, &stamp)
+            .await
+            .map_err(reqwest_middleware::Error::middleware)?;
+        next.run(again, extensions).await
     }
 }

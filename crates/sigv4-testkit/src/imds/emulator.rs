@@ -102,6 +102,7 @@ impl ImdsEmulatorBuilder {
     /// Like [`start`](Self::start), returning the error when no loopback port can be bound.
     pub async fn try_start(self) -> std::io::Result<ImdsEmulator> {
         let clock: SharedTimeSource = self.time_source.unwrap_or_else(|| Arc::new(SystemClock));
+        let server_clock = Arc::clone(&clock);
         let rotate_every = self
             .rotate_every
             .unwrap_or_else(|| default_rotate_every(self.lifetime));
@@ -128,7 +129,7 @@ impl ImdsEmulatorBuilder {
             }),
         });
         let for_server = Arc::clone(&shared);
-        let server = Server::start("imds emulator", move |request| {
+        let server = Server::start("imds emulator", server_clock, move |request| {
             handle(Arc::clone(&for_server), request)
         })
         .await?;

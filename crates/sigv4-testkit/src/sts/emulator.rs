@@ -137,6 +137,7 @@ impl StsEmulatorBuilder {
     /// Like [`start`](Self::start), returning the error when no loopback port can be bound.
     pub async fn try_start(self) -> std::io::Result<StsEmulator> {
         let clock: SharedTimeSource = self.time_source.unwrap_or_else(|| Arc::new(SystemClock));
+        let server_clock = Arc::clone(&clock);
         let keys = Arc::new(Keys::default());
         {
             let mut table = keys.lock();
@@ -170,7 +171,7 @@ impl StsEmulatorBuilder {
             state: Mutex::new(State::new(self.web_identity_tokens, roles)),
         });
         let for_server = Arc::clone(&shared);
-        let server = Server::start("sts emulator", move |request| {
+        let server = Server::start("sts emulator", server_clock, move |request| {
             handle(Arc::clone(&for_server), request)
         })
         .await?;

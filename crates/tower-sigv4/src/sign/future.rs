@@ -16,7 +16,7 @@ use sigv4_credentials::CredentialsError;
 use tower_service::Service;
 use tracing::Instrument;
 
-use super::layer::Config;
+use super::layer::{Config, Stamp};
 use super::payload::{PayloadPolicy, SigningOverride, SkipSigning};
 use crate::error::{BoxError, SigV4Error};
 
@@ -67,6 +67,11 @@ pin_project! {
             future: S::Future,
             // What signed the request, to look at the answer with (`None`: sent unsigned).
             signed: Option<Signed>,
+            // The request as it was before signing, for one retry after a clock-skew refusal.
+            replay: Option<Replay<S>>,
+        },
+        Retrying {
+            replay: Option<Replay<S>>,
         },
         Failed {
             error: Option<SigV4Error>,
@@ -79,6 +84,47 @@ pin_project! {
 struct Signed {
     config: Arc<Config>,
     credentials: Credentials,
+    stamp: Stamp,
+}
+
+/// What a retry after a clock-skew refusal needs: the unsigned request head and body, the inner
+/// service to call again, and the credentials (the same ones: their time was the problem).
+struct Replay<S> {
+    head: Head,
+    body: Bytes,
+    job: Job<S>,
+    credentials: Credentials,
+}
+
+/// A request head before signing (`http::request::Parts` is not `Clone`).
+struct Head {
+    method: http::Method,
+    uri: http::Uri,
+    version: http::Version,
+    headers: HeaderMap,
+    extensions: http::Extensions,
+}
+
+impl Head {
+    fn of<B>(request: &Request<B>) -> Self {
+        Self {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            version: request.version(),
+            headers: request.headers().clone(),
+            extensions: request.extensions().clone(),
+        }
+    }
+
+    fn into_request<B>(self, body: B) -> Request<B> {
+        let mut request = Request::new(body);
+        *request.method_mut() = self.method;
+        *request.uri_mut() = self.uri;
+        *request.version_mut() = self.version;
+        *request.headers_mut() = self.headers;
+        *request.extensions_mut() = self.extensions;
+        request
+    }
 }
 
 /// What a signing needs besides the request and credentials.
@@ -133,6 +179,7 @@ where
                 state: State::Calling {
                     future: inner.call(request),
                     signed: None,
+                    replay: None,
                 },
             };
         }
@@ -256,16 +303,69 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Calling { future, signed } => {
+                StateProj::Calling {
+                    future,
+                    signed,
+                    replay,
+                } => {
                     let result = ready!(future.poll(cx));
                     if let (Ok(response), Some(signed)) = (&result, signed.take()) {
-                        signed.config.check_response(
-                            response.status(),
-                            response.headers(),
-                            &signed.credentials,
-                        );
+                        let (status, headers) = (response.status(), response.headers());
+                        signed
+                            .config
+                            .check_response(status, headers, &signed.credentials);
+                        let retry = signed.config.learn_clock(&signed.stamp, status, headers);
+                        if retry && replay.is_some() {
+                            tracing::info!(
+                                status = status.as_u16(),
+                                "refused for its time; signing again with the service's clock \
+                                 and retrying once"
+                            );
+                            let replay = replay.take();
+                            this.state.set(State::Retrying { replay });
+                            continue;
+                        }
                     }
                     return Poll::Ready(result.map_err(Into::into));
+                }
+                StateProj::Retrying { replay } => {
+                    let Some(r) = replay.as_mut() else {
+                        return Poll::Ready(Err(polled_after_completion()));
+                    };
+                    if let Err(error) = ready!(r.job.inner.poll_ready(cx)) {
+                        this.state.set(State::Failed { error: None });
+                        return Poll::Ready(Err(error.into()));
+                    }
+                    let Some(Replay {
+                        head,
+                        body,
+                        mut job,
+                        credentials,
+                    }) = replay.take()
+                    else {
+                        return Poll::Ready(Err(polled_after_completion()));
+                    };
+                    let plan = if body.is_empty() {
+                        PayloadPlan::Empty
+                    } else {
+                        PayloadPlan::Bytes(body.clone())
+                    };
+                    let mut request = head.into_request(B::from(body));
+                    let stamp = job.config.stamp();
+                    if let Err(error) = sign(&mut request, &plan, &job, &credentials, &stamp) {
+                        this.state.set(State::Failed { error: None });
+                        return Poll::Ready(Err(error.into()));
+                    }
+                    let future = job.inner.call(request);
+                    this.state.set(State::Calling {
+                        future,
+                        signed: Some(Signed {
+                            config: job.config,
+                            credentials,
+                            stamp,
+                        }),
+                        replay: None,
+                    });
                 }
                 StateProj::Failed { error } => {
                     return Poll::Ready(Err(match error.take() {
@@ -332,19 +432,43 @@ where
                     let (Some(mut request), Some(mut job)) = (request.take(), job.take()) else {
                         return Poll::Ready(Err(polled_after_completion()));
                     };
+                    // The body at hand (buffered or empty) allows one retry after a clock-skew
+                    // refusal: keep the unsigned head for it.
+                    let replayable = match payload {
+                        PayloadPlan::Empty => Some(Bytes::new()),
+                        PayloadPlan::Bytes(bytes) => Some(bytes.clone()),
+                        _ => None,
+                    }
+                    .filter(|_| job.config.skew_retry);
+                    let head = replayable.as_ref().map(|_| Head::of(&request));
+                    let stamp = job.config.stamp();
                     let signed = match result {
-                        Ok(creds) => sign(&mut request, payload, &job, &creds).map(|()| creds),
+                        Ok(creds) => {
+                            sign(&mut request, payload, &job, &creds, &stamp).map(|()| creds)
+                        }
                         Err(error) => Err(SigV4Error::Credentials(error)),
                     };
                     match signed {
                         Ok(credentials) => {
                             let future = job.inner.call(request);
+                            let config = Arc::clone(&job.config);
+                            let replay = match (head, replayable) {
+                                (Some(head), Some(body)) => Some(Replay {
+                                    head,
+                                    body,
+                                    job,
+                                    credentials: credentials.clone(),
+                                }),
+                                _ => None,
+                            };
                             this.state.set(State::Calling {
                                 future,
                                 signed: Some(Signed {
-                                    config: job.config,
+                                    config,
                                     credentials,
+                                    stamp,
                                 }),
+                                replay,
                             });
                         }
                         Err(error) => {
@@ -363,6 +487,7 @@ fn sign<B, S>(
     plan: &PayloadPlan,
     job: &Job<S>,
     credentials: &Credentials,
+    stamp: &Stamp,
 ) -> Result<(), SigV4Error> {
     let payload = match plan {
         PayloadPlan::Empty => Payload::Bytes(&[]),
@@ -392,6 +517,7 @@ fn sign<B, S>(
         credentials,
         job.region.as_deref(),
         job.service.as_deref(),
+        stamp,
     )?;
     output.apply_to_request(request)?;
     Ok(())

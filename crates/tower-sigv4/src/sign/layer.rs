@@ -12,7 +12,22 @@ use tower_layer::Layer;
 use super::payload::{PayloadPolicy, DEFAULT_MAX_BODY_SIZE};
 use super::refusal::refused_credentials_code;
 use super::service::SigV4Service;
+use super::skew::{worth_retrying, ClockSkew, ClockSkewCorrection};
 use crate::error::SigV4Error;
+
+/// When a request was signed: the local clock and the offset to the service's clock used.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stamp {
+    pub(crate) local: SystemTime,
+    pub(crate) offset: i64,
+}
+
+impl Stamp {
+    /// The signing time: local plus offset.
+    pub(crate) fn time(&self) -> SystemTime {
+        super::skew::shift(self.local, self.offset)
+    }
+}
 
 /// Everything a signing layer knows, shared by every service and future it makes.
 pub(crate) struct Config {
@@ -24,6 +39,10 @@ pub(crate) struct Config {
     pub(crate) max_body_size: usize,
     pub(crate) time_source: Option<SharedTimeSource>,
     pub(crate) signer: Signer,
+    /// The learned offset to the service's clock; `None` when correction is off.
+    pub(crate) skew: Option<Arc<ClockSkew>>,
+    /// Whether a request refused for its time is retried once.
+    pub(crate) skew_retry: bool,
 }
 
 impl fmt::Debug for Config {
@@ -37,11 +56,13 @@ impl fmt::Debug for Config {
             .field("payload_policy", &self.payload_policy)
             .field("max_body_size", &self.max_body_size)
             .field("time_source", &self.time_source)
+            .field("clock_skew", &self.skew)
             .finish_non_exhaustive()
     }
 }
 
 impl Config {
+    /// The local clock (no correction).
     pub(crate) fn now(&self) -> SystemTime {
         match &self.time_source {
             Some(source) => source.now(),
@@ -74,7 +95,30 @@ impl Config {
         }
     }
 
-    /// Signs a request head; `region`/`service` are the per-request overrides.
+    /// The time to sign with now: the local clock, and the offset to the service's clock.
+    pub(crate) fn stamp(&self) -> Stamp {
+        Stamp {
+            local: self.now(),
+            offset: self.skew.as_ref().map_or(0, |s| s.offset_seconds()),
+        }
+    }
+
+    /// Learns the service's clock from an answer to a request signed at `stamp`; true when the
+    /// answer refused the request for its time and a retry with the corrected time may pass.
+    pub(crate) fn learn_clock(
+        &self,
+        stamp: &Stamp,
+        status: StatusCode,
+        headers: &HeaderMap,
+    ) -> bool {
+        let Some(skew) = &self.skew else {
+            return false;
+        };
+        let learned = skew.observe(stamp.local, self.now(), headers);
+        self.skew_retry && worth_retrying(status, headers, stamp.offset, learned)
+    }
+
+    /// Signs a request head at `stamp`; `region`/`service` are the per-request overrides.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn sign(
         &self,
@@ -85,6 +129,7 @@ impl Config {
         credentials: &Credentials,
         region: Option<&str>,
         service: Option<&str>,
+        stamp: &Stamp,
     ) -> Result<SigningOutput, SigV4Error> {
         let region = region.unwrap_or(&self.region);
         let service = service.unwrap_or(&self.service);
@@ -97,7 +142,7 @@ impl Config {
             host = uri.host().unwrap_or(""),
         );
         let _entered = span.enter();
-        let params = SigningParams::new(credentials, region, service, self.now())
+        let params = SigningParams::new(credentials, region, service, stamp.time())
             .with_settings(&self.settings);
         self.signer
             .sign(method, uri, headers, payload, &params)
@@ -149,6 +194,7 @@ impl SigV4Layer {
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             time_source: None,
             signer: None,
+            clock_skew: ClockSkewCorrection::default(),
         }
     }
 
@@ -179,6 +225,13 @@ impl SigV4Layer {
 
     pub(crate) fn config(&self) -> &Arc<Config> {
         &self.config
+    }
+
+    /// The offset this layer learned between the service's clock and the local one, shared by
+    /// every service it made; `None` when correction is [`ClockSkewCorrection::Off`]. See
+    /// [`crate::sign::skew`].
+    pub fn clock_skew(&self) -> Option<&Arc<ClockSkew>> {
+        self.config.skew.as_ref()
     }
 }
 
@@ -217,6 +270,7 @@ pub struct SigV4LayerBuilder {
     max_body_size: usize,
     time_source: Option<SharedTimeSource>,
     signer: Option<Signer>,
+    clock_skew: ClockSkewCorrection,
 }
 
 impl fmt::Debug for SigV4LayerBuilder {
@@ -268,6 +322,13 @@ impl SigV4LayerBuilder {
         self
     }
 
+    /// How a clock that differs from the service's is handled (see [`crate::sign::skew`]).
+    /// Default: [`ClockSkewCorrection::LearnAndRetry`].
+    pub fn clock_skew_correction(mut self, mode: ClockSkewCorrection) -> Self {
+        self.clock_skew = mode;
+        self
+    }
+
     /// The layer.
     pub fn build(self) -> SigV4Layer {
         SigV4Layer {
@@ -280,6 +341,9 @@ impl SigV4LayerBuilder {
                 max_body_size: self.max_body_size,
                 time_source: self.time_source,
                 signer: self.signer.unwrap_or_default(),
+                skew: (self.clock_skew != ClockSkewCorrection::Off)
+                    .then(|| Arc::new(ClockSkew::default())),
+                skew_retry: self.clock_skew == ClockSkewCorrection::LearnAndRetry,
             }),
         }
     }

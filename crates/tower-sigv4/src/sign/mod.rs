@@ -147,9 +147,11 @@ pub(crate) mod layer;
 mod payload;
 mod refusal;
 mod service;
+pub mod skew;
 
 pub use self::future::ResponseFuture;
 pub use self::layer::{SigV4Layer, SigV4LayerBuilder};
 pub use self::payload::{PayloadPolicy, SigningOverride, SkipSigning, DEFAULT_MAX_BODY_SIZE};
 pub use self::refusal::{is_refused_credentials_code, REFUSED_CREDENTIALS_CODES};
 pub use self::service::SigV4Service;
+pub use self::skew::{ClockSkew, ClockSkewCorrection};

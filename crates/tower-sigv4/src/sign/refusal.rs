@@ -55,11 +55,21 @@ pub(crate) fn refused_credentials_code(
     if status != StatusCode::FORBIDDEN && status != StatusCode::BAD_REQUEST {
         return None;
     }
+    error_codes(headers).find_map(|code| {
+        REFUSED_CREDENTIALS_CODES
+            .iter()
+            .find(|known| **known == code)
+            .copied()
+    })
+}
+
+/// The AWS error codes an answer's head names: `x-amzn-ErrorType` (`Code:http://...`, possibly
+/// `namespace#Code`) and `x-amzn-query-error` (`Code;Sender`), trimmed.
+pub(crate) fn error_codes(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     let error_type = headers
         .get(&X_AMZN_ERROR_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|v| {
-            // `Code:http://...`, possibly `namespace#Code`.
             let v = v.split(':').next().unwrap_or(v);
             v.rsplit('#').next().unwrap_or(v)
         });
@@ -70,12 +80,7 @@ pub(crate) fn refused_credentials_code(
     [error_type, query_error]
         .into_iter()
         .flatten()
-        .find_map(|code| {
-            REFUSED_CREDENTIALS_CODES
-                .iter()
-                .find(|known| **known == code.trim())
-                .copied()
-        })
+        .map(str::trim)
 }
 
 #[cfg(test)]
