@@ -134,15 +134,40 @@ pub(crate) struct ExtraParam<'a> {
 
 const STACK_PARAMS: usize = 16;
 
+/// The query parameters a signing writes. A re-signing leaves none of the old ones in place:
+/// the verifier would read them instead of the new ones.
+pub(crate) const SIGNING_QUERY_PARAMS: [&str; 7] = [
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+    "X-Amz-Security-Token",
+];
+
+/// True when the wire-form parameter name `name` decodes to one of `names`.
+pub(crate) fn name_is_one_of(name: &[u8], names: &[&str]) -> bool {
+    if names.is_empty() {
+        return false;
+    }
+    if !name.contains(&b'%') {
+        return names.iter().any(|n| n.as_bytes() == name);
+    }
+    names.iter().any(|n| percent_decode(name).eq(n.bytes()))
+}
+
 /// Appends the canonical query string: every `key=value` of `query` decoded and re-encoded, plus
 /// `extra` (raw values), sorted by key then value. `skip` drops parameters by their decoded
-/// names (verification drops `X-Amz-Signature`).
+/// names (verification drops `X-Amz-Signature`, a re-signing every old signing parameter).
+/// Returns how many parameters were dropped.
 pub(crate) fn write_canonical_query(
     out: &mut Vec<u8>,
     query: Option<&str>,
     extra: &[ExtraParam<'_>],
     skip: &[&str],
-) {
+) -> usize {
+    let mut skipped = 0;
     // First write every encoded pair after the current end of `out`, remembering where each is,
     // then sort the ranges and append them in order, then move the sorted run down.
     let region_start = out.len();
@@ -169,7 +194,8 @@ pub(crate) fn write_canonical_query(
                 Some(i) => (&pair[..i], &pair[i + 1..]),
                 None => (pair, &b""[..]),
             };
-            if skip.iter().any(|s| percent_decode(name).eq(s.bytes())) {
+            if name_is_one_of(name, skip) {
+                skipped += 1;
                 continue;
             }
             let begin = out.len();
@@ -217,6 +243,7 @@ pub(crate) fn write_canonical_query(
     out.copy_within(sorted_start.., region_start);
     let len = out.len() - sorted_start;
     out.truncate(region_start + len);
+    skipped
 }
 
 /// Decodes `%XX` escapes and encodes the result per SigV4. Bytes that need no change (the usual
@@ -315,8 +342,6 @@ pub(crate) enum HeaderSelection<'a> {
         settings: &'a SigningSettings,
         replaced: &'a [&'static str],
     },
-    /// Exactly these names, `;`-separated, as a signed request lists them (verification).
-    Listed(&'a str),
 }
 
 /// Appends the canonical headers block (each `name:value\n`), a blank line, then the signed
@@ -409,39 +434,65 @@ pub(crate) fn write_canonical_headers<'a>(
             out.push(b'\n');
             Ok((begin, end))
         }
-        HeaderSelection::Listed(list) => {
-            for name in list.split(';') {
-                out.extend_from_slice(name.as_bytes());
-                out.push(b':');
-                if let Some(extra) = extras.iter().find(|e| e.name == name) {
-                    extra.write(out)?;
-                } else if let Ok(header) = HeaderName::from_bytes(name.as_bytes()) {
-                    write_header_values(out, &header, headers)?;
-                }
-                out.push(b'\n');
-            }
-            out.push(b'\n');
-            let begin = out.len();
-            out.extend_from_slice(list.as_bytes());
-            let end = out.len();
-            out.push(b'\n');
-            Ok((begin, end))
-        }
     }
 }
 
-fn write_header_values(
+/// Why the headers a request lists could not be written.
+pub(crate) enum ListedError {
+    /// A value is not visible ASCII or UTF-8.
+    Value(SigningError),
+    /// The listed headers are larger than the bound.
+    TooLarge,
+}
+
+/// Appends the canonical headers block for exactly the `;`-separated names of `list` (as a signed
+/// request lists them; the verifier has checked it), a blank line, the list and a newline.
+/// Refuses, before copying it, a header that would take the block past `max_bytes` (counted on
+/// the values as sent, before trimming), so the work is bounded whatever the request holds.
+/// Returns the byte range of the list in `out`.
+pub(crate) fn write_listed_headers(
     out: &mut Vec<u8>,
-    name: &HeaderName,
     headers: &HeaderMap,
-) -> Result<(), SigningError> {
-    for (i, value) in headers.get_all(name).iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
+    extras: &[ExtraHeader<'_>],
+    list: &str,
+    max_bytes: usize,
+) -> Result<(usize, usize), ListedError> {
+    let block_start = out.len();
+    for name in list.split(';') {
+        let extra = extras.iter().find(|e| e.name == name);
+        let header = match extra {
+            Some(_) => None,
+            None => HeaderName::from_bytes(name.as_bytes()).ok(),
+        };
+        let values = header.as_ref().map(|h| headers.get_all(h));
+        let raw_len = match (extra, &values) {
+            (Some(extra), _) => extra.value.len(),
+            (None, Some(values)) => values.iter().map(|v| v.len() + 1).sum(),
+            (None, None) => 0,
+        };
+        if out.len() - block_start + name.len() + 2 + raw_len > max_bytes {
+            return Err(ListedError::TooLarge);
         }
-        write_header_value(out, name.as_str(), value.as_bytes())?;
+        out.extend_from_slice(name.as_bytes());
+        out.push(b':');
+        if let Some(extra) = extra {
+            extra.write(out).map_err(ListedError::Value)?;
+        } else if let Some(values) = values {
+            for (i, value) in values.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_header_value(out, name, value.as_bytes()).map_err(ListedError::Value)?;
+            }
+        }
+        out.push(b'\n');
     }
-    Ok(())
+    out.push(b'\n');
+    let begin = out.len();
+    out.extend_from_slice(list.as_bytes());
+    let end = out.len();
+    out.push(b'\n');
+    Ok((begin, end))
 }
 
 /// Appends one header value: SP/HTAB trimmed at both ends, inner runs of SP/HTAB collapsed to one

@@ -10,8 +10,9 @@ use http::{Method, Request, Uri};
 use sha2::{Digest, Sha256};
 
 use crate::canonical::{
-    has_host_header, write_canonical_headers, write_canonical_path, write_canonical_query,
-    write_method, ExtraHeader, ExtraParam, HeaderSelection, UriHost,
+    has_host_header, name_is_one_of, write_canonical_headers, write_canonical_path,
+    write_canonical_query, write_method, ExtraHeader, ExtraParam, HeaderSelection, UriHost,
+    SIGNING_QUERY_PARAMS,
 };
 use crate::credentials::Credentials;
 use crate::error::{shorten, SigningError};
@@ -159,14 +160,34 @@ impl fmt::Display for Signature {
 }
 
 /// What a signing produced: the headers to set (header signing) or the query to append
-/// (presigning). Apply it with [`SigningOutput::apply_to_request`] or read it.
+/// (presigning), and what is left of an earlier signing to remove. Apply it with
+/// [`SigningOutput::apply_to_request`] or read it.
+///
+/// A request can be signed again (a retry with fresh credentials, a presigned URL presigned
+/// anew, a header-signed request turned into a URL): applying the output first removes every
+/// trace of the earlier signing, so the verifier reads only the new one. Header signing removes
+/// a stale `x-amz-security-token` when the credentials have no token; presigning removes the
+/// `authorization`, `x-amz-date` and `x-amz-security-token` headers; both remove the presign
+/// query parameters (`X-Amz-Algorithm`, `-Credential`, `-Date`, `-Expires`, `-SignedHeaders`,
+/// `-Signature`, `-Security-Token`, compared decoded), which are not signed either.
 #[derive(Clone)]
 pub struct SigningOutput {
     signature: Signature,
     date: AmzDate,
     headers: OutputHeaders,
     query: Option<String>,
+    remove_headers: &'static [HeaderName],
+    strip_query: bool,
 }
+
+/// Headers a presigning removes: the header-signing artifacts of an earlier signing.
+static PRESIGN_REMOVES: [HeaderName; 3] = [
+    AUTHORIZATION,
+    HeaderName::from_static("x-amz-date"),
+    HeaderName::from_static("x-amz-security-token"),
+];
+/// Header signing without a session token removes a stale one.
+static HEADER_REMOVES_TOKEN: [HeaderName; 1] = [HeaderName::from_static("x-amz-security-token")];
 
 impl fmt::Debug for SigningOutput {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -203,37 +224,70 @@ impl SigningOutput {
         self.query.as_deref()
     }
 
+    /// The headers of an earlier signing to remove before setting [`SigningOutput::headers`]
+    /// (they were not signed; see the type's documentation).
+    pub fn headers_to_remove(&self) -> impl Iterator<Item = &HeaderName> {
+        self.remove_headers.iter()
+    }
+
+    /// True when the request's query holds signing parameters of an earlier signing
+    /// (`X-Amz-Signature`, ...), which were not signed and must be removed from it.
+    pub fn strips_query_params(&self) -> bool {
+        self.strip_query
+    }
+
     /// Applies the output to a request's head.
     pub fn apply(self, uri: &mut Uri, headers: &mut HeaderMap) -> Result<(), SigningError> {
+        for name in self.remove_headers {
+            headers.remove(name);
+        }
         for (name, value) in self.headers.0.into_iter().flatten() {
             headers.insert(name, value);
         }
-        if let Some(query) = self.query {
-            *uri = append_query(uri, &query)?;
+        if self.query.is_some() || self.strip_query {
+            *uri = rewrite_query(uri, self.strip_query, self.query.as_deref())?;
         }
         Ok(())
     }
 
     /// Applies the output to a request.
     pub fn apply_to_request<B>(self, request: &mut Request<B>) -> Result<(), SigningError> {
-        for (name, value) in self.headers.0.into_iter().flatten() {
-            request.headers_mut().insert(name, value);
-        }
-        if let Some(query) = self.query {
-            let uri = append_query(request.uri(), &query)?;
-            *request.uri_mut() = uri;
-        }
-        Ok(())
+        let (mut uri, headers) = (std::mem::take(request.uri_mut()), request.headers_mut());
+        let result = self.apply(&mut uri, headers);
+        *request.uri_mut() = uri;
+        result
     }
 }
 
-fn append_query(uri: &Uri, query: &str) -> Result<Uri, SigningError> {
+/// The URI with its query's old signing parameters removed (when `strip`) and `append` added.
+fn rewrite_query(uri: &Uri, strip: bool, append: Option<&str>) -> Result<Uri, SigningError> {
     let path = uri.path();
     let path = if path.is_empty() { "/" } else { path };
-    let new = match uri.query() {
-        Some(existing) if !existing.is_empty() => format!("{path}?{existing}&{query}"),
-        _ => format!("{path}?{query}"),
+    let mut new = String::with_capacity(
+        path.len() + uri.query().map_or(0, str::len) + append.map_or(0, str::len) + 2,
+    );
+    new.push_str(path);
+    let mut first = true;
+    let mut push = |pair: &str| {
+        new.push(if first { '?' } else { '&' });
+        new.push_str(pair);
+        first = false;
     };
+    match uri.query() {
+        Some(existing) if strip => {
+            for pair in existing.split('&').filter(|p| !p.is_empty()) {
+                let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+                if !name_is_one_of(name.as_bytes(), &SIGNING_QUERY_PARAMS) {
+                    push(pair);
+                }
+            }
+        }
+        Some(existing) if !existing.is_empty() => push(existing),
+        _ => {}
+    }
+    if let Some(query) = append {
+        push(query);
+    }
     let mut parts = uri.clone().into_parts();
     parts.path_and_query =
         Some(PathAndQuery::try_from(new).map_err(|e| SigningError::InvalidUri(e.to_string()))?);
@@ -446,16 +500,15 @@ impl Signer {
                 ContentSha256Header::Never => false,
             };
 
-        let mut replaced: [&'static str; 3] = ["x-amz-date", "", ""];
-        if token.is_some() {
-            replaced[1] = "x-amz-security-token";
-        }
+        // Set by this signing (or, for a stale token, removed): never signed from the request.
+        let mut replaced: [&'static str; 3] = ["x-amz-date", "x-amz-security-token", ""];
         if add_content_sha {
             replaced[2] = "x-amz-content-sha256";
         }
 
         let signed_range;
         let canonical_end;
+        let strip_query;
         if !is_query {
             let mut extras_list: [ExtraHeader<'_>; 4] = [ExtraHeader::EMPTY; 4];
             let mut n = 0;
@@ -480,7 +533,7 @@ impl Signer {
             write_method(buf, method);
             write_canonical_path(buf, uri.path(), settings);
             buf.push(b'\n');
-            write_canonical_query(buf, uri.query(), &[], &[]);
+            strip_query = write_canonical_query(buf, uri.query(), &[], &SIGNING_QUERY_PARAMS) > 0;
             buf.push(b'\n');
             signed_range = write_canonical_headers(
                 buf,
@@ -548,7 +601,12 @@ impl Signer {
             write_method(buf, method);
             write_canonical_path(buf, uri.path(), settings);
             buf.push(b'\n');
-            write_canonical_query(buf, uri.query(), &params_list[..n_params], &[]);
+            strip_query = write_canonical_query(
+                buf,
+                uri.query(),
+                &params_list[..n_params],
+                &SIGNING_QUERY_PARAMS,
+            ) > 0;
             buf.push(b'\n');
             let offset = buf.len();
             buf.extend_from_slice(&header_block);
@@ -588,6 +646,8 @@ impl Signer {
                 date,
                 headers: OutputHeaders::default(),
                 query: Some(query),
+                remove_headers: &PRESIGN_REMOVES,
+                strip_query,
             });
         }
 
@@ -615,6 +675,7 @@ impl Signer {
             SigningError::InvalidField {
                 field: "access key id",
                 value: shorten(creds.access_key_id()),
+                reason: "cannot be sent in a header",
             }
         })?;
         authorization.set_sensitive(true);
@@ -643,6 +704,12 @@ impl Signer {
             date,
             headers: out_headers,
             query: None,
+            remove_headers: if token.is_none() {
+                &HEADER_REMOVES_TOKEN
+            } else {
+                &[]
+            },
+            strip_query,
         })
     }
 
@@ -827,14 +894,29 @@ fn check_credentials(creds: &Credentials) -> Result<(), SigningError> {
     check_field("access key id", creds.access_key_id())
 }
 
+/// Refuses a scope field the verifier could not read back: empty, or holding `/` (the scope's
+/// separator), `,` (the `Authorization` header's separator), a space, a control character or
+/// non-ASCII (not valid in a header).
 pub(crate) fn check_field(field: &'static str, value: &str) -> Result<(), SigningError> {
-    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_graphic() && b != b'/') {
-        return Err(SigningError::InvalidField {
-            field,
-            value: shorten(value),
-        });
-    }
-    Ok(())
+    let reason = if value.is_empty() {
+        "is empty"
+    } else if value
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'/' && b != b',')
+    {
+        return Ok(());
+    } else if value.contains('/') {
+        "holds '/', which separates the parts of the credential scope"
+    } else if value.contains(',') {
+        "holds ',', which separates the parts of the Authorization header"
+    } else {
+        "holds a space, a control character or a non-ASCII character"
+    };
+    Err(SigningError::InvalidField {
+        field,
+        value: shorten(value),
+        reason,
+    })
 }
 
 struct ItoaBuf {

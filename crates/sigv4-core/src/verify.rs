@@ -5,6 +5,12 @@
 //! (`Authorization` header or presigned query), then [`Signer::verify`] recomputes the signature
 //! with the secret and compares in constant time.
 //!
+//! The work per request is bounded before anything is hashed: `SignedHeaders` must be sorted,
+//! each name once, at most [`MAX_SIGNED_HEADERS`] names, and the listed headers may take at most
+//! [`MAX_SIGNED_HEADER_BYTES`] in the canonical request ([`SignedHeadersError`] says which rule
+//! a request broke). Time checks use differences only, so no setting (a `max_skew` of
+//! `Duration::MAX`) or clock reading can overflow.
+//!
 //! ```
 //! use sigv4_core::{Credentials, Payload, Signer, SigningParams};
 //! use sigv4_core::verify::{SignedRequest, VerifySettings};
@@ -40,8 +46,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::canonical::{
-    write_canonical_headers, write_canonical_path, write_canonical_query, write_method,
-    ExtraHeader, HeaderSelection, UriHost,
+    write_canonical_path, write_canonical_query, write_listed_headers, write_method, ExtraHeader,
+    ListedError, UriHost,
 };
 use crate::settings::{MAX_EXPIRES, MIN_EXPIRES};
 use crate::sign::{write_string_to_sign, Payload, Signer, ALGORITHM};
@@ -73,6 +79,83 @@ impl Default for VerifySettings {
     }
 }
 
+/// The most header names a request may list in `SignedHeaders` (AWS's clients sign fewer than
+/// 20). A longer list is refused while parsing.
+pub const MAX_SIGNED_HEADERS: usize = 64;
+
+/// The most bytes the signed headers of a request may take in its canonical request (names,
+/// `:`, the values as sent, a separator each), 32 KiB: room for a session token of several KiB
+/// beside the usual headers. Checked header by header before the value is copied, so neither
+/// the copy nor the hash of the canonical request can be made larger.
+pub const MAX_SIGNED_HEADER_BYTES: usize = 32 * 1024;
+
+/// What is wrong with a request's `SignedHeaders` list. Each is refused with
+/// `IncompleteSignature` before the secret is looked up (or, for
+/// [`SignedHeadersError::TooLarge`], before anything is hashed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignedHeadersError {
+    /// The list is empty or holds something that is not a lower-case header name.
+    #[error("SignedHeaders must be a ';'-separated list of lower-case header names.")]
+    Malformed,
+    /// `host` is not in the list.
+    #[error("'Host' must be a 'SignedHeader' in the AWS Authorization.")]
+    MissingHost,
+    /// A name is not after the one before it in byte order (a repeat or a shuffled list); every
+    /// signer writes the list sorted, each name once.
+    #[error("SignedHeaders must be sorted, each name once: name {position} (from 1) is out of order or repeated.")]
+    NotSortedOrRepeated {
+        /// The position of the offending name in the list, counting from 1.
+        position: usize,
+    },
+    /// More names than [`MAX_SIGNED_HEADERS`].
+    #[error("SignedHeaders lists {count} names, more than the {max} this endpoint accepts.")]
+    TooMany {
+        /// How many names the list holds.
+        count: usize,
+        /// The bound, [`MAX_SIGNED_HEADERS`].
+        max: usize,
+    },
+    /// The listed headers take more than [`MAX_SIGNED_HEADER_BYTES`].
+    #[error("the signed headers are larger than the {max} bytes this endpoint accepts.")]
+    TooLarge {
+        /// The bound, [`MAX_SIGNED_HEADER_BYTES`].
+        max: usize,
+    },
+}
+
+/// Checks a `SignedHeaders` list: lower-case names, sorted, each once, at most
+/// [`MAX_SIGNED_HEADERS`], `host` among them. Linear in the list's length; allocates nothing.
+fn check_signed_headers(list: &str) -> Result<(), SignedHeadersError> {
+    let count = list.bytes().filter(|&b| b == b';').count() + 1;
+    if count > MAX_SIGNED_HEADERS {
+        return Err(SignedHeadersError::TooMany {
+            count,
+            max: MAX_SIGNED_HEADERS,
+        });
+    }
+    let mut previous: Option<&str> = None;
+    let mut host = false;
+    for (i, name) in list.split(';').enumerate() {
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b.is_ascii_uppercase())
+        {
+            return Err(SignedHeadersError::Malformed);
+        }
+        if previous.is_some_and(|p| p >= name) {
+            return Err(SignedHeadersError::NotSortedOrRepeated { position: i + 1 });
+        }
+        host |= name == "host";
+        previous = Some(name);
+    }
+    if !host {
+        return Err(SignedHeadersError::MissingHost);
+    }
+    Ok(())
+}
+
 /// Why a request was refused. [`VerifyError::code`] gives the AWS error code to answer with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -98,6 +181,9 @@ pub enum VerifyError {
     /// The request could not be canonicalized (an invalid header value, say).
     #[error("the request cannot be canonicalized: {0}")]
     Canonicalization(SigningError),
+    /// The `SignedHeaders` list is malformed, unsorted, repeats a name or is too large.
+    #[error("{0}")]
+    SignedHeaders(SignedHeadersError),
 }
 
 impl VerifyError {
@@ -111,6 +197,7 @@ impl VerifyError {
             VerifyError::BadScope(_) => "InvalidSignatureException",
             VerifyError::SignatureDoesNotMatch => "SignatureDoesNotMatch",
             VerifyError::Canonicalization(_) => "IncompleteSignature",
+            VerifyError::SignedHeaders(_) => "IncompleteSignature",
         }
     }
 }
@@ -311,22 +398,7 @@ impl SignedRequest {
                 "Credential must have the form <access key id>/<date>/<region>/<service>/aws4_request.",
             ));
         }
-        if signed.is_empty()
-            || !signed.split(';').all(|h| {
-                !h.is_empty()
-                    && h.bytes()
-                        .all(|b| b.is_ascii_graphic() && !b.is_ascii_uppercase())
-            })
-        {
-            return Err(incomplete(
-                "SignedHeaders must be a ';'-separated list of lower-case header names.",
-            ));
-        }
-        if !signed.split(';').any(|h| h == "host") {
-            return Err(incomplete(
-                "'Host' must be a 'SignedHeader' in the AWS Authorization.",
-            ));
-        }
+        check_signed_headers(signed).map_err(VerifyError::SignedHeaders)?;
         if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(incomplete("Signature must be 64 hexadecimal digits."));
         }
@@ -504,13 +576,19 @@ impl Signer {
             buf.push(b'\n');
             write_canonical_query(&mut buf, uri.query(), &[], skip);
             buf.push(b'\n');
-            write_canonical_headers(
+            write_listed_headers(
                 &mut buf,
                 headers,
                 extras,
-                HeaderSelection::Listed(&claimed.signed_headers),
+                &claimed.signed_headers,
+                MAX_SIGNED_HEADER_BYTES,
             )
-            .map_err(VerifyError::Canonicalization)?;
+            .map_err(|e| match e {
+                ListedError::Value(e) => VerifyError::Canonicalization(e),
+                ListedError::TooLarge => VerifyError::SignedHeaders(SignedHeadersError::TooLarge {
+                    max: MAX_SIGNED_HEADER_BYTES,
+                }),
+            })?;
             buf.extend_from_slice(payload_hash);
             let canonical_hash: [u8; 32] = Sha256::digest(&buf).into();
             buf.clear();
@@ -571,15 +649,25 @@ fn check_time(
             }
         }
         AuthLocation::Query { expires_in } => {
-            if signed > now + max_skew {
+            // Differences, never sums: `max_skew` is a setting that may be near `Duration::MAX`
+            // and `now` comes from a clock, so `now + max_skew` could overflow.
+            if signed
+                .duration_since(now)
+                .is_ok_and(|ahead| ahead > max_skew)
+            {
                 return Err(VerifyError::Expired(Cow::Borrowed(
                     "the presigned URL is dated in the future",
                 )));
             }
-            if now > signed + Duration::from_secs(expires_in) {
+            if now
+                .duration_since(signed)
+                .is_ok_and(|age| age > Duration::from_secs(expires_in))
+            {
                 return Err(VerifyError::Expired(Cow::Owned(format!(
                     "the presigned URL expired at {}",
-                    AmzDate::from_unix_seconds(claimed.date.unix_seconds() + expires_in)
+                    AmzDate::from_unix_seconds(
+                        claimed.date.unix_seconds().saturating_add(expires_in)
+                    )
                 ))));
             }
         }
