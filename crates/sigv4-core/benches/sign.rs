@@ -1,5 +1,6 @@
 //! Signing throughput: ours against aws-sigv4, on the path a tower layer takes (an unsigned
-//! `http::Request` in, the signed `http::Request` out).
+//! `http::Request` in, the signed `http::Request` out); and verifying (ours only: aws-sigv4 has
+//! no verifier) beside signing the same request.
 //!
 //! Run: `cargo bench -p sigv4-core --bench sign -- --warm-up-time 1 --measurement-time 3`.
 //!
@@ -20,6 +21,7 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use http::Request;
 use sha2::{Digest, Sha256};
+use sigv4_core::verify::{SignedRequest, VerifySettings};
 use sigv4_core::{Credentials, Payload, Signature, Signer, SigningParams, SigningSettings};
 
 const AKID: &str = "ASIAEXAMPLEEXAMPLE12";
@@ -269,11 +271,58 @@ fn presign_s3_get(c: &mut Criterion) {
     g.finish();
 }
 
+/// Verifying the signed API Gateway GET of `sign_api_gateway_get` (parse the claim, recompute,
+/// compare: what a server does per request, with the secret already looked up), beside signing
+/// the same request with both signers. Verifying takes the request by reference, so nothing is
+/// cloned in its timed part.
+fn verify_api_gateway_get(c: &mut Criterion) {
+    let ours = Ours::new(SigningSettings::default());
+    let identity = aws_identity();
+    let params = aws_params(&identity, "execute-api", AwsSettings::default());
+    let request = api_gateway_get();
+    let mut signed = request.clone();
+    ours.sign(&mut signed, false, "execute-api");
+    let settings = VerifySettings::default();
+    let verify = |req: &Request<Vec<u8>>| {
+        let claimed = SignedRequest::parse(req.uri(), req.headers()).expect("parses");
+        ours.signer
+            .verify(
+                req.method(),
+                req.uri(),
+                req.headers(),
+                &claimed,
+                Payload::Bytes(req.body()),
+                &ours.creds,
+                time(),
+                &settings,
+            )
+            .expect("verifies")
+    };
+    verify(&signed);
+
+    let mut g = c.benchmark_group("verify_api_gateway_get");
+    g.bench_function("ours_verify", |bench| {
+        bench.iter(|| verify(black_box(&signed)))
+    });
+    g.bench_function("ours_sign", |bench| {
+        time_signing(bench, &request, |req| {
+            ours.sign(req, false, "execute-api");
+        })
+    });
+    g.bench_function("aws_sigv4_sign", |bench| {
+        time_signing(bench, &request, |req| {
+            aws_sign_request(req, &params, false);
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     sign_api_gateway_get,
     sign_post_1kib,
     sign_post_1mib,
-    presign_s3_get
+    presign_s3_get,
+    verify_api_gateway_get
 );
 criterion_main!(benches);

@@ -130,6 +130,19 @@ pub(crate) fn write_canonical_path(out: &mut Vec<u8>, path: &str, settings: &Sig
 pub(crate) struct ExtraParam<'a> {
     pub(crate) name: &'a str,
     pub(crate) value: &'a [u8],
+    /// `value` is already percent-encoded (the session token, encoded once per credentials).
+    pub(crate) encoded: bool,
+}
+
+impl<'a> ExtraParam<'a> {
+    /// A parameter whose raw `value` is encoded when written.
+    pub(crate) fn raw(name: &'a str, value: &'a [u8]) -> Self {
+        Self {
+            name,
+            value,
+            encoded: false,
+        }
+    }
 }
 
 const STACK_PARAMS: usize = 16;
@@ -209,7 +222,11 @@ pub(crate) fn write_canonical_query(
         let begin = out.len();
         encode_into(out, param.name.as_bytes());
         let key_end = out.len();
-        encode_into(out, param.value);
+        if param.encoded {
+            out.extend_from_slice(param.value);
+        } else {
+            encode_into(out, param.value);
+        }
         push((begin as u32, key_end as u32, out.len() as u32));
     }
     let ranges: &mut [(u32, u32, u32)] = if count <= STACK_PARAMS {
@@ -450,21 +467,26 @@ pub(crate) enum ListedError {
 /// Refuses, before copying it, a header that would take the block past `max_bytes` (counted on
 /// the values as sent, before trimming), so the work is bounded whatever the request holds.
 /// Returns the byte range of the list in `out`.
+///
+/// `known` names a header and a value already in canonical form (the verified session token):
+/// when the request holds exactly that one value for the name, it is copied without a scan.
 pub(crate) fn write_listed_headers(
     out: &mut Vec<u8>,
     headers: &HeaderMap,
     extras: &[ExtraHeader<'_>],
+    known: Option<(&str, &[u8])>,
     list: &str,
     max_bytes: usize,
 ) -> Result<(usize, usize), ListedError> {
     let block_start = out.len();
     for name in list.split(';') {
         let extra = extras.iter().find(|e| e.name == name);
-        let header = match extra {
+        // Looked up by `&str`: parsing the name into a `HeaderName` would allocate for every
+        // name that is not a standard header.
+        let values = match extra {
             Some(_) => None,
-            None => HeaderName::from_bytes(name.as_bytes()).ok(),
+            None => Some(headers.get_all(name)),
         };
-        let values = header.as_ref().map(|h| headers.get_all(h));
         let raw_len = match (extra, &values) {
             (Some(extra), _) => extra.value.len(),
             (None, Some(values)) => values.iter().map(|v| v.len() + 1).sum(),
@@ -478,6 +500,16 @@ pub(crate) fn write_listed_headers(
         if let Some(extra) = extra {
             extra.write(out).map_err(ListedError::Value)?;
         } else if let Some(values) = values {
+            let mut iter = values.iter();
+            if let (Some((known_name, known_value)), Some(first), None) =
+                (known, iter.next(), iter.next())
+            {
+                if known_name == name && first.as_bytes() == known_value {
+                    out.extend_from_slice(known_value);
+                    out.push(b'\n');
+                    continue;
+                }
+            }
             for (i, value) in values.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');

@@ -53,13 +53,13 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&hex(&digest)).into_owned()
 }
 
-enum PayloadHash<'a> {
+pub(crate) enum PayloadHash<'a> {
     Hex([u8; 64]),
     Text(&'a str),
 }
 
 impl PayloadHash<'_> {
-    fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         match self {
             PayloadHash::Hex(h) => h,
             PayloadHash::Text(t) => t.as_bytes(),
@@ -67,7 +67,7 @@ impl PayloadHash<'_> {
     }
 }
 
-fn payload_hash<'a>(payload: &Payload<'a>) -> Result<PayloadHash<'a>, SigningError> {
+pub(crate) fn payload_hash<'a>(payload: &Payload<'a>) -> Result<PayloadHash<'a>, SigningError> {
     match *payload {
         Payload::Bytes([]) => Ok(PayloadHash::Text(EMPTY_SHA256)),
         Payload::Bytes(bytes) => {
@@ -568,34 +568,21 @@ impl Signer {
             let expires_buf = itoa_buf(expires.unwrap_or(0));
             let expires_text = expires_buf.as_bytes();
             let mut params_list = [
-                ExtraParam {
-                    name: "X-Amz-Algorithm",
-                    value: ALGORITHM.as_bytes(),
-                },
-                ExtraParam {
-                    name: "X-Amz-Credential",
-                    value: &credential,
-                },
-                ExtraParam {
-                    name: "X-Amz-Date",
-                    value: date.as_bytes(),
-                },
-                ExtraParam {
-                    name: "X-Amz-Expires",
-                    value: expires_text,
-                },
-                ExtraParam {
-                    name: "X-Amz-SignedHeaders",
-                    value: signed,
-                },
-                ExtraParam {
-                    name: "X-Amz-Security-Token",
-                    value: b"",
-                },
+                ExtraParam::raw("X-Amz-Algorithm", ALGORITHM.as_bytes()),
+                ExtraParam::raw("X-Amz-Credential", &credential),
+                ExtraParam::raw("X-Amz-Date", date.as_bytes()),
+                ExtraParam::raw("X-Amz-Expires", expires_text),
+                ExtraParam::raw("X-Amz-SignedHeaders", signed),
+                ExtraParam::raw("X-Amz-Security-Token", b""),
             ];
             let mut n_params = 5;
-            if let Some(token) = sign_token {
-                params_list[5].value = token.as_bytes();
+            let token_encoded = token.and(creds.session_token_encoded());
+            if let (Some(_), Some(encoded)) = (sign_token, token_encoded) {
+                params_list[5] = ExtraParam {
+                    name: "X-Amz-Security-Token",
+                    value: encoded,
+                    encoded: true,
+                };
                 n_params = 6;
             }
             write_method(buf, method);
@@ -626,8 +613,9 @@ impl Signer {
             for p in order {
                 push_param(&mut query, p.name, p.value);
             }
-            if let Some(token) = token {
-                push_param(&mut query, "X-Amz-Security-Token", token.as_bytes());
+            if let Some(encoded) = token_encoded {
+                query.extend_from_slice(b"&X-Amz-Security-Token=");
+                query.extend_from_slice(encoded);
             }
             let signature = self.signature_of(
                 buf,
@@ -795,7 +783,7 @@ const SCRATCH_KEEP: usize = 16 * 1024;
 
 /// Runs `f` with this thread's scratch buffer (empty), then wipes what was written: the buffer
 /// held the session token and the signed headers.
-fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => {
             buf.clear();

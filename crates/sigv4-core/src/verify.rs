@@ -39,18 +39,18 @@
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
-use http::header::{HeaderMap, AUTHORIZATION, HOST};
+use http::header::{HeaderMap, AUTHORIZATION};
 use http::{Method, Uri};
 use percent_encoding::percent_decode_str;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::canonical::{
-    write_canonical_path, write_canonical_query, write_listed_headers, write_method, ExtraHeader,
-    ListedError, UriHost,
+    has_host_header, write_canonical_path, write_canonical_query, write_listed_headers,
+    write_method, ExtraHeader, ListedError, UriHost,
 };
 use crate::settings::{MAX_EXPIRES, MIN_EXPIRES};
-use crate::sign::{write_string_to_sign, Payload, Signer, ALGORITHM};
+use crate::sign::{payload_hash, with_scratch, write_string_to_sign, Payload, Signer, ALGORITHM};
 use crate::time::AmzDate;
 use crate::{Credentials, SigningError, SigningSettings};
 
@@ -216,31 +216,45 @@ pub enum AuthLocation {
 }
 
 /// What a request claims: who signed it, when, for which scope, and the signature.
+///
+/// Held in one buffer (one heap allocation): the access key id, scope date, region, service,
+/// signed headers, signature (lower-cased) and session token, one after the other.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SignedRequest {
     location: AuthLocation,
-    access_key_id: String,
-    scope_date: String,
-    region: String,
-    service: String,
-    signed_headers: String,
-    signature: String,
     date: AmzDate,
-    session_token: Option<String>,
+    text: String,
+    /// Where each part ends in `text` (see `Part`).
+    ends: [u32; PARTS],
+    has_token: bool,
 }
+
+/// The parts of [`SignedRequest::text`], in order.
+#[derive(Clone, Copy)]
+enum Part {
+    AccessKeyId,
+    ScopeDate,
+    Region,
+    Service,
+    SignedHeaders,
+    Signature,
+    SessionToken,
+}
+
+const PARTS: usize = 7;
 
 impl std::fmt::Debug for SignedRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SignedRequest")
             .field("location", &self.location)
-            .field("access_key_id", &self.access_key_id)
-            .field("region", &self.region)
-            .field("service", &self.service)
-            .field("signed_headers", &self.signed_headers)
+            .field("access_key_id", &self.access_key_id())
+            .field("region", &self.region())
+            .field("service", &self.service())
+            .field("signed_headers", &self.signed_headers())
             .field("date", &self.date)
             .field(
                 "session_token",
-                &self.session_token.as_ref().map(|_| "** redacted **"),
+                &self.session_token().map(|_| "** redacted **"),
             )
             .finish_non_exhaustive()
     }
@@ -305,9 +319,14 @@ impl SignedRequest {
             })?;
         let date = AmzDate::parse(date.trim())
             .map_err(|_| incomplete("X-Amz-Date must be in the form YYYYMMDD'T'HHMMSS'Z'."))?;
+        // `from_utf8` first: its ASCII fast path is several times quicker on a long token than
+        // the lossy decoder, which is kept for the rare invalid value.
         let session_token = headers
             .get("x-amz-security-token")
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            .map(|v| match std::str::from_utf8(v.as_bytes()) {
+                Ok(text) => Cow::Borrowed(text),
+                Err(_) => String::from_utf8_lossy(v.as_bytes()),
+            });
         Self::build(
             AuthLocation::Header,
             credential,
@@ -360,7 +379,7 @@ impl SignedRequest {
             })?;
         let date = AmzDate::parse(&date)
             .map_err(|_| incomplete("X-Amz-Date must be in the form YYYYMMDD'T'HHMMSS'Z'."))?;
-        let session_token = query_param(query, "X-Amz-Security-Token").map(Cow::into_owned);
+        let session_token = query_param(query, "X-Amz-Security-Token");
         Self::build(
             AuthLocation::Query { expires_in },
             &credential,
@@ -377,7 +396,7 @@ impl SignedRequest {
         signed: &str,
         signature: &str,
         date: AmzDate,
-        session_token: Option<String>,
+        session_token: Option<Cow<'_, str>>,
     ) -> Result<Self, VerifyError> {
         let mut parts = credential.split('/');
         let (akid, scope_date, region, service, terminator) = (
@@ -402,37 +421,59 @@ impl SignedRequest {
         if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(incomplete("Signature must be 64 hexadecimal digits."));
         }
+        let token = session_token.as_deref().unwrap_or("");
+        let parts: [&str; PARTS] = [akid, scope_date, region, service, signed, signature, token];
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let too_long = || incomplete("The authorization data is too long.");
+        if total > u32::MAX as usize {
+            return Err(too_long());
+        }
+        let mut text = String::with_capacity(total);
+        let mut ends = [0u32; PARTS];
+        for (end, part) in ends.iter_mut().zip(parts) {
+            text.push_str(part);
+            *end = text.len() as u32;
+        }
+        let sig = Part::Signature as usize;
+        text[ends[sig - 1] as usize..ends[sig] as usize].make_ascii_lowercase();
         Ok(SignedRequest {
             location,
-            access_key_id: akid.to_owned(),
-            scope_date: scope_date.to_owned(),
-            region: region.to_owned(),
-            service: service.to_owned(),
-            signed_headers: signed.to_owned(),
-            signature: signature.to_ascii_lowercase(),
             date,
-            session_token,
+            text,
+            ends,
+            has_token: session_token.is_some(),
         })
+    }
+
+    fn part(&self, part: Part) -> &str {
+        let i = part as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.text.get(start..self.ends[i] as usize).unwrap_or("")
     }
 
     /// The access key id the request claims.
     pub fn access_key_id(&self) -> &str {
-        &self.access_key_id
+        self.part(Part::AccessKeyId)
     }
 
     /// The session token sent with the request, if any.
     pub fn session_token(&self) -> Option<&str> {
-        self.session_token.as_deref()
+        self.has_token.then(|| self.part(Part::SessionToken))
     }
 
     /// The region of the credential scope.
     pub fn region(&self) -> &str {
-        &self.region
+        self.part(Part::Region)
     }
 
     /// The service of the credential scope.
     pub fn service(&self) -> &str {
-        &self.service
+        self.part(Part::Service)
+    }
+
+    /// The date of the credential scope, `YYYYMMDD` as sent.
+    pub fn scope_date(&self) -> &str {
+        self.part(Part::ScopeDate)
     }
 
     /// The signing time the request claims.
@@ -442,7 +483,12 @@ impl SignedRequest {
 
     /// The signed headers, `;`-separated.
     pub fn signed_headers(&self) -> &str {
-        &self.signed_headers
+        self.part(Part::SignedHeaders)
+    }
+
+    /// The signature sent (64 hex digits, lower-cased).
+    pub fn signature(&self) -> &str {
+        self.part(Part::Signature)
     }
 
     /// Header auth or presigned query.
@@ -488,6 +534,9 @@ impl Signer {
     /// its access key id) and compares in constant time. `payload` is what the server takes as
     /// the payload hash: the body's bytes, or the request's `x-amz-content-sha256` when the
     /// service trusts it (after checking the body against it).
+    ///
+    /// Runs [`Signer::verify_signature`], then builds the [`Verified`] identity (three small
+    /// strings).
     #[allow(clippy::too_many_arguments)]
     pub fn verify(
         &self,
@@ -500,87 +549,93 @@ impl Signer {
         now: SystemTime,
         settings: &VerifySettings,
     ) -> Result<Verified, VerifyError> {
-        if credentials.access_key_id() != claimed.access_key_id {
+        self.verify_signature(
+            method,
+            uri,
+            headers,
+            claimed,
+            payload,
+            credentials,
+            now,
+            settings,
+        )?;
+        Ok(Verified {
+            access_key_id: claimed.access_key_id().to_owned(),
+            region: claimed.region().to_owned(),
+            service: claimed.service().to_owned(),
+            signed_at: claimed.date,
+            presigned: claimed.is_presigned(),
+            session_token: claimed.has_token,
+        })
+    }
+
+    /// Every check of [`Signer::verify`] (identity, session token, time, scope, signature),
+    /// without building the [`Verified`] identity: once the signing key is cached, it makes no
+    /// heap allocation (the canonical request is written into a per-thread buffer).
+    #[allow(clippy::too_many_arguments)]
+    pub fn verify_signature(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        claimed: &SignedRequest,
+        payload: Payload<'_>,
+        credentials: &Credentials,
+        now: SystemTime,
+        settings: &VerifySettings,
+    ) -> Result<(), VerifyError> {
+        if credentials.access_key_id() != claimed.access_key_id() {
             return Err(VerifyError::InvalidClientTokenId);
         }
-        let token_ok = match (
-            credentials.session_token(),
-            claimed.session_token.as_deref(),
-        ) {
+        let token_ok = match (credentials.session_token(), claimed.session_token()) {
             (None, None) => true,
-            (Some(want), Some(got)) => bool::from(want.as_bytes().ct_eq(got.as_bytes())),
+            (Some(want), Some(got)) => constant_time_eq(want.as_bytes(), got.as_bytes()),
             _ => false,
         };
         if !token_ok {
             return Err(VerifyError::InvalidClientTokenId);
         }
         check_time(claimed, now, settings.max_skew)?;
-        if claimed.scope_date != claimed.date.date() {
-            return Err(VerifyError::BadScope(Cow::Owned(format!(
-                "the credential date {} does not match the request date {}",
-                crate::error::shorten(&claimed.scope_date),
-                claimed.date.date()
-            ))));
-        }
-        if let Some(region) = &settings.region {
-            if *region != claimed.region {
-                return Err(VerifyError::BadScope(Cow::Owned(format!(
-                    "expected region {region}, got {}",
-                    crate::error::shorten(&claimed.region)
-                ))));
-            }
-        }
-        if let Some(service) = &settings.service {
-            if *service != claimed.service {
-                return Err(VerifyError::BadScope(Cow::Owned(format!(
-                    "expected service {service}, got {}",
-                    crate::error::shorten(&claimed.service)
-                ))));
-            }
-        }
+        check_scope(claimed, settings)?;
 
-        let hash_hex;
-        let payload_hash: &[u8] = match payload {
-            Payload::Bytes(bytes) => {
-                let digest: [u8; 32] = Sha256::digest(bytes).into();
-                hash_hex = crate::key::hex(&digest);
-                &hash_hex
-            }
-            Payload::Precomputed(text) => text.as_bytes(),
-            Payload::Unsigned => crate::sign::UNSIGNED_PAYLOAD.as_bytes(),
-        };
-
-        let needs_host = !headers.contains_key(HOST);
-        let host = if needs_host {
-            Some(UriHost::from_uri(uri).map_err(VerifyError::Canonicalization)?)
-        } else {
+        let hash = payload_hash(&payload).map_err(VerifyError::Canonicalization)?;
+        let host = if has_host_header(headers) {
             None
+        } else {
+            Some(UriHost::from_uri(uri).map_err(VerifyError::Canonicalization)?)
         };
         let extras = [ExtraHeader::new(
             "host",
             host.as_ref().map_or(&[], UriHost::as_bytes),
             true,
         )];
-        let extras: &[ExtraHeader<'_>] = if needs_host { &extras } else { &[] };
+        let extras: &[ExtraHeader<'_>] = if host.is_some() { &extras } else { &[] };
+        // The session token the request sent, checked above to be the credentials' own: when
+        // that is already canonical, its header value is copied rather than scanned.
+        let known_token = credentials
+            .session_token()
+            .filter(|_| credentials.session_token_is_canonical())
+            .map(|t| ("x-amz-security-token", t.as_bytes()));
         let key = self.key(
             credentials.secret_access_key(),
-            &claimed.scope_date,
-            &claimed.region,
-            &claimed.service,
+            claimed.scope_date(),
+            claimed.region(),
+            claimed.service(),
         );
-        let mut buf = Vec::with_capacity(1024);
-        let mut matches = |skip: &[&str]| -> Result<bool, VerifyError> {
+        let expected = claimed.signature().as_bytes();
+        let matches = |buf: &mut Vec<u8>, skip: &[&str]| -> Result<bool, VerifyError> {
             buf.clear();
-            write_method(&mut buf, method);
-            write_canonical_path(&mut buf, uri.path(), &settings.signing);
+            write_method(buf, method);
+            write_canonical_path(buf, uri.path(), &settings.signing);
             buf.push(b'\n');
-            write_canonical_query(&mut buf, uri.query(), &[], skip);
+            write_canonical_query(buf, uri.query(), &[], skip);
             buf.push(b'\n');
             write_listed_headers(
-                &mut buf,
+                buf,
                 headers,
                 extras,
-                &claimed.signed_headers,
+                known_token,
+                claimed.signed_headers(),
                 MAX_SIGNED_HEADER_BYTES,
             )
             .map_err(|e| match e {
@@ -589,40 +644,83 @@ impl Signer {
                     max: MAX_SIGNED_HEADER_BYTES,
                 }),
             })?;
-            buf.extend_from_slice(payload_hash);
-            let canonical_hash: [u8; 32] = Sha256::digest(&buf).into();
-            buf.clear();
+            buf.extend_from_slice(hash.as_bytes());
+            let canonical_hash: [u8; 32] = Sha256::digest(&buf[..]).into();
+            let sts_start = buf.len();
             write_string_to_sign(
-                &mut buf,
+                buf,
                 &claimed.date,
-                &claimed.region,
-                &claimed.service,
+                claimed.region(),
+                claimed.service(),
                 &canonical_hash,
             );
-            let expected = key.sign(&buf);
-            Ok(bool::from(expected.ct_eq(claimed.signature.as_bytes())))
+            Ok(constant_time_eq(&key.sign(&buf[sts_start..]), expected))
         };
-        let ok = if claimed.is_presigned() {
-            // A presigned URL's token is usually signed, but some clients add it after signing
-            // (SessionTokenMode::AddedAfterSigning): accept both forms.
-            matches(&["X-Amz-Signature"])?
-                || (claimed.session_token.is_some()
-                    && matches(&["X-Amz-Signature", "X-Amz-Security-Token"])?)
-        } else {
-            matches(&[])?
-        };
+        let ok = with_scratch(|buf| {
+            if claimed.is_presigned() {
+                // A presigned URL's token is usually signed, but some clients add it after
+                // signing (SessionTokenMode::AddedAfterSigning): accept both forms.
+                Ok(matches(buf, &["X-Amz-Signature"])?
+                    || (claimed.has_token
+                        && matches(buf, &["X-Amz-Signature", "X-Amz-Security-Token"])?))
+            } else {
+                matches(buf, &[])
+            }
+        })?;
         if !ok {
             return Err(VerifyError::SignatureDoesNotMatch);
         }
-        Ok(Verified {
-            access_key_id: claimed.access_key_id.clone(),
-            region: claimed.region.clone(),
-            service: claimed.service.clone(),
-            signed_at: claimed.date,
-            presigned: claimed.is_presigned(),
-            session_token: claimed.session_token.is_some(),
-        })
+        Ok(())
     }
+}
+
+/// Compares two byte strings in time that depends only on their lengths: a word at a time, the
+/// differences folded together, one comparison at the end.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut diff = 0u64;
+    let (a_words, b_words) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (a_rest, b_rest) = (a_words.remainder(), b_words.remainder());
+    for (x, y) in a_words.zip(b_words) {
+        let x = u64::from_le_bytes(x.try_into().unwrap_or([0; 8]));
+        let y = u64::from_le_bytes(y.try_into().unwrap_or([0; 8]));
+        diff |= x ^ y;
+    }
+    for (x, y) in a_rest.iter().zip(b_rest) {
+        diff |= u64::from(x ^ y);
+    }
+    bool::from(diff.ct_eq(&0))
+}
+
+/// The credential scope must name the request's date, and this endpoint's region and service
+/// when it has them.
+fn check_scope(claimed: &SignedRequest, settings: &VerifySettings) -> Result<(), VerifyError> {
+    if claimed.scope_date() != claimed.date.date() {
+        return Err(VerifyError::BadScope(Cow::Owned(format!(
+            "the credential date {} does not match the request date {}",
+            crate::error::shorten(claimed.scope_date()),
+            claimed.date.date()
+        ))));
+    }
+    if let Some(region) = &settings.region {
+        if region != claimed.region() {
+            return Err(VerifyError::BadScope(Cow::Owned(format!(
+                "expected region {region}, got {}",
+                crate::error::shorten(claimed.region())
+            ))));
+        }
+    }
+    if let Some(service) = &settings.service {
+        if service != claimed.service() {
+            return Err(VerifyError::BadScope(Cow::Owned(format!(
+                "expected service {service}, got {}",
+                crate::error::shorten(claimed.service())
+            ))));
+        }
+    }
+    Ok(())
 }
 
 fn check_time(

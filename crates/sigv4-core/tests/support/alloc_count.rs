@@ -83,6 +83,7 @@ fn session_token() -> String {
 }
 
 /// (allocations, reallocations, bytes) of one warm signing.
+#[allow(dead_code)] // Each including target uses a part of this module.
 pub fn measure() -> (usize, usize, usize) {
     let creds = Credentials::builder(
         "ASIAEXAMPLEEXAMPLE12",
@@ -123,6 +124,81 @@ pub fn measure() -> (usize, usize, usize) {
         REALLOCS.load(Ordering::Relaxed),
         BYTES.load(Ordering::Relaxed),
     )
+}
+
+/// What one warm verification of the signed API Gateway GET allocates: (allocations,
+/// reallocations, bytes) of `SignedRequest::parse` plus `Signer::verify_signature` (every
+/// check), and the allocation count of `parse` plus `Signer::verify` (which also builds the
+/// `Verified` identity: three strings).
+#[allow(dead_code)] // Each including target uses a part of this module.
+pub fn measure_verify() -> ((usize, usize, usize), usize) {
+    use sigv4_core::verify::{SignedRequest, VerifySettings};
+    let creds = Credentials::builder(
+        "ASIAEXAMPLEEXAMPLE12",
+        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+    )
+    .session_token(session_token())
+    .build();
+    let signer = Signer::new();
+    let time = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let params = SigningParams::new(&creds, "us-east-1", "execute-api", time);
+    let mut req = http::Request::get(format!("https://{HOST}/prod/items?limit=10&next=abc"))
+        .header("host", HOST)
+        .header("user-agent", "my-app/1.0 sigv4-tower/0.1")
+        .header("accept", "application/json")
+        .body(())
+        .expect("valid request");
+    signer
+        .sign_request(&mut req, Payload::Bytes(b""), &params)
+        .expect("signs");
+    let settings = VerifySettings::default();
+    let run = |full: bool| {
+        let claimed = SignedRequest::parse(req.uri(), req.headers()).expect("parses");
+        let args = (req.method(), req.uri(), req.headers(), &claimed);
+        if full {
+            signer
+                .verify(
+                    args.0,
+                    args.1,
+                    args.2,
+                    args.3,
+                    Payload::Bytes(b""),
+                    &creds,
+                    time,
+                    &settings,
+                )
+                .map(|_| ())
+        } else {
+            signer.verify_signature(
+                args.0,
+                args.1,
+                args.2,
+                args.3,
+                Payload::Bytes(b""),
+                &creds,
+                time,
+                &settings,
+            )
+        }
+    };
+    // Warm-up: fills the key cache and the per-thread buffer.
+    run(true).expect("verifies");
+    let count = |full: bool| {
+        ALLOCS.store(0, Ordering::Relaxed);
+        REALLOCS.store(0, Ordering::Relaxed);
+        BYTES.store(0, Ordering::Relaxed);
+        ON.with(|on| on.set(true));
+        let result = run(full);
+        ON.with(|on| on.set(false));
+        result.expect("verifies");
+        (
+            ALLOCS.load(Ordering::Relaxed),
+            REALLOCS.load(Ordering::Relaxed),
+            BYTES.load(Ordering::Relaxed),
+        )
+    };
+    let (full_allocs, full_reallocs, _) = count(true);
+    (count(false), full_allocs + full_reallocs)
 }
 
 /// The sizes of the first `n` counted (re)allocations of the last [`measure`], in order.
