@@ -10,7 +10,7 @@ use http::{Method, Request, Uri};
 use sha2::{Digest, Sha256};
 
 use crate::canonical::{
-    has_host_header, name_is_one_of, write_canonical_headers, write_canonical_path,
+    encode_into, has_host_header, name_is_one_of, write_canonical_headers, write_canonical_path,
     write_canonical_query, write_method, ExtraHeader, ExtraParam, HeaderSelection, UriHost,
     SIGNING_QUERY_PARAMS,
 };
@@ -561,28 +561,34 @@ impl Signer {
                 },
             )?;
             let signed = &header_block[sb..se];
-            let mut credential = Vec::with_capacity(creds.access_key_id().len() + scope_len + 1);
-            credential.extend_from_slice(creds.access_key_id().as_bytes());
-            credential.push(b'/');
-            write_scope(&mut credential, &date, params.region, params.service);
+            // Each value encoded once, for the canonical query and the URL alike.
+            let mut credential =
+                Vec::with_capacity(3 * (creds.access_key_id().len() + scope_len) + 8);
+            encode_into(&mut credential, creds.access_key_id().as_bytes());
+            credential.extend_from_slice(b"%2F");
+            credential.extend_from_slice(date.date().as_bytes());
+            credential.extend_from_slice(b"%2F");
+            encode_into(&mut credential, params.region.as_bytes());
+            credential.extend_from_slice(b"%2F");
+            encode_into(&mut credential, params.service.as_bytes());
+            credential.extend_from_slice(b"%2Faws4_request");
+            let mut signed_encoded = Vec::with_capacity(3 * signed.len());
+            encode_into(&mut signed_encoded, signed);
             let expires_buf = itoa_buf(expires.unwrap_or(0));
-            let expires_text = expires_buf.as_bytes();
+            // The algorithm, the date and the expiry have nothing to encode.
+            let param = |name, value| ExtraParam { name, value };
             let mut params_list = [
-                ExtraParam::raw("X-Amz-Algorithm", ALGORITHM.as_bytes()),
-                ExtraParam::raw("X-Amz-Credential", &credential),
-                ExtraParam::raw("X-Amz-Date", date.as_bytes()),
-                ExtraParam::raw("X-Amz-Expires", expires_text),
-                ExtraParam::raw("X-Amz-SignedHeaders", signed),
-                ExtraParam::raw("X-Amz-Security-Token", b""),
+                param("X-Amz-Algorithm", ALGORITHM.as_bytes()),
+                param("X-Amz-Credential", &credential),
+                param("X-Amz-Date", date.as_bytes()),
+                param("X-Amz-Expires", expires_buf.as_bytes()),
+                param("X-Amz-SignedHeaders", &signed_encoded),
+                param("X-Amz-Security-Token", b""),
             ];
             let mut n_params = 5;
             let token_encoded = token.and(creds.session_token_encoded());
             if let (Some(_), Some(encoded)) = (sign_token, token_encoded) {
-                params_list[5] = ExtraParam {
-                    name: "X-Amz-Security-Token",
-                    value: encoded,
-                    encoded: true,
-                };
+                params_list[5].value = encoded;
                 n_params = 6;
             }
             write_method(buf, method);
@@ -614,8 +620,7 @@ impl Signer {
                 push_param(&mut query, p.name, p.value);
             }
             if let Some(encoded) = token_encoded {
-                query.extend_from_slice(b"&X-Amz-Security-Token=");
-                query.extend_from_slice(encoded);
+                push_param(&mut query, "X-Amz-Security-Token", encoded);
             }
             let signature = self.signature_of(
                 buf,
@@ -818,13 +823,14 @@ impl OutputHeaders {
     }
 }
 
+/// Appends `name=value`, both already encoded (the `X-Amz-*` constants, encoded values).
 fn push_param(query: &mut Vec<u8>, name: &str, value: &[u8]) {
     if !query.is_empty() {
         query.push(b'&');
     }
     query.extend_from_slice(name.as_bytes());
     query.push(b'=');
-    crate::canonical::encode_into(query, value);
+    query.extend_from_slice(value);
 }
 
 #[allow(clippy::too_many_arguments)]
