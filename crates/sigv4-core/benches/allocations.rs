@@ -6,6 +6,8 @@
 
 #[path = "../tests/support/alloc_count.rs"]
 mod alloc_count;
+#[path = "../tests/support/fixtures.rs"]
+mod fixtures;
 
 fn main() {
     // `cargo bench` passes `--bench`; there is nothing to time, only to count.

@@ -5,6 +5,8 @@
 
 #[path = "support/alloc_count.rs"]
 mod alloc_count;
+#[path = "support/fixtures.rs"]
+mod fixtures;
 
 #[test]
 fn warm_api_gateway_get_allocates_at_most_four_times() {
