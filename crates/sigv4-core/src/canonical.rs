@@ -9,6 +9,7 @@ use percent_encoding::percent_decode;
 
 use crate::error::SigningError;
 use crate::settings::SigningSettings;
+use crate::sign::{X_AMZ_CONTENT_SHA256, X_AMZ_DATE, X_AMZ_SECURITY_TOKEN};
 
 /// `A-Z a-z 0-9 - _ . ~`: the bytes SigV4 leaves as they are; every other byte is `%XX`.
 const fn unreserved_table(keep_slash: bool) -> [bool; 256] {
@@ -485,11 +486,16 @@ pub(crate) fn write_listed_headers(
     let block_start = out.len();
     for name in list.split(';') {
         let extra = extras.iter().find(|e| e.name == name);
-        // Looked up by `&str`: parsing the name into a `HeaderName` would allocate for every
-        // name that is not a standard header.
-        let values = match extra {
-            Some(_) => None,
-            None => Some(headers.get_all(name)),
+        // The names every signed request lists are looked up by their static `HeaderName`;
+        // others by `&str` (a `HeaderName` made from the text would allocate for every name
+        // that is not a standard header).
+        let values = match (extra, name) {
+            (Some(_), _) => None,
+            (None, "host") => Some(headers.get_all(HOST)),
+            (None, "x-amz-date") => Some(headers.get_all(&X_AMZ_DATE)),
+            (None, "x-amz-security-token") => Some(headers.get_all(&X_AMZ_SECURITY_TOKEN)),
+            (None, "x-amz-content-sha256") => Some(headers.get_all(&X_AMZ_CONTENT_SHA256)),
+            (None, _) => Some(headers.get_all(name)),
         };
         let raw_len = match (extra, &values) {
             (Some(extra), _) => extra.value.len(),

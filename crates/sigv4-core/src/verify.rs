@@ -50,7 +50,10 @@ use crate::canonical::{
     write_method, ExtraHeader, ListedError, UriHost,
 };
 use crate::settings::{MAX_EXPIRES, MIN_EXPIRES};
-use crate::sign::{payload_hash, with_scratch, write_string_to_sign, Payload, Signer, ALGORITHM};
+use crate::sign::{
+    payload_hash, with_scratch, write_string_to_sign, Payload, Signer, ALGORITHM, X_AMZ_DATE,
+    X_AMZ_SECURITY_TOKEN,
+};
 use crate::time::AmzDate;
 use crate::{Credentials, SigningError, SigningSettings};
 
@@ -312,7 +315,7 @@ impl SignedRequest {
         let signature = signature
             .ok_or_else(|| incomplete("Authorization header requires 'Signature' parameter."))?;
         let date = headers
-            .get("x-amz-date")
+            .get(&X_AMZ_DATE)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| {
                 incomplete("Authorization header requires existence of a 'X-Amz-Date' header.")
@@ -321,12 +324,13 @@ impl SignedRequest {
             .map_err(|_| incomplete("X-Amz-Date must be in the form YYYYMMDD'T'HHMMSS'Z'."))?;
         // `from_utf8` first: its ASCII fast path is several times quicker on a long token than
         // the lossy decoder, which is kept for the rare invalid value.
-        let session_token = headers
-            .get("x-amz-security-token")
-            .map(|v| match std::str::from_utf8(v.as_bytes()) {
-                Ok(text) => Cow::Borrowed(text),
-                Err(_) => String::from_utf8_lossy(v.as_bytes()),
-            });
+        let session_token =
+            headers
+                .get(&X_AMZ_SECURITY_TOKEN)
+                .map(|v| match std::str::from_utf8(v.as_bytes()) {
+                    Ok(text) => Cow::Borrowed(text),
+                    Err(_) => String::from_utf8_lossy(v.as_bytes()),
+                });
         Self::build(
             AuthLocation::Header,
             credential,
