@@ -356,107 +356,97 @@ impl Entry<'_> {
 
 const STACK_HEADERS: usize = 16;
 
-/// Which headers are signed.
-pub(crate) enum HeaderSelection<'a> {
-    /// Every header of the request but the excluded ones and those in `replaced` (which the
-    /// signer sets itself), plus the extras.
-    Auto {
-        settings: &'a SigningSettings,
-        replaced: &'a [&'static str],
-    },
-}
-
-/// Appends the canonical headers block (each `name:value\n`), a blank line, then the signed
-/// headers list and a newline. Returns the byte range of the signed headers list in `out`.
+/// Appends the canonical headers block of a signing (each `name:value\n`), a blank line, then
+/// the signed headers list and a newline: every header of the request but the excluded ones
+/// and those in `replaced` (which the signer sets itself), plus the extras. Returns the byte
+/// range of the signed headers list in `out`. (Verifying writes the headers a request lists:
+/// [`write_listed_headers`].)
 pub(crate) fn write_canonical_headers<'a>(
     out: &mut Vec<u8>,
     headers: &'a HeaderMap,
     extras: &[ExtraHeader<'a>],
-    selection: HeaderSelection<'_>,
+    settings: &SigningSettings,
+    replaced: &[&'static str],
 ) -> Result<(usize, usize), SigningError> {
-    match selection {
-        HeaderSelection::Auto { settings, replaced } => {
-            let mut stack = [Entry::Extra(ExtraHeader::EMPTY); STACK_HEADERS];
-            let mut heap: Vec<Entry<'a>> = Vec::new();
-            let mut count = 0usize;
-            let mut push = |entry: Entry<'a>| {
-                if count < STACK_HEADERS {
-                    stack[count] = entry;
-                } else {
-                    if heap.is_empty() {
-                        heap.extend_from_slice(&stack);
-                    }
-                    heap.push(entry);
-                }
-                count += 1;
-            };
-            // One pass over every value; `http` keeps names lower-case and yields the values of
-            // a repeated name in their order.
-            let mut last: Option<(&HeaderName, bool)> = None;
-            for (i, (name, value)) in headers.iter().enumerate() {
-                let skip = match last {
-                    Some((prev, skip)) if prev == name => skip,
-                    _ => {
-                        let skip = settings.excluded_headers.contains(name)
-                            || replaced.iter().any(|r| *r == name.as_str());
-                        last = Some((name, skip));
-                        skip
-                    }
-                };
-                if !skip {
-                    push(Entry::Map(name.as_str(), value.as_bytes(), i as u32));
-                }
+    let mut stack = [Entry::Extra(ExtraHeader::EMPTY); STACK_HEADERS];
+    let mut heap: Vec<Entry<'a>> = Vec::new();
+    let mut count = 0usize;
+    let mut push = |entry: Entry<'a>| {
+        if count < STACK_HEADERS {
+            stack[count] = entry;
+        } else {
+            if heap.is_empty() {
+                heap.extend_from_slice(&stack);
             }
-            for extra in extras {
-                push(Entry::Extra(*extra));
+            heap.push(entry);
+        }
+        count += 1;
+    };
+    // One pass over every value; `http` keeps names lower-case and yields the values of
+    // a repeated name in their order.
+    let mut last: Option<(&HeaderName, bool)> = None;
+    for (i, (name, value)) in headers.iter().enumerate() {
+        let skip = match last {
+            Some((prev, skip)) if prev == name => skip,
+            _ => {
+                let skip = settings.excluded_headers.contains(name)
+                    || replaced.iter().any(|r| *r == name.as_str());
+                last = Some((name, skip));
+                skip
             }
-            let entries: &mut [Entry<'a>] = if count <= STACK_HEADERS {
-                &mut stack[..count]
-            } else {
-                &mut heap
-            };
-            entries.sort_unstable_by(|a, b| {
-                a.name()
-                    .cmp(b.name())
-                    .then_with(|| a.position().cmp(&b.position()))
-            });
-            let mut prev: Option<&str> = None;
-            for entry in entries.iter() {
-                let name = entry.name();
-                if prev == Some(name) {
-                    out.push(b',');
-                } else {
-                    if prev.is_some() {
-                        out.push(b'\n');
-                    }
-                    out.extend_from_slice(name.as_bytes());
-                    out.push(b':');
-                }
-                entry.write_value(out)?;
-                prev = Some(name);
-            }
+        };
+        if !skip {
+            push(Entry::Map(name.as_str(), value.as_bytes(), i as u32));
+        }
+    }
+    for extra in extras {
+        push(Entry::Extra(*extra));
+    }
+    let entries: &mut [Entry<'a>] = if count <= STACK_HEADERS {
+        &mut stack[..count]
+    } else {
+        &mut heap
+    };
+    entries.sort_unstable_by(|a, b| {
+        a.name()
+            .cmp(b.name())
+            .then_with(|| a.position().cmp(&b.position()))
+    });
+    let mut prev: Option<&str> = None;
+    for entry in entries.iter() {
+        let name = entry.name();
+        if prev == Some(name) {
+            out.push(b',');
+        } else {
             if prev.is_some() {
                 out.push(b'\n');
             }
-            out.push(b'\n');
-            let begin = out.len();
-            let mut prev: Option<&str> = None;
-            for entry in entries.iter() {
-                let name = entry.name();
-                if prev == Some(name) {
-                    continue;
-                }
-                if prev.is_some() {
-                    out.push(b';');
-                }
-                out.extend_from_slice(name.as_bytes());
-                prev = Some(name);
-            }
-            let end = out.len();
-            out.push(b'\n');
-            Ok((begin, end))
+            out.extend_from_slice(name.as_bytes());
+            out.push(b':');
         }
+        entry.write_value(out)?;
+        prev = Some(name);
     }
+    if prev.is_some() {
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+    let begin = out.len();
+    let mut prev: Option<&str> = None;
+    for entry in entries.iter() {
+        let name = entry.name();
+        if prev == Some(name) {
+            continue;
+        }
+        if prev.is_some() {
+            out.push(b';');
+        }
+        out.extend_from_slice(name.as_bytes());
+        prev = Some(name);
+    }
+    let end = out.len();
+    out.push(b'\n');
+    Ok((begin, end))
 }
 
 /// Why the headers a request lists could not be written.
@@ -684,10 +674,26 @@ pub(crate) fn has_host_header(headers: &HeaderMap) -> bool {
     headers.contains_key(HOST)
 }
 
-/// Appends the method (upper-case as given by `http`) and a newline.
-pub(crate) fn write_method(out: &mut Vec<u8>, method: &Method) {
+/// Appends the first three lines of a canonical request, the part that signing, presigning and
+/// verifying write alike: the method, the canonical path and the canonical query (with `extra`
+/// parameters added and `skip` parameters left out), each followed by a newline. The headers
+/// (chosen by the signer, or listed by the request) and the payload hash follow. Returns how many
+/// query parameters were left out.
+pub(crate) fn write_request_lines(
+    out: &mut Vec<u8>,
+    method: &Method,
+    uri: &Uri,
+    settings: &SigningSettings,
+    extra: &[ExtraParam<'_>],
+    skip: &[&str],
+) -> usize {
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b'\n');
+    write_canonical_path(out, uri.path(), settings);
+    out.push(b'\n');
+    let skipped = write_canonical_query(out, uri.query(), extra, skip);
+    out.push(b'\n');
+    skipped
 }
 
 #[cfg(test)]

@@ -10,9 +10,8 @@ use http::{Method, Request, Uri};
 use sha2::{Digest, Sha256};
 
 use crate::canonical::{
-    encode_into, has_host_header, name_is_one_of, write_canonical_headers, write_canonical_path,
-    write_canonical_query, write_method, ExtraHeader, ExtraParam, HeaderSelection, UriHost,
-    SIGNING_QUERY_PARAMS,
+    encode_into, has_host_header, name_is_one_of, write_canonical_headers, write_request_lines,
+    ExtraHeader, ExtraParam, UriHost, SIGNING_QUERY_PARAMS,
 };
 use crate::credentials::Credentials;
 use crate::error::{shorten, SigningError};
@@ -530,20 +529,10 @@ impl Signer {
                 extras_list[n] = ExtraHeader::new("x-amz-content-sha256", hash.as_bytes(), true);
                 n += 1;
             }
-            write_method(buf, method);
-            write_canonical_path(buf, uri.path(), settings);
-            buf.push(b'\n');
-            strip_query = write_canonical_query(buf, uri.query(), &[], &SIGNING_QUERY_PARAMS) > 0;
-            buf.push(b'\n');
-            signed_range = write_canonical_headers(
-                buf,
-                headers,
-                &extras_list[..n],
-                HeaderSelection::Auto {
-                    settings,
-                    replaced: &replaced,
-                },
-            )?;
+            strip_query =
+                write_request_lines(buf, method, uri, settings, &[], &SIGNING_QUERY_PARAMS) > 0;
+            signed_range =
+                write_canonical_headers(buf, headers, &extras_list[..n], settings, &replaced)?;
             buf.extend_from_slice(hash.as_bytes());
             canonical_end = buf.len();
         } else {
@@ -555,10 +544,8 @@ impl Signer {
                 &mut header_block,
                 headers,
                 if host_from_uri { &host_extra } else { &[] },
-                HeaderSelection::Auto {
-                    settings,
-                    replaced: &replaced,
-                },
+                settings,
+                &replaced,
             )?;
             let signed = &header_block[sb..se];
             // Each value encoded once, for the canonical query and the URL alike.
@@ -591,16 +578,14 @@ impl Signer {
                 params_list[5].value = encoded;
                 n_params = 6;
             }
-            write_method(buf, method);
-            write_canonical_path(buf, uri.path(), settings);
-            buf.push(b'\n');
-            strip_query = write_canonical_query(
+            strip_query = write_request_lines(
                 buf,
-                uri.query(),
+                method,
+                uri,
+                settings,
                 &params_list[..n_params],
                 &SIGNING_QUERY_PARAMS,
             ) > 0;
-            buf.push(b'\n');
             let offset = buf.len();
             buf.extend_from_slice(&header_block);
             signed_range = (offset + sb, offset + se);

@@ -46,8 +46,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::canonical::{
-    has_host_header, write_canonical_path, write_canonical_query, write_listed_headers,
-    write_method, ExtraHeader, ListedError, UriHost,
+    has_host_header, write_listed_headers, write_request_lines, ExtraHeader, ListedError, UriHost,
 };
 use crate::settings::{MAX_EXPIRES, MIN_EXPIRES};
 use crate::sign::{
@@ -629,11 +628,7 @@ impl Signer {
         let expected = claimed.signature().as_bytes();
         let matches = |buf: &mut Vec<u8>, skip: &[&str]| -> Result<bool, VerifyError> {
             buf.clear();
-            write_method(buf, method);
-            write_canonical_path(buf, uri.path(), &settings.signing);
-            buf.push(b'\n');
-            write_canonical_query(buf, uri.query(), &[], skip);
-            buf.push(b'\n');
+            write_request_lines(buf, method, uri, &settings.signing, &[], skip);
             write_listed_headers(
                 buf,
                 headers,
