@@ -174,9 +174,17 @@ pub struct SigningOutput {
     signature: Signature,
     date: AmzDate,
     headers: OutputHeaders,
-    query: Option<String>,
+    presigned: Option<PresignedTarget>,
     remove_headers: &'static [HeaderName],
     strip_query: bool,
+}
+
+/// The presigned request's whole path and query (old signing parameters left out, new ones
+/// appended), and where the new parameters start.
+#[derive(Clone)]
+struct PresignedTarget {
+    path_and_query: String,
+    params_start: usize,
 }
 
 /// Headers a presigning removes: the header-signing artifacts of an earlier signing.
@@ -197,7 +205,7 @@ impl fmt::Debug for SigningOutput {
                 "headers",
                 &self.headers().map(|(n, _)| n).collect::<Vec<_>>(),
             )
-            .field("presigned", &self.query.is_some())
+            .field("presigned", &self.presigned.is_some())
             .finish()
     }
 }
@@ -220,7 +228,9 @@ impl SigningOutput {
 
     /// The encoded parameters to append to the query, `X-Amz-Signature` last (presigning).
     pub fn query(&self) -> Option<&str> {
-        self.query.as_deref()
+        self.presigned
+            .as_ref()
+            .and_then(|p| p.path_and_query.get(p.params_start..))
     }
 
     /// The headers of an earlier signing to remove before setting [`SigningOutput::headers`]
@@ -237,14 +247,40 @@ impl SigningOutput {
 
     /// Applies the output to a request's head.
     pub fn apply(self, uri: &mut Uri, headers: &mut HeaderMap) -> Result<(), SigningError> {
+        let strip = self.strip_query;
+        match self.apply_headers(headers) {
+            Some(target) => {
+                let params = target.path_and_query.get(target.params_start..);
+                *uri = rewrite_query(uri, strip, params)?;
+            }
+            None if strip => *uri = rewrite_query(uri, true, None)?,
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Removes and sets the headers; returns the presigned path and query, if any.
+    fn apply_headers(self, headers: &mut HeaderMap) -> Option<PresignedTarget> {
         for name in self.remove_headers {
             headers.remove(name);
         }
         for (name, value) in self.headers.0.into_iter().flatten() {
             headers.insert(name, value);
         }
-        if self.query.is_some() || self.strip_query {
-            *uri = rewrite_query(uri, self.strip_query, self.query.as_deref())?;
+        self.presigned
+    }
+
+    /// Applies the output to the very request head it was computed from: a presigned URL's path
+    /// and query were written whole when signing, so they are not copied again here.
+    fn apply_to_signed<B>(self, request: &mut Request<B>) -> Result<(), SigningError> {
+        let strip = self.strip_query;
+        match self.apply_headers(request.headers_mut()) {
+            Some(target) => {
+                let path_and_query = target.path_and_query.into_bytes();
+                *request.uri_mut() = with_path_and_query(request.uri(), path_and_query)?;
+            }
+            None if strip => *request.uri_mut() = rewrite_query(request.uri(), true, None)?,
+            None => {}
         }
         Ok(())
     }
@@ -258,19 +294,16 @@ impl SigningOutput {
     }
 }
 
-/// The URI with its query's old signing parameters removed (when `strip`) and `append` added.
-fn rewrite_query(uri: &Uri, strip: bool, append: Option<&str>) -> Result<Uri, SigningError> {
+/// Writes the URI's path (`/` when empty) and query, leaving out the old signing parameters
+/// when `strip`; returns whether a query was written (so more parameters follow an `&`).
+fn write_path_and_query(out: &mut Vec<u8>, uri: &Uri, strip: bool) -> bool {
     let path = uri.path();
-    let path = if path.is_empty() { "/" } else { path };
-    let mut new = String::with_capacity(
-        path.len() + uri.query().map_or(0, str::len) + append.map_or(0, str::len) + 2,
-    );
-    new.push_str(path);
-    let mut first = true;
+    out.extend_from_slice(if path.is_empty() { "/" } else { path }.as_bytes());
+    let mut any = false;
     let mut push = |pair: &str| {
-        new.push(if first { '?' } else { '&' });
-        new.push_str(pair);
-        first = false;
+        out.push(if any { b'&' } else { b'?' });
+        out.extend_from_slice(pair.as_bytes());
+        any = true;
     };
     match uri.query() {
         Some(existing) if strip => {
@@ -284,13 +317,30 @@ fn rewrite_query(uri: &Uri, strip: bool, append: Option<&str>) -> Result<Uri, Si
         Some(existing) if !existing.is_empty() => push(existing),
         _ => {}
     }
-    if let Some(query) = append {
-        push(query);
-    }
+    any
+}
+
+/// `uri` with another path and query.
+fn with_path_and_query(uri: &Uri, path_and_query: Vec<u8>) -> Result<Uri, SigningError> {
     let mut parts = uri.clone().into_parts();
-    parts.path_and_query =
-        Some(PathAndQuery::try_from(new).map_err(|e| SigningError::InvalidUri(e.to_string()))?);
+    parts.path_and_query = Some(
+        PathAndQuery::from_maybe_shared(bytes::Bytes::from(path_and_query))
+            .map_err(|e| SigningError::InvalidUri(e.to_string()))?,
+    );
     Uri::from_parts(parts).map_err(|e| SigningError::InvalidUri(e.to_string()))
+}
+
+/// The URI with its query's old signing parameters removed (when `strip`) and `append` added.
+fn rewrite_query(uri: &Uri, strip: bool, append: Option<&str>) -> Result<Uri, SigningError> {
+    let mut new = Vec::with_capacity(
+        uri.path().len() + uri.query().map_or(0, str::len) + append.map_or(0, str::len) + 2,
+    );
+    let any = write_path_and_query(&mut new, uri, strip);
+    if let Some(query) = append {
+        new.push(if any { b'&' } else { b'?' });
+        new.extend_from_slice(query.as_bytes());
+    }
+    with_path_and_query(uri, new)
 }
 
 /// The intermediate texts of a signing, for debugging `SignatureDoesNotMatch`.
@@ -384,7 +434,7 @@ impl Signer {
             params,
         )?;
         let signature = output.signature;
-        output.apply_to_request(request)?;
+        output.apply_to_signed(request)?;
         Ok(signature)
     }
 
@@ -593,7 +643,15 @@ impl Signer {
             canonical_end = buf.len();
             // The query to append: every X-Amz parameter, the token unsigned when asked, then
             // the signature (added below).
-            let mut query = Vec::with_capacity(256 + token.map_or(0, |t| t.len() * 3));
+            let mut query = Vec::with_capacity(
+                uri.path().len()
+                    + uri.query().map_or(0, str::len)
+                    + 256
+                    + token_encoded.map_or(0, <[u8]>::len),
+            );
+            let any = write_path_and_query(&mut query, uri, strip_query);
+            query.push(if any { b'&' } else { b'?' });
+            let params_start = query.len();
             let order: [&ExtraParam<'_>; 5] = [
                 &params_list[0],
                 &params_list[1],
@@ -601,10 +659,14 @@ impl Signer {
                 &params_list[4],
                 &params_list[3],
             ];
-            for p in order {
+            for (i, p) in order.into_iter().enumerate() {
+                if i > 0 {
+                    query.push(b'&');
+                }
                 push_param(&mut query, p.name, p.value);
             }
             if let Some(encoded) = token_encoded {
+                query.push(b'&');
                 push_param(&mut query, "X-Amz-Security-Token", encoded);
             }
             let signature = self.signature_of(
@@ -616,14 +678,18 @@ impl Signer {
                 &hash,
                 inspection,
             );
+            query.push(b'&');
             push_param(&mut query, "X-Amz-Signature", &signature.0);
-            let query =
+            let path_and_query =
                 String::from_utf8(query).map_err(|e| SigningError::InvalidUri(e.to_string()))?;
             return Ok(SigningOutput {
                 signature,
                 date,
                 headers: OutputHeaders::default(),
-                query: Some(query),
+                presigned: Some(PresignedTarget {
+                    path_and_query,
+                    params_start,
+                }),
                 remove_headers: &PRESIGN_REMOVES,
                 strip_query,
             });
@@ -681,7 +747,7 @@ impl Signer {
             signature,
             date,
             headers: out_headers,
-            query: None,
+            presigned: None,
             remove_headers: if token.is_none() {
                 &HEADER_REMOVES_TOKEN
             } else {
@@ -810,9 +876,6 @@ impl OutputHeaders {
 
 /// Appends `name=value`, both already encoded (the `X-Amz-*` constants, encoded values).
 fn push_param(query: &mut Vec<u8>, name: &str, value: &[u8]) {
-    if !query.is_empty() {
-        query.push(b'&');
-    }
     query.extend_from_slice(name.as_bytes());
     query.push(b'=');
     query.extend_from_slice(value);
