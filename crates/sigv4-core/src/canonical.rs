@@ -9,6 +9,7 @@ use percent_encoding::percent_decode;
 
 use crate::error::SigningError;
 use crate::settings::SigningSettings;
+use crate::sign::{X_AMZ_CONTENT_SHA256, X_AMZ_DATE, X_AMZ_SECURITY_TOKEN};
 
 /// `A-Z a-z 0-9 - _ . ~`: the bytes SigV4 leaves as they are; every other byte is `%XX`.
 const fn unreserved_table(keep_slash: bool) -> [bool; 256] {
@@ -43,41 +44,59 @@ fn is_unreserved(b: u8) -> bool {
         | (b == b'~')
 }
 
-/// Copies runs of kept bytes in one go and writes `%XX` (upper-case hex) for the others.
-fn encode_with(out: &mut Vec<u8>, bytes: &[u8], keep: &[bool; 256]) {
-    // Long opaque values (session tokens) are mostly unreserved: skip 32-byte chunks that are
-    // entirely so with a test the compiler vectorizes, then go byte by byte.
-    let mut clean = 0;
-    for chunk in bytes.chunks_exact(32) {
-        if !chunk.iter().fold(true, |ok, &b| ok & is_unreserved(b)) {
-            break;
-        }
-        clean += 32;
-    }
-    out.extend_from_slice(&bytes[..clean]);
-    let bytes = &bytes[clean..];
+/// Bytes tested at once for "nothing to encode".
+const CHUNK: usize = 16;
+
+/// Copies runs of kept bytes in one go and writes `%XX` (upper-case hex) for the others; `/` is
+/// kept when `keep_slash`.
+///
+/// Works in chunks of 16 bytes: a chunk with nothing to encode (the usual case: tokens, dates,
+/// names) is passed over with one branch-free test the compiler vectorizes and copied later with
+/// its neighbours in one `memcpy`; only a chunk holding a byte to encode is looked at byte by
+/// byte.
+fn encode_with(out: &mut Vec<u8>, bytes: &[u8], keep_slash: bool) {
+    let keep = if keep_slash {
+        &UNRESERVED_OR_SLASH
+    } else {
+        &UNRESERVED
+    };
+    out.reserve(bytes.len());
+    // `bytes[start..i]` is kept and not yet copied.
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if !keep[b as usize] {
-            out.extend_from_slice(&bytes[start..i]);
-            out.extend_from_slice(&[
-                b'%',
-                HEX_UPPER[(b >> 4) as usize],
-                HEX_UPPER[(b & 15) as usize],
-            ]);
-            start = i + 1;
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(chunk) = bytes.get(i..i + CHUNK) {
+            if chunk.iter().fold(true, |ok, &b| {
+                ok & (is_unreserved(b) | (keep_slash & (b == b'/')))
+            }) {
+                i += CHUNK;
+                continue;
+            }
         }
+        let end = (i + CHUNK).min(bytes.len());
+        for (j, &b) in bytes.iter().enumerate().take(end).skip(i) {
+            if !keep[b as usize] {
+                out.extend_from_slice(&bytes[start..j]);
+                out.extend_from_slice(&[
+                    b'%',
+                    HEX_UPPER[(b >> 4) as usize],
+                    HEX_UPPER[(b & 15) as usize],
+                ]);
+                start = j + 1;
+            }
+        }
+        i = end;
     }
     out.extend_from_slice(&bytes[start..]);
 }
 
 /// Appends `bytes` percent-encoded per SigV4 (upper-case hex).
 pub(crate) fn encode_into(out: &mut Vec<u8>, bytes: &[u8]) {
-    encode_with(out, bytes, &UNRESERVED);
+    encode_with(out, bytes, false);
 }
 
 fn encode_path_into(out: &mut Vec<u8>, bytes: &[u8]) {
-    encode_with(out, bytes, &UNRESERVED_OR_SLASH);
+    encode_with(out, bytes, true);
 }
 
 /// Appends the canonical URI of `path` (the wire form, as `http::Uri` holds it).
@@ -124,25 +143,51 @@ pub(crate) fn write_canonical_path(out: &mut Vec<u8>, path: &str, settings: &Sig
     }
 }
 
-/// A parameter for the canonical query: either a slice of the request's query (still in wire
-/// form: decoded, then re-encoded) or an extra parameter given raw (encoded once).
+/// A parameter the signer adds to the canonical query (`X-Amz-*` when presigning), its value
+/// already percent-encoded: each is encoded once and copied into both the canonical query and
+/// the presigned URL.
 #[derive(Clone, Copy)]
 pub(crate) struct ExtraParam<'a> {
-    pub(crate) name: &'a str,
+    pub(crate) name: &'static str,
     pub(crate) value: &'a [u8],
 }
 
 const STACK_PARAMS: usize = 16;
 
+/// The query parameters a signing writes. A re-signing leaves none of the old ones in place:
+/// the verifier would read them instead of the new ones.
+pub(crate) const SIGNING_QUERY_PARAMS: [&str; 7] = [
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+    "X-Amz-Security-Token",
+];
+
+/// True when the wire-form parameter name `name` decodes to one of `names`.
+pub(crate) fn name_is_one_of(name: &[u8], names: &[&str]) -> bool {
+    if names.is_empty() {
+        return false;
+    }
+    if !name.contains(&b'%') {
+        return names.iter().any(|n| n.as_bytes() == name);
+    }
+    names.iter().any(|n| percent_decode(name).eq(n.bytes()))
+}
+
 /// Appends the canonical query string: every `key=value` of `query` decoded and re-encoded, plus
-/// `extra` (raw values), sorted by key then value. `skip` drops parameters by their decoded
-/// names (verification drops `X-Amz-Signature`).
+/// `extra` (values already encoded), sorted by key then value. `skip` drops parameters by their decoded
+/// names (verification drops `X-Amz-Signature`, a re-signing every old signing parameter).
+/// Returns how many parameters were dropped.
 pub(crate) fn write_canonical_query(
     out: &mut Vec<u8>,
     query: Option<&str>,
     extra: &[ExtraParam<'_>],
     skip: &[&str],
-) {
+) -> usize {
+    let mut skipped = 0;
     // First write every encoded pair after the current end of `out`, remembering where each is,
     // then sort the ranges and append them in order, then move the sorted run down.
     let region_start = out.len();
@@ -169,7 +214,8 @@ pub(crate) fn write_canonical_query(
                 Some(i) => (&pair[..i], &pair[i + 1..]),
                 None => (pair, &b""[..]),
             };
-            if skip.iter().any(|s| percent_decode(name).eq(s.bytes())) {
+            if name_is_one_of(name, skip) {
+                skipped += 1;
                 continue;
             }
             let begin = out.len();
@@ -181,9 +227,11 @@ pub(crate) fn write_canonical_query(
     }
     for param in extra {
         let begin = out.len();
-        encode_into(out, param.name.as_bytes());
+        // The names are the `X-Amz-*` constants: nothing to encode.
+        debug_assert!(param.name.bytes().all(is_unreserved));
+        out.extend_from_slice(param.name.as_bytes());
         let key_end = out.len();
-        encode_into(out, param.value);
+        out.extend_from_slice(param.value);
         push((begin as u32, key_end as u32, out.len() as u32));
     }
     let ranges: &mut [(u32, u32, u32)] = if count <= STACK_PARAMS {
@@ -217,6 +265,7 @@ pub(crate) fn write_canonical_query(
     out.copy_within(sorted_start.., region_start);
     let len = out.len() - sorted_start;
     out.truncate(region_start + len);
+    skipped
 }
 
 /// Decodes `%XX` escapes and encodes the result per SigV4. Bytes that need no change (the usual
@@ -307,141 +356,175 @@ impl Entry<'_> {
 
 const STACK_HEADERS: usize = 16;
 
-/// Which headers are signed.
-pub(crate) enum HeaderSelection<'a> {
-    /// Every header of the request but the excluded ones and those in `replaced` (which the
-    /// signer sets itself), plus the extras.
-    Auto {
-        settings: &'a SigningSettings,
-        replaced: &'a [&'static str],
-    },
-    /// Exactly these names, `;`-separated, as a signed request lists them (verification).
-    Listed(&'a str),
-}
-
-/// Appends the canonical headers block (each `name:value\n`), a blank line, then the signed
-/// headers list and a newline. Returns the byte range of the signed headers list in `out`.
+/// Appends the canonical headers block of a signing (each `name:value\n`), a blank line, then
+/// the signed headers list and a newline: every header of the request but the excluded ones
+/// and those in `replaced` (which the signer sets itself), plus the extras. Returns the byte
+/// range of the signed headers list in `out`. (Verifying writes the headers a request lists:
+/// [`write_listed_headers`].)
 pub(crate) fn write_canonical_headers<'a>(
     out: &mut Vec<u8>,
     headers: &'a HeaderMap,
     extras: &[ExtraHeader<'a>],
-    selection: HeaderSelection<'_>,
+    settings: &SigningSettings,
+    replaced: &[&'static str],
 ) -> Result<(usize, usize), SigningError> {
-    match selection {
-        HeaderSelection::Auto { settings, replaced } => {
-            let mut stack = [Entry::Extra(ExtraHeader::EMPTY); STACK_HEADERS];
-            let mut heap: Vec<Entry<'a>> = Vec::new();
-            let mut count = 0usize;
-            let mut push = |entry: Entry<'a>| {
-                if count < STACK_HEADERS {
-                    stack[count] = entry;
-                } else {
-                    if heap.is_empty() {
-                        heap.extend_from_slice(&stack);
-                    }
-                    heap.push(entry);
-                }
-                count += 1;
-            };
-            // One pass over every value; `http` keeps names lower-case and yields the values of
-            // a repeated name in their order.
-            let mut last: Option<(&HeaderName, bool)> = None;
-            for (i, (name, value)) in headers.iter().enumerate() {
-                let skip = match last {
-                    Some((prev, skip)) if prev == name => skip,
-                    _ => {
-                        let skip = settings.excluded_headers.contains(name)
-                            || replaced.iter().any(|r| *r == name.as_str());
-                        last = Some((name, skip));
-                        skip
-                    }
-                };
-                if !skip {
-                    push(Entry::Map(name.as_str(), value.as_bytes(), i as u32));
-                }
+    let mut stack = [Entry::Extra(ExtraHeader::EMPTY); STACK_HEADERS];
+    let mut heap: Vec<Entry<'a>> = Vec::new();
+    let mut count = 0usize;
+    let mut push = |entry: Entry<'a>| {
+        if count < STACK_HEADERS {
+            stack[count] = entry;
+        } else {
+            if heap.is_empty() {
+                heap.extend_from_slice(&stack);
             }
-            for extra in extras {
-                push(Entry::Extra(*extra));
+            heap.push(entry);
+        }
+        count += 1;
+    };
+    // One pass over every value; `http` keeps names lower-case and yields the values of
+    // a repeated name in their order.
+    let mut last: Option<(&HeaderName, bool)> = None;
+    for (i, (name, value)) in headers.iter().enumerate() {
+        let skip = match last {
+            Some((prev, skip)) if prev == name => skip,
+            _ => {
+                let skip = settings.excluded_headers.contains(name)
+                    || replaced.iter().any(|r| *r == name.as_str());
+                last = Some((name, skip));
+                skip
             }
-            let entries: &mut [Entry<'a>] = if count <= STACK_HEADERS {
-                &mut stack[..count]
-            } else {
-                &mut heap
-            };
-            entries.sort_unstable_by(|a, b| {
-                a.name()
-                    .cmp(b.name())
-                    .then_with(|| a.position().cmp(&b.position()))
-            });
-            let mut prev: Option<&str> = None;
-            for entry in entries.iter() {
-                let name = entry.name();
-                if prev == Some(name) {
-                    out.push(b',');
-                } else {
-                    if prev.is_some() {
-                        out.push(b'\n');
-                    }
-                    out.extend_from_slice(name.as_bytes());
-                    out.push(b':');
-                }
-                entry.write_value(out)?;
-                prev = Some(name);
-            }
+        };
+        if !skip {
+            push(Entry::Map(name.as_str(), value.as_bytes(), i as u32));
+        }
+    }
+    for extra in extras {
+        push(Entry::Extra(*extra));
+    }
+    let entries: &mut [Entry<'a>] = if count <= STACK_HEADERS {
+        &mut stack[..count]
+    } else {
+        &mut heap
+    };
+    entries.sort_unstable_by(|a, b| {
+        a.name()
+            .cmp(b.name())
+            .then_with(|| a.position().cmp(&b.position()))
+    });
+    let mut prev: Option<&str> = None;
+    for entry in entries.iter() {
+        let name = entry.name();
+        if prev == Some(name) {
+            out.push(b',');
+        } else {
             if prev.is_some() {
                 out.push(b'\n');
             }
-            out.push(b'\n');
-            let begin = out.len();
-            let mut prev: Option<&str> = None;
-            for entry in entries.iter() {
-                let name = entry.name();
-                if prev == Some(name) {
-                    continue;
-                }
-                if prev.is_some() {
-                    out.push(b';');
-                }
-                out.extend_from_slice(name.as_bytes());
-                prev = Some(name);
-            }
-            let end = out.len();
-            out.push(b'\n');
-            Ok((begin, end))
+            out.extend_from_slice(name.as_bytes());
+            out.push(b':');
         }
-        HeaderSelection::Listed(list) => {
-            for name in list.split(';') {
-                out.extend_from_slice(name.as_bytes());
-                out.push(b':');
-                if let Some(extra) = extras.iter().find(|e| e.name == name) {
-                    extra.write(out)?;
-                } else if let Ok(header) = HeaderName::from_bytes(name.as_bytes()) {
-                    write_header_values(out, &header, headers)?;
-                }
-                out.push(b'\n');
-            }
-            out.push(b'\n');
-            let begin = out.len();
-            out.extend_from_slice(list.as_bytes());
-            let end = out.len();
-            out.push(b'\n');
-            Ok((begin, end))
-        }
+        entry.write_value(out)?;
+        prev = Some(name);
     }
+    if prev.is_some() {
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+    let begin = out.len();
+    let mut prev: Option<&str> = None;
+    for entry in entries.iter() {
+        let name = entry.name();
+        if prev == Some(name) {
+            continue;
+        }
+        if prev.is_some() {
+            out.push(b';');
+        }
+        out.extend_from_slice(name.as_bytes());
+        prev = Some(name);
+    }
+    let end = out.len();
+    out.push(b'\n');
+    Ok((begin, end))
 }
 
-fn write_header_values(
+/// Why the headers a request lists could not be written.
+pub(crate) enum ListedError {
+    /// A value is not visible ASCII or UTF-8.
+    Value(SigningError),
+    /// The listed headers are larger than the bound.
+    TooLarge,
+}
+
+/// Appends the canonical headers block for exactly the `;`-separated names of `list` (as a signed
+/// request lists them; the verifier has checked it), a blank line, the list and a newline.
+/// Refuses, before copying it, a header that would take the block past `max_bytes` (counted on
+/// the values as sent, before trimming), so the work is bounded whatever the request holds.
+/// Returns the byte range of the list in `out`.
+///
+/// `known` names a header and a value already in canonical form (the verified session token):
+/// when the request holds exactly that one value for the name, it is copied without a scan.
+pub(crate) fn write_listed_headers(
     out: &mut Vec<u8>,
-    name: &HeaderName,
     headers: &HeaderMap,
-) -> Result<(), SigningError> {
-    for (i, value) in headers.get_all(name).iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
+    extras: &[ExtraHeader<'_>],
+    known: Option<(&str, &[u8])>,
+    list: &str,
+    max_bytes: usize,
+) -> Result<(usize, usize), ListedError> {
+    let block_start = out.len();
+    for name in list.split(';') {
+        let extra = extras.iter().find(|e| e.name == name);
+        // The names every signed request lists are looked up by their static `HeaderName`;
+        // others by `&str` (a `HeaderName` made from the text would allocate for every name
+        // that is not a standard header).
+        let values = match (extra, name) {
+            (Some(_), _) => None,
+            (None, "host") => Some(headers.get_all(HOST)),
+            (None, "x-amz-date") => Some(headers.get_all(&X_AMZ_DATE)),
+            (None, "x-amz-security-token") => Some(headers.get_all(&X_AMZ_SECURITY_TOKEN)),
+            (None, "x-amz-content-sha256") => Some(headers.get_all(&X_AMZ_CONTENT_SHA256)),
+            (None, _) => Some(headers.get_all(name)),
+        };
+        let raw_len = match (extra, &values) {
+            (Some(extra), _) => extra.value.len(),
+            (None, Some(values)) => values.iter().map(|v| v.len() + 1).sum(),
+            (None, None) => 0,
+        };
+        if out.len() - block_start + name.len() + 2 + raw_len > max_bytes {
+            return Err(ListedError::TooLarge);
         }
-        write_header_value(out, name.as_str(), value.as_bytes())?;
+        out.extend_from_slice(name.as_bytes());
+        out.push(b':');
+        if let Some(extra) = extra {
+            extra.write(out).map_err(ListedError::Value)?;
+        } else if let Some(values) = values {
+            let mut iter = values.iter();
+            if let (Some((known_name, known_value)), Some(first), None) =
+                (known, iter.next(), iter.next())
+            {
+                if known_name == name && first.as_bytes() == known_value {
+                    out.extend_from_slice(known_value);
+                    out.push(b'\n');
+                    continue;
+                }
+            }
+            for (i, value) in values.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_header_value(out, name, value.as_bytes()).map_err(ListedError::Value)?;
+            }
+        }
+        out.push(b'\n');
     }
-    Ok(())
+    out.push(b'\n');
+    let begin = out.len();
+    out.extend_from_slice(list.as_bytes());
+    let end = out.len();
+    out.push(b'\n');
+    Ok((begin, end))
 }
 
 /// Appends one header value: SP/HTAB trimmed at both ends, inner runs of SP/HTAB collapsed to one
@@ -526,8 +609,13 @@ impl UriHost {
             len: 0,
             heap: Vec::new(),
         };
-        for b in host.bytes() {
-            value.push(b.to_ascii_lowercase());
+        match value.stack.get_mut(..host.len()) {
+            Some(slot) => {
+                slot.copy_from_slice(host.as_bytes());
+                slot.make_ascii_lowercase();
+                value.len = host.len();
+            }
+            None => value.heap = host.to_ascii_lowercase().into_bytes(),
         }
         if let Some(port) = non_default_port(uri) {
             value.push(b':');
@@ -586,10 +674,26 @@ pub(crate) fn has_host_header(headers: &HeaderMap) -> bool {
     headers.contains_key(HOST)
 }
 
-/// Appends the method (upper-case as given by `http`) and a newline.
-pub(crate) fn write_method(out: &mut Vec<u8>, method: &Method) {
+/// Appends the first three lines of a canonical request, the part that signing, presigning and
+/// verifying write alike: the method, the canonical path and the canonical query (with `extra`
+/// parameters added and `skip` parameters left out), each followed by a newline. The headers
+/// (chosen by the signer, or listed by the request) and the payload hash follow. Returns how many
+/// query parameters were left out.
+pub(crate) fn write_request_lines(
+    out: &mut Vec<u8>,
+    method: &Method,
+    uri: &Uri,
+    settings: &SigningSettings,
+    extra: &[ExtraParam<'_>],
+    skip: &[&str],
+) -> usize {
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b'\n');
+    write_canonical_path(out, uri.path(), settings);
+    out.push(b'\n');
+    let skipped = write_canonical_query(out, uri.query(), extra, skip);
+    out.push(b'\n');
+    skipped
 }
 
 #[cfg(test)]
@@ -648,6 +752,45 @@ mod tests {
         let mut want: Vec<String> = (0..40).map(|i| format!("k{i:02}=v")).collect();
         want.sort();
         assert_eq!(got, want.join("&"));
+    }
+
+    /// The chunked encoder against the byte-at-a-time definition, on lengths around the chunk
+    /// size with the bytes to encode at every position.
+    #[test]
+    fn chunked_encoding_matches_the_definition() {
+        fn reference(bytes: &[u8], keep_slash: bool) -> Vec<u8> {
+            let mut out = Vec::new();
+            for &b in bytes {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || (keep_slash && b == b'/') {
+                    out.push(b);
+                } else {
+                    out.extend_from_slice(format!("%{b:02X}").as_bytes());
+                }
+            }
+            out
+        }
+        let mut rng_state = 0x9e37_79b9_u32;
+        let mut next = || {
+            rng_state ^= rng_state << 13;
+            rng_state ^= rng_state >> 17;
+            rng_state ^= rng_state << 5;
+            rng_state
+        };
+        for len in 0..70 {
+            for _ in 0..40 {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|_| match next() % 8 {
+                        0 => b"/+= %\xff\x00"[(next() % 7) as usize],
+                        _ => b"aZ09-_.~"[(next() % 8) as usize],
+                    })
+                    .collect();
+                for keep_slash in [false, true] {
+                    let mut out = b"pre".to_vec();
+                    encode_with(&mut out, &bytes, keep_slash);
+                    assert_eq!(&out[3..], reference(&bytes, keep_slash), "{bytes:?}");
+                }
+            }
+        }
     }
 
     #[test]

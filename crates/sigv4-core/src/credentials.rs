@@ -38,6 +38,9 @@ struct Inner {
     session_token_header: Option<HeaderValue>,
     // The token is all visible ASCII, so it is already in canonical form.
     session_token_canonical: bool,
+    // The token percent-encoded for a query (`X-Amz-Security-Token`), encoded once here rather
+    // than twice per presigning; wiped on drop.
+    session_token_encoded: Option<Zeroizing<Vec<u8>>>,
     expiry: Option<SystemTime>,
     provider_name: Cow<'static, str>,
     account_id: Option<String>,
@@ -122,6 +125,11 @@ impl Credentials {
 
     pub(crate) fn session_token_is_canonical(&self) -> bool {
         self.0.session_token_canonical
+    }
+
+    /// The session token percent-encoded as SigV4 encodes a query value.
+    pub(crate) fn session_token_encoded(&self) -> Option<&[u8]> {
+        self.0.session_token_encoded.as_deref().map(Vec::as_slice)
     }
 
     /// When the credentials stop being valid, if they expire.
@@ -256,8 +264,14 @@ impl CredentialsBuilder {
             .session_token
             .as_ref()
             .is_some_and(|t| t.bytes().all(|b| b.is_ascii_graphic()));
+        let session_token_encoded = self.session_token.as_ref().map(|token| {
+            let mut encoded = Zeroizing::new(Vec::with_capacity(token.len() + 64));
+            crate::canonical::encode_into(&mut encoded, token.as_bytes());
+            encoded
+        });
         Credentials(Arc::new(Inner {
             session_token_canonical,
+            session_token_encoded,
             access_key_id: self.access_key_id,
             secret_access_key: self.secret_access_key,
             session_token: self.session_token,

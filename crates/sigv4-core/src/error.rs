@@ -27,15 +27,17 @@ pub enum SigningError {
     /// The access key id or the secret key is empty.
     #[error("credentials are empty: an access key id and a secret access key are both required")]
     EmptyCredentials,
-    /// A field that goes into the credential scope or a header holds forbidden characters.
-    #[error(
-        "{field} {value:?} is invalid: it must be non-empty visible ASCII without '/' or spaces"
-    )]
+    /// A field that goes into the credential scope holds forbidden characters, so the signature
+    /// could not be read back: `/` separates the scope's parts, `,` the `Authorization` header's
+    /// parts, and only visible ASCII fits in a header.
+    #[error("{field} {value:?} is invalid: it {reason}; use non-empty visible ASCII without '/', ',' or spaces")]
     InvalidField {
         /// Which field (`access key id`, `region`, `service`).
         field: &'static str,
         /// The offending value, shortened.
         value: String,
+        /// What is wrong with it, as a phrase (`"is empty"`, `"holds ','"`, ...).
+        reason: &'static str,
     },
     /// The session token is not a valid header value.
     #[error("the session token holds characters that cannot be sent in a header")]

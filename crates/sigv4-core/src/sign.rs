@@ -10,8 +10,8 @@ use http::{Method, Request, Uri};
 use sha2::{Digest, Sha256};
 
 use crate::canonical::{
-    has_host_header, write_canonical_headers, write_canonical_path, write_canonical_query,
-    write_method, ExtraHeader, ExtraParam, HeaderSelection, UriHost,
+    encode_into, has_host_header, name_is_one_of, write_canonical_headers, write_request_lines,
+    ExtraHeader, ExtraParam, UriHost, SIGNING_QUERY_PARAMS,
 };
 use crate::credentials::Credentials;
 use crate::error::{shorten, SigningError};
@@ -52,13 +52,13 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&hex(&digest)).into_owned()
 }
 
-enum PayloadHash<'a> {
+pub(crate) enum PayloadHash<'a> {
     Hex([u8; 64]),
     Text(&'a str),
 }
 
 impl PayloadHash<'_> {
-    fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         match self {
             PayloadHash::Hex(h) => h,
             PayloadHash::Text(t) => t.as_bytes(),
@@ -66,7 +66,7 @@ impl PayloadHash<'_> {
     }
 }
 
-fn payload_hash<'a>(payload: &Payload<'a>) -> Result<PayloadHash<'a>, SigningError> {
+pub(crate) fn payload_hash<'a>(payload: &Payload<'a>) -> Result<PayloadHash<'a>, SigningError> {
     match *payload {
         Payload::Bytes([]) => Ok(PayloadHash::Text(EMPTY_SHA256)),
         Payload::Bytes(bytes) => {
@@ -159,14 +159,42 @@ impl fmt::Display for Signature {
 }
 
 /// What a signing produced: the headers to set (header signing) or the query to append
-/// (presigning). Apply it with [`SigningOutput::apply_to_request`] or read it.
+/// (presigning), and what is left of an earlier signing to remove. Apply it with
+/// [`SigningOutput::apply_to_request`] or read it.
+///
+/// A request can be signed again (a retry with fresh credentials, a presigned URL presigned
+/// anew, a header-signed request turned into a URL): applying the output first removes every
+/// trace of the earlier signing, so the verifier reads only the new one. Header signing removes
+/// a stale `x-amz-security-token` when the credentials have no token; presigning removes the
+/// `authorization`, `x-amz-date` and `x-amz-security-token` headers; both remove the presign
+/// query parameters (`X-Amz-Algorithm`, `-Credential`, `-Date`, `-Expires`, `-SignedHeaders`,
+/// `-Signature`, `-Security-Token`, compared decoded), which are not signed either.
 #[derive(Clone)]
 pub struct SigningOutput {
     signature: Signature,
     date: AmzDate,
     headers: OutputHeaders,
-    query: Option<String>,
+    presigned: Option<PresignedTarget>,
+    remove_headers: &'static [HeaderName],
+    strip_query: bool,
 }
+
+/// The presigned request's whole path and query (old signing parameters left out, new ones
+/// appended), and where the new parameters start.
+#[derive(Clone)]
+struct PresignedTarget {
+    path_and_query: String,
+    params_start: usize,
+}
+
+/// Headers a presigning removes: the header-signing artifacts of an earlier signing.
+static PRESIGN_REMOVES: [HeaderName; 3] = [
+    AUTHORIZATION,
+    HeaderName::from_static("x-amz-date"),
+    HeaderName::from_static("x-amz-security-token"),
+];
+/// Header signing without a session token removes a stale one.
+static HEADER_REMOVES_TOKEN: [HeaderName; 1] = [HeaderName::from_static("x-amz-security-token")];
 
 impl fmt::Debug for SigningOutput {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -177,7 +205,7 @@ impl fmt::Debug for SigningOutput {
                 "headers",
                 &self.headers().map(|(n, _)| n).collect::<Vec<_>>(),
             )
-            .field("presigned", &self.query.is_some())
+            .field("presigned", &self.presigned.is_some())
             .finish()
     }
 }
@@ -200,44 +228,119 @@ impl SigningOutput {
 
     /// The encoded parameters to append to the query, `X-Amz-Signature` last (presigning).
     pub fn query(&self) -> Option<&str> {
-        self.query.as_deref()
+        self.presigned
+            .as_ref()
+            .and_then(|p| p.path_and_query.get(p.params_start..))
+    }
+
+    /// The headers of an earlier signing to remove before setting [`SigningOutput::headers`]
+    /// (they were not signed; see the type's documentation).
+    pub fn headers_to_remove(&self) -> impl Iterator<Item = &HeaderName> {
+        self.remove_headers.iter()
+    }
+
+    /// True when the request's query holds signing parameters of an earlier signing
+    /// (`X-Amz-Signature`, ...), which were not signed and must be removed from it.
+    pub fn strips_query_params(&self) -> bool {
+        self.strip_query
     }
 
     /// Applies the output to a request's head.
     pub fn apply(self, uri: &mut Uri, headers: &mut HeaderMap) -> Result<(), SigningError> {
+        let strip = self.strip_query;
+        match self.apply_headers(headers) {
+            Some(target) => {
+                let params = target.path_and_query.get(target.params_start..);
+                *uri = rewrite_query(uri, strip, params)?;
+            }
+            None if strip => *uri = rewrite_query(uri, true, None)?,
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Removes and sets the headers; returns the presigned path and query, if any.
+    fn apply_headers(self, headers: &mut HeaderMap) -> Option<PresignedTarget> {
+        for name in self.remove_headers {
+            headers.remove(name);
+        }
         for (name, value) in self.headers.0.into_iter().flatten() {
             headers.insert(name, value);
         }
-        if let Some(query) = self.query {
-            *uri = append_query(uri, &query)?;
+        self.presigned
+    }
+
+    /// Applies the output to the very request head it was computed from: a presigned URL's path
+    /// and query were written whole when signing, so they are not copied again here.
+    fn apply_to_signed<B>(self, request: &mut Request<B>) -> Result<(), SigningError> {
+        let strip = self.strip_query;
+        match self.apply_headers(request.headers_mut()) {
+            Some(target) => {
+                let path_and_query = target.path_and_query.into_bytes();
+                *request.uri_mut() = with_path_and_query(request.uri(), path_and_query)?;
+            }
+            None if strip => *request.uri_mut() = rewrite_query(request.uri(), true, None)?,
+            None => {}
         }
         Ok(())
     }
 
     /// Applies the output to a request.
     pub fn apply_to_request<B>(self, request: &mut Request<B>) -> Result<(), SigningError> {
-        for (name, value) in self.headers.0.into_iter().flatten() {
-            request.headers_mut().insert(name, value);
-        }
-        if let Some(query) = self.query {
-            let uri = append_query(request.uri(), &query)?;
-            *request.uri_mut() = uri;
-        }
-        Ok(())
+        let (mut uri, headers) = (std::mem::take(request.uri_mut()), request.headers_mut());
+        let result = self.apply(&mut uri, headers);
+        *request.uri_mut() = uri;
+        result
     }
 }
 
-fn append_query(uri: &Uri, query: &str) -> Result<Uri, SigningError> {
+/// Writes the URI's path (`/` when empty) and query, leaving out the old signing parameters
+/// when `strip`; returns whether a query was written (so more parameters follow an `&`).
+fn write_path_and_query(out: &mut Vec<u8>, uri: &Uri, strip: bool) -> bool {
     let path = uri.path();
-    let path = if path.is_empty() { "/" } else { path };
-    let new = match uri.query() {
-        Some(existing) if !existing.is_empty() => format!("{path}?{existing}&{query}"),
-        _ => format!("{path}?{query}"),
+    out.extend_from_slice(if path.is_empty() { "/" } else { path }.as_bytes());
+    let mut any = false;
+    let mut push = |pair: &str| {
+        out.push(if any { b'&' } else { b'?' });
+        out.extend_from_slice(pair.as_bytes());
+        any = true;
     };
+    match uri.query() {
+        Some(existing) if strip => {
+            for pair in existing.split('&').filter(|p| !p.is_empty()) {
+                let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+                if !name_is_one_of(name.as_bytes(), &SIGNING_QUERY_PARAMS) {
+                    push(pair);
+                }
+            }
+        }
+        Some(existing) if !existing.is_empty() => push(existing),
+        _ => {}
+    }
+    any
+}
+
+/// `uri` with another path and query.
+fn with_path_and_query(uri: &Uri, path_and_query: Vec<u8>) -> Result<Uri, SigningError> {
     let mut parts = uri.clone().into_parts();
-    parts.path_and_query =
-        Some(PathAndQuery::try_from(new).map_err(|e| SigningError::InvalidUri(e.to_string()))?);
+    parts.path_and_query = Some(
+        PathAndQuery::from_maybe_shared(bytes::Bytes::from(path_and_query))
+            .map_err(|e| SigningError::InvalidUri(e.to_string()))?,
+    );
     Uri::from_parts(parts).map_err(|e| SigningError::InvalidUri(e.to_string()))
+}
+
+/// The URI with its query's old signing parameters removed (when `strip`) and `append` added.
+fn rewrite_query(uri: &Uri, strip: bool, append: Option<&str>) -> Result<Uri, SigningError> {
+    let mut new = Vec::with_capacity(
+        uri.path().len() + uri.query().map_or(0, str::len) + append.map_or(0, str::len) + 2,
+    );
+    let any = write_path_and_query(&mut new, uri, strip);
+    if let Some(query) = append {
+        new.push(if any { b'&' } else { b'?' });
+        new.extend_from_slice(query.as_bytes());
+    }
+    with_path_and_query(uri, new)
 }
 
 /// The intermediate texts of a signing, for debugging `SignatureDoesNotMatch`.
@@ -331,7 +434,7 @@ impl Signer {
             params,
         )?;
         let signature = output.signature;
-        output.apply_to_request(request)?;
+        output.apply_to_signed(request)?;
         Ok(signature)
     }
 
@@ -446,16 +549,15 @@ impl Signer {
                 ContentSha256Header::Never => false,
             };
 
-        let mut replaced: [&'static str; 3] = ["x-amz-date", "", ""];
-        if token.is_some() {
-            replaced[1] = "x-amz-security-token";
-        }
+        // Set by this signing (or, for a stale token, removed): never signed from the request.
+        let mut replaced: [&'static str; 3] = ["x-amz-date", "x-amz-security-token", ""];
         if add_content_sha {
             replaced[2] = "x-amz-content-sha256";
         }
 
         let signed_range;
         let canonical_end;
+        let strip_query;
         if !is_query {
             let mut extras_list: [ExtraHeader<'_>; 4] = [ExtraHeader::EMPTY; 4];
             let mut n = 0;
@@ -477,20 +579,10 @@ impl Signer {
                 extras_list[n] = ExtraHeader::new("x-amz-content-sha256", hash.as_bytes(), true);
                 n += 1;
             }
-            write_method(buf, method);
-            write_canonical_path(buf, uri.path(), settings);
-            buf.push(b'\n');
-            write_canonical_query(buf, uri.query(), &[], &[]);
-            buf.push(b'\n');
-            signed_range = write_canonical_headers(
-                buf,
-                headers,
-                &extras_list[..n],
-                HeaderSelection::Auto {
-                    settings,
-                    replaced: &replaced,
-                },
-            )?;
+            strip_query =
+                write_request_lines(buf, method, uri, settings, &[], &SIGNING_QUERY_PARAMS) > 0;
+            signed_range =
+                write_canonical_headers(buf, headers, &extras_list[..n], settings, &replaced)?;
             buf.extend_from_slice(hash.as_bytes());
             canonical_end = buf.len();
         } else {
@@ -502,54 +594,48 @@ impl Signer {
                 &mut header_block,
                 headers,
                 if host_from_uri { &host_extra } else { &[] },
-                HeaderSelection::Auto {
-                    settings,
-                    replaced: &replaced,
-                },
+                settings,
+                &replaced,
             )?;
             let signed = &header_block[sb..se];
-            let mut credential = Vec::with_capacity(creds.access_key_id().len() + scope_len + 1);
-            credential.extend_from_slice(creds.access_key_id().as_bytes());
-            credential.push(b'/');
-            write_scope(&mut credential, &date, params.region, params.service);
+            // Each value encoded once, for the canonical query and the URL alike.
+            let mut credential =
+                Vec::with_capacity(3 * (creds.access_key_id().len() + scope_len) + 8);
+            encode_into(&mut credential, creds.access_key_id().as_bytes());
+            credential.extend_from_slice(b"%2F");
+            credential.extend_from_slice(date.date().as_bytes());
+            credential.extend_from_slice(b"%2F");
+            encode_into(&mut credential, params.region.as_bytes());
+            credential.extend_from_slice(b"%2F");
+            encode_into(&mut credential, params.service.as_bytes());
+            credential.extend_from_slice(b"%2Faws4_request");
+            let mut signed_encoded = Vec::with_capacity(3 * signed.len());
+            encode_into(&mut signed_encoded, signed);
             let expires_buf = itoa_buf(expires.unwrap_or(0));
-            let expires_text = expires_buf.as_bytes();
+            // The algorithm, the date and the expiry have nothing to encode.
+            let param = |name, value| ExtraParam { name, value };
             let mut params_list = [
-                ExtraParam {
-                    name: "X-Amz-Algorithm",
-                    value: ALGORITHM.as_bytes(),
-                },
-                ExtraParam {
-                    name: "X-Amz-Credential",
-                    value: &credential,
-                },
-                ExtraParam {
-                    name: "X-Amz-Date",
-                    value: date.as_bytes(),
-                },
-                ExtraParam {
-                    name: "X-Amz-Expires",
-                    value: expires_text,
-                },
-                ExtraParam {
-                    name: "X-Amz-SignedHeaders",
-                    value: signed,
-                },
-                ExtraParam {
-                    name: "X-Amz-Security-Token",
-                    value: b"",
-                },
+                param("X-Amz-Algorithm", ALGORITHM.as_bytes()),
+                param("X-Amz-Credential", &credential),
+                param("X-Amz-Date", date.as_bytes()),
+                param("X-Amz-Expires", expires_buf.as_bytes()),
+                param("X-Amz-SignedHeaders", &signed_encoded),
+                param("X-Amz-Security-Token", b""),
             ];
             let mut n_params = 5;
-            if let Some(token) = sign_token {
-                params_list[5].value = token.as_bytes();
+            let token_encoded = token.and(creds.session_token_encoded());
+            if let (Some(_), Some(encoded)) = (sign_token, token_encoded) {
+                params_list[5].value = encoded;
                 n_params = 6;
             }
-            write_method(buf, method);
-            write_canonical_path(buf, uri.path(), settings);
-            buf.push(b'\n');
-            write_canonical_query(buf, uri.query(), &params_list[..n_params], &[]);
-            buf.push(b'\n');
+            strip_query = write_request_lines(
+                buf,
+                method,
+                uri,
+                settings,
+                &params_list[..n_params],
+                &SIGNING_QUERY_PARAMS,
+            ) > 0;
             let offset = buf.len();
             buf.extend_from_slice(&header_block);
             signed_range = (offset + sb, offset + se);
@@ -557,7 +643,15 @@ impl Signer {
             canonical_end = buf.len();
             // The query to append: every X-Amz parameter, the token unsigned when asked, then
             // the signature (added below).
-            let mut query = Vec::with_capacity(256 + token.map_or(0, |t| t.len() * 3));
+            let mut query = Vec::with_capacity(
+                uri.path().len()
+                    + uri.query().map_or(0, str::len)
+                    + 256
+                    + token_encoded.map_or(0, <[u8]>::len),
+            );
+            let any = write_path_and_query(&mut query, uri, strip_query);
+            query.push(if any { b'&' } else { b'?' });
+            let params_start = query.len();
             let order: [&ExtraParam<'_>; 5] = [
                 &params_list[0],
                 &params_list[1],
@@ -565,11 +659,15 @@ impl Signer {
                 &params_list[4],
                 &params_list[3],
             ];
-            for p in order {
+            for (i, p) in order.into_iter().enumerate() {
+                if i > 0 {
+                    query.push(b'&');
+                }
                 push_param(&mut query, p.name, p.value);
             }
-            if let Some(token) = token {
-                push_param(&mut query, "X-Amz-Security-Token", token.as_bytes());
+            if let Some(encoded) = token_encoded {
+                query.push(b'&');
+                push_param(&mut query, "X-Amz-Security-Token", encoded);
             }
             let signature = self.signature_of(
                 buf,
@@ -580,14 +678,20 @@ impl Signer {
                 &hash,
                 inspection,
             );
+            query.push(b'&');
             push_param(&mut query, "X-Amz-Signature", &signature.0);
-            let query =
+            let path_and_query =
                 String::from_utf8(query).map_err(|e| SigningError::InvalidUri(e.to_string()))?;
             return Ok(SigningOutput {
                 signature,
                 date,
                 headers: OutputHeaders::default(),
-                query: Some(query),
+                presigned: Some(PresignedTarget {
+                    path_and_query,
+                    params_start,
+                }),
+                remove_headers: &PRESIGN_REMOVES,
+                strip_query,
             });
         }
 
@@ -615,6 +719,7 @@ impl Signer {
             SigningError::InvalidField {
                 field: "access key id",
                 value: shorten(creds.access_key_id()),
+                reason: "cannot be sent in a header",
             }
         })?;
         authorization.set_sensitive(true);
@@ -642,7 +747,13 @@ impl Signer {
             signature,
             date,
             headers: out_headers,
-            query: None,
+            presigned: None,
+            remove_headers: if token.is_none() {
+                &HEADER_REMOVES_TOKEN
+            } else {
+                &[]
+            },
+            strip_query,
         })
     }
 
@@ -728,7 +839,7 @@ const SCRATCH_KEEP: usize = 16 * 1024;
 
 /// Runs `f` with this thread's scratch buffer (empty), then wipes what was written: the buffer
 /// held the session token and the signed headers.
-fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => {
             buf.clear();
@@ -763,13 +874,11 @@ impl OutputHeaders {
     }
 }
 
+/// Appends `name=value`, both already encoded (the `X-Amz-*` constants, encoded values).
 fn push_param(query: &mut Vec<u8>, name: &str, value: &[u8]) {
-    if !query.is_empty() {
-        query.push(b'&');
-    }
     query.extend_from_slice(name.as_bytes());
     query.push(b'=');
-    crate::canonical::encode_into(query, value);
+    query.extend_from_slice(value);
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -827,14 +936,29 @@ fn check_credentials(creds: &Credentials) -> Result<(), SigningError> {
     check_field("access key id", creds.access_key_id())
 }
 
+/// Refuses a scope field the verifier could not read back: empty, or holding `/` (the scope's
+/// separator), `,` (the `Authorization` header's separator), a space, a control character or
+/// non-ASCII (not valid in a header).
 pub(crate) fn check_field(field: &'static str, value: &str) -> Result<(), SigningError> {
-    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_graphic() && b != b'/') {
-        return Err(SigningError::InvalidField {
-            field,
-            value: shorten(value),
-        });
-    }
-    Ok(())
+    let reason = if value.is_empty() {
+        "is empty"
+    } else if value
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'/' && b != b',')
+    {
+        return Ok(());
+    } else if value.contains('/') {
+        "holds '/', which separates the parts of the credential scope"
+    } else if value.contains(',') {
+        "holds ',', which separates the parts of the Authorization header"
+    } else {
+        "holds a space, a control character or a non-ASCII character"
+    };
+    Err(SigningError::InvalidField {
+        field,
+        value: shorten(value),
+        reason,
+    })
 }
 
 struct ItoaBuf {

@@ -5,6 +5,12 @@
 //! (`Authorization` header or presigned query), then [`Signer::verify`] recomputes the signature
 //! with the secret and compares in constant time.
 //!
+//! The work per request is bounded before anything is hashed: `SignedHeaders` must be sorted,
+//! each name once, at most [`MAX_SIGNED_HEADERS`] names, and the listed headers may take at most
+//! [`MAX_SIGNED_HEADER_BYTES`] in the canonical request ([`SignedHeadersError`] says which rule
+//! a request broke). Time checks use differences only, so no setting (a `max_skew` of
+//! `Duration::MAX`) or clock reading can overflow.
+//!
 //! ```
 //! use sigv4_core::{Credentials, Payload, Signer, SigningParams};
 //! use sigv4_core::verify::{SignedRequest, VerifySettings};
@@ -33,18 +39,20 @@
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
-use http::header::{HeaderMap, AUTHORIZATION, HOST};
+use http::header::{HeaderMap, AUTHORIZATION};
 use http::{Method, Uri};
 use percent_encoding::percent_decode_str;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::canonical::{
-    write_canonical_headers, write_canonical_path, write_canonical_query, write_method,
-    ExtraHeader, HeaderSelection, UriHost,
+    has_host_header, write_listed_headers, write_request_lines, ExtraHeader, ListedError, UriHost,
 };
 use crate::settings::{MAX_EXPIRES, MIN_EXPIRES};
-use crate::sign::{write_string_to_sign, Payload, Signer, ALGORITHM};
+use crate::sign::{
+    payload_hash, with_scratch, write_string_to_sign, Payload, Signer, ALGORITHM, X_AMZ_DATE,
+    X_AMZ_SECURITY_TOKEN,
+};
 use crate::time::AmzDate;
 use crate::{Credentials, SigningError, SigningSettings};
 
@@ -73,6 +81,83 @@ impl Default for VerifySettings {
     }
 }
 
+/// The most header names a request may list in `SignedHeaders` (AWS's clients sign fewer than
+/// 20). A longer list is refused while parsing.
+pub const MAX_SIGNED_HEADERS: usize = 64;
+
+/// The most bytes the signed headers of a request may take in its canonical request (names,
+/// `:`, the values as sent, a separator each), 32 KiB: room for a session token of several KiB
+/// beside the usual headers. Checked header by header before the value is copied, so neither
+/// the copy nor the hash of the canonical request can be made larger.
+pub const MAX_SIGNED_HEADER_BYTES: usize = 32 * 1024;
+
+/// What is wrong with a request's `SignedHeaders` list. Each is refused with
+/// `IncompleteSignature` before the secret is looked up (or, for
+/// [`SignedHeadersError::TooLarge`], before anything is hashed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignedHeadersError {
+    /// The list is empty or holds something that is not a lower-case header name.
+    #[error("SignedHeaders must be a ';'-separated list of lower-case header names.")]
+    Malformed,
+    /// `host` is not in the list.
+    #[error("'Host' must be a 'SignedHeader' in the AWS Authorization.")]
+    MissingHost,
+    /// A name is not after the one before it in byte order (a repeat or a shuffled list); every
+    /// signer writes the list sorted, each name once.
+    #[error("SignedHeaders must be sorted, each name once: name {position} (from 1) is out of order or repeated.")]
+    NotSortedOrRepeated {
+        /// The position of the offending name in the list, counting from 1.
+        position: usize,
+    },
+    /// More names than [`MAX_SIGNED_HEADERS`].
+    #[error("SignedHeaders lists {count} names, more than the {max} this endpoint accepts.")]
+    TooMany {
+        /// How many names the list holds.
+        count: usize,
+        /// The bound, [`MAX_SIGNED_HEADERS`].
+        max: usize,
+    },
+    /// The listed headers take more than [`MAX_SIGNED_HEADER_BYTES`].
+    #[error("the signed headers are larger than the {max} bytes this endpoint accepts.")]
+    TooLarge {
+        /// The bound, [`MAX_SIGNED_HEADER_BYTES`].
+        max: usize,
+    },
+}
+
+/// Checks a `SignedHeaders` list: lower-case names, sorted, each once, at most
+/// [`MAX_SIGNED_HEADERS`], `host` among them. Linear in the list's length; allocates nothing.
+fn check_signed_headers(list: &str) -> Result<(), SignedHeadersError> {
+    let count = list.bytes().filter(|&b| b == b';').count() + 1;
+    if count > MAX_SIGNED_HEADERS {
+        return Err(SignedHeadersError::TooMany {
+            count,
+            max: MAX_SIGNED_HEADERS,
+        });
+    }
+    let mut previous: Option<&str> = None;
+    let mut host = false;
+    for (i, name) in list.split(';').enumerate() {
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b.is_ascii_uppercase())
+        {
+            return Err(SignedHeadersError::Malformed);
+        }
+        if previous.is_some_and(|p| p >= name) {
+            return Err(SignedHeadersError::NotSortedOrRepeated { position: i + 1 });
+        }
+        host |= name == "host";
+        previous = Some(name);
+    }
+    if !host {
+        return Err(SignedHeadersError::MissingHost);
+    }
+    Ok(())
+}
+
 /// Why a request was refused. [`VerifyError::code`] gives the AWS error code to answer with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -98,6 +183,9 @@ pub enum VerifyError {
     /// The request could not be canonicalized (an invalid header value, say).
     #[error("the request cannot be canonicalized: {0}")]
     Canonicalization(SigningError),
+    /// The `SignedHeaders` list is malformed, unsorted, repeats a name or is too large.
+    #[error("{0}")]
+    SignedHeaders(SignedHeadersError),
 }
 
 impl VerifyError {
@@ -111,6 +199,7 @@ impl VerifyError {
             VerifyError::BadScope(_) => "InvalidSignatureException",
             VerifyError::SignatureDoesNotMatch => "SignatureDoesNotMatch",
             VerifyError::Canonicalization(_) => "IncompleteSignature",
+            VerifyError::SignedHeaders(_) => "IncompleteSignature",
         }
     }
 }
@@ -129,31 +218,45 @@ pub enum AuthLocation {
 }
 
 /// What a request claims: who signed it, when, for which scope, and the signature.
+///
+/// Held in one buffer (one heap allocation): the access key id, scope date, region, service,
+/// signed headers, signature (lower-cased) and session token, one after the other.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SignedRequest {
     location: AuthLocation,
-    access_key_id: String,
-    scope_date: String,
-    region: String,
-    service: String,
-    signed_headers: String,
-    signature: String,
     date: AmzDate,
-    session_token: Option<String>,
+    text: String,
+    /// Where each part ends in `text` (see `Part`).
+    ends: [u32; PARTS],
+    has_token: bool,
 }
+
+/// The parts of [`SignedRequest::text`], in order.
+#[derive(Clone, Copy)]
+enum Part {
+    AccessKeyId,
+    ScopeDate,
+    Region,
+    Service,
+    SignedHeaders,
+    Signature,
+    SessionToken,
+}
+
+const PARTS: usize = 7;
 
 impl std::fmt::Debug for SignedRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SignedRequest")
             .field("location", &self.location)
-            .field("access_key_id", &self.access_key_id)
-            .field("region", &self.region)
-            .field("service", &self.service)
-            .field("signed_headers", &self.signed_headers)
+            .field("access_key_id", &self.access_key_id())
+            .field("region", &self.region())
+            .field("service", &self.service())
+            .field("signed_headers", &self.signed_headers())
             .field("date", &self.date)
             .field(
                 "session_token",
-                &self.session_token.as_ref().map(|_| "** redacted **"),
+                &self.session_token().map(|_| "** redacted **"),
             )
             .finish_non_exhaustive()
     }
@@ -211,16 +314,22 @@ impl SignedRequest {
         let signature = signature
             .ok_or_else(|| incomplete("Authorization header requires 'Signature' parameter."))?;
         let date = headers
-            .get("x-amz-date")
+            .get(&X_AMZ_DATE)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| {
                 incomplete("Authorization header requires existence of a 'X-Amz-Date' header.")
             })?;
         let date = AmzDate::parse(date.trim())
             .map_err(|_| incomplete("X-Amz-Date must be in the form YYYYMMDD'T'HHMMSS'Z'."))?;
-        let session_token = headers
-            .get("x-amz-security-token")
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        // `from_utf8` first: its ASCII fast path is several times quicker on a long token than
+        // the lossy decoder, which is kept for the rare invalid value.
+        let session_token =
+            headers
+                .get(&X_AMZ_SECURITY_TOKEN)
+                .map(|v| match std::str::from_utf8(v.as_bytes()) {
+                    Ok(text) => Cow::Borrowed(text),
+                    Err(_) => String::from_utf8_lossy(v.as_bytes()),
+                });
         Self::build(
             AuthLocation::Header,
             credential,
@@ -273,7 +382,7 @@ impl SignedRequest {
             })?;
         let date = AmzDate::parse(&date)
             .map_err(|_| incomplete("X-Amz-Date must be in the form YYYYMMDD'T'HHMMSS'Z'."))?;
-        let session_token = query_param(query, "X-Amz-Security-Token").map(Cow::into_owned);
+        let session_token = query_param(query, "X-Amz-Security-Token");
         Self::build(
             AuthLocation::Query { expires_in },
             &credential,
@@ -290,7 +399,7 @@ impl SignedRequest {
         signed: &str,
         signature: &str,
         date: AmzDate,
-        session_token: Option<String>,
+        session_token: Option<Cow<'_, str>>,
     ) -> Result<Self, VerifyError> {
         let mut parts = credential.split('/');
         let (akid, scope_date, region, service, terminator) = (
@@ -311,56 +420,63 @@ impl SignedRequest {
                 "Credential must have the form <access key id>/<date>/<region>/<service>/aws4_request.",
             ));
         }
-        if signed.is_empty()
-            || !signed.split(';').all(|h| {
-                !h.is_empty()
-                    && h.bytes()
-                        .all(|b| b.is_ascii_graphic() && !b.is_ascii_uppercase())
-            })
-        {
-            return Err(incomplete(
-                "SignedHeaders must be a ';'-separated list of lower-case header names.",
-            ));
-        }
-        if !signed.split(';').any(|h| h == "host") {
-            return Err(incomplete(
-                "'Host' must be a 'SignedHeader' in the AWS Authorization.",
-            ));
-        }
+        check_signed_headers(signed).map_err(VerifyError::SignedHeaders)?;
         if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(incomplete("Signature must be 64 hexadecimal digits."));
         }
+        let token = session_token.as_deref().unwrap_or("");
+        let parts: [&str; PARTS] = [akid, scope_date, region, service, signed, signature, token];
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let too_long = || incomplete("The authorization data is too long.");
+        if total > u32::MAX as usize {
+            return Err(too_long());
+        }
+        let mut text = String::with_capacity(total);
+        let mut ends = [0u32; PARTS];
+        for (end, part) in ends.iter_mut().zip(parts) {
+            text.push_str(part);
+            *end = text.len() as u32;
+        }
+        let sig = Part::Signature as usize;
+        text[ends[sig - 1] as usize..ends[sig] as usize].make_ascii_lowercase();
         Ok(SignedRequest {
             location,
-            access_key_id: akid.to_owned(),
-            scope_date: scope_date.to_owned(),
-            region: region.to_owned(),
-            service: service.to_owned(),
-            signed_headers: signed.to_owned(),
-            signature: signature.to_ascii_lowercase(),
             date,
-            session_token,
+            text,
+            ends,
+            has_token: session_token.is_some(),
         })
+    }
+
+    fn part(&self, part: Part) -> &str {
+        let i = part as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.text.get(start..self.ends[i] as usize).unwrap_or("")
     }
 
     /// The access key id the request claims.
     pub fn access_key_id(&self) -> &str {
-        &self.access_key_id
+        self.part(Part::AccessKeyId)
     }
 
     /// The session token sent with the request, if any.
     pub fn session_token(&self) -> Option<&str> {
-        self.session_token.as_deref()
+        self.has_token.then(|| self.part(Part::SessionToken))
     }
 
     /// The region of the credential scope.
     pub fn region(&self) -> &str {
-        &self.region
+        self.part(Part::Region)
     }
 
     /// The service of the credential scope.
     pub fn service(&self) -> &str {
-        &self.service
+        self.part(Part::Service)
+    }
+
+    /// The date of the credential scope, `YYYYMMDD` as sent.
+    pub fn scope_date(&self) -> &str {
+        self.part(Part::ScopeDate)
     }
 
     /// The signing time the request claims.
@@ -370,7 +486,12 @@ impl SignedRequest {
 
     /// The signed headers, `;`-separated.
     pub fn signed_headers(&self) -> &str {
-        &self.signed_headers
+        self.part(Part::SignedHeaders)
+    }
+
+    /// The signature sent (64 hex digits, lower-cased).
+    pub fn signature(&self) -> &str {
+        self.part(Part::Signature)
     }
 
     /// Header auth or presigned query.
@@ -416,6 +537,9 @@ impl Signer {
     /// its access key id) and compares in constant time. `payload` is what the server takes as
     /// the payload hash: the body's bytes, or the request's `x-amz-content-sha256` when the
     /// service trusts it (after checking the body against it).
+    ///
+    /// Runs [`Signer::verify_signature`], then builds the [`Verified`] identity (three small
+    /// strings).
     #[allow(clippy::too_many_arguments)]
     pub fn verify(
         &self,
@@ -428,123 +552,174 @@ impl Signer {
         now: SystemTime,
         settings: &VerifySettings,
     ) -> Result<Verified, VerifyError> {
-        if credentials.access_key_id() != claimed.access_key_id {
+        self.verify_signature(
+            method,
+            uri,
+            headers,
+            claimed,
+            payload,
+            credentials,
+            now,
+            settings,
+        )?;
+        Ok(Verified {
+            access_key_id: claimed.access_key_id().to_owned(),
+            region: claimed.region().to_owned(),
+            service: claimed.service().to_owned(),
+            signed_at: claimed.date,
+            presigned: claimed.is_presigned(),
+            session_token: claimed.has_token,
+        })
+    }
+
+    /// Every check of [`Signer::verify`] (identity, session token, time, scope, signature),
+    /// without building the [`Verified`] identity: once the signing key is cached, it makes no
+    /// heap allocation (the canonical request is written into a per-thread buffer).
+    #[allow(clippy::too_many_arguments)]
+    pub fn verify_signature(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        claimed: &SignedRequest,
+        payload: Payload<'_>,
+        credentials: &Credentials,
+        now: SystemTime,
+        settings: &VerifySettings,
+    ) -> Result<(), VerifyError> {
+        if credentials.access_key_id() != claimed.access_key_id() {
             return Err(VerifyError::InvalidClientTokenId);
         }
-        let token_ok = match (
-            credentials.session_token(),
-            claimed.session_token.as_deref(),
-        ) {
+        let token_ok = match (credentials.session_token(), claimed.session_token()) {
             (None, None) => true,
-            (Some(want), Some(got)) => bool::from(want.as_bytes().ct_eq(got.as_bytes())),
+            (Some(want), Some(got)) => constant_time_eq(want.as_bytes(), got.as_bytes()),
             _ => false,
         };
         if !token_ok {
             return Err(VerifyError::InvalidClientTokenId);
         }
         check_time(claimed, now, settings.max_skew)?;
-        if claimed.scope_date != claimed.date.date() {
-            return Err(VerifyError::BadScope(Cow::Owned(format!(
-                "the credential date {} does not match the request date {}",
-                crate::error::shorten(&claimed.scope_date),
-                claimed.date.date()
-            ))));
-        }
-        if let Some(region) = &settings.region {
-            if *region != claimed.region {
-                return Err(VerifyError::BadScope(Cow::Owned(format!(
-                    "expected region {region}, got {}",
-                    crate::error::shorten(&claimed.region)
-                ))));
-            }
-        }
-        if let Some(service) = &settings.service {
-            if *service != claimed.service {
-                return Err(VerifyError::BadScope(Cow::Owned(format!(
-                    "expected service {service}, got {}",
-                    crate::error::shorten(&claimed.service)
-                ))));
-            }
-        }
+        check_scope(claimed, settings)?;
 
-        let hash_hex;
-        let payload_hash: &[u8] = match payload {
-            Payload::Bytes(bytes) => {
-                let digest: [u8; 32] = Sha256::digest(bytes).into();
-                hash_hex = crate::key::hex(&digest);
-                &hash_hex
-            }
-            Payload::Precomputed(text) => text.as_bytes(),
-            Payload::Unsigned => crate::sign::UNSIGNED_PAYLOAD.as_bytes(),
-        };
-
-        let needs_host = !headers.contains_key(HOST);
-        let host = if needs_host {
-            Some(UriHost::from_uri(uri).map_err(VerifyError::Canonicalization)?)
-        } else {
+        let hash = payload_hash(&payload).map_err(VerifyError::Canonicalization)?;
+        let host = if has_host_header(headers) {
             None
+        } else {
+            Some(UriHost::from_uri(uri).map_err(VerifyError::Canonicalization)?)
         };
         let extras = [ExtraHeader::new(
             "host",
             host.as_ref().map_or(&[], UriHost::as_bytes),
             true,
         )];
-        let extras: &[ExtraHeader<'_>] = if needs_host { &extras } else { &[] };
+        let extras: &[ExtraHeader<'_>] = if host.is_some() { &extras } else { &[] };
+        // The session token the request sent, checked above to be the credentials' own: when
+        // that is already canonical, its header value is copied rather than scanned.
+        let known_token = credentials
+            .session_token()
+            .filter(|_| credentials.session_token_is_canonical())
+            .map(|t| ("x-amz-security-token", t.as_bytes()));
         let key = self.key(
             credentials.secret_access_key(),
-            &claimed.scope_date,
-            &claimed.region,
-            &claimed.service,
+            claimed.scope_date(),
+            claimed.region(),
+            claimed.service(),
         );
-        let mut buf = Vec::with_capacity(1024);
-        let mut matches = |skip: &[&str]| -> Result<bool, VerifyError> {
+        let expected = claimed.signature().as_bytes();
+        let matches = |buf: &mut Vec<u8>, skip: &[&str]| -> Result<bool, VerifyError> {
             buf.clear();
-            write_method(&mut buf, method);
-            write_canonical_path(&mut buf, uri.path(), &settings.signing);
-            buf.push(b'\n');
-            write_canonical_query(&mut buf, uri.query(), &[], skip);
-            buf.push(b'\n');
-            write_canonical_headers(
-                &mut buf,
+            write_request_lines(buf, method, uri, &settings.signing, &[], skip);
+            write_listed_headers(
+                buf,
                 headers,
                 extras,
-                HeaderSelection::Listed(&claimed.signed_headers),
+                known_token,
+                claimed.signed_headers(),
+                MAX_SIGNED_HEADER_BYTES,
             )
-            .map_err(VerifyError::Canonicalization)?;
-            buf.extend_from_slice(payload_hash);
-            let canonical_hash: [u8; 32] = Sha256::digest(&buf).into();
-            buf.clear();
+            .map_err(|e| match e {
+                ListedError::Value(e) => VerifyError::Canonicalization(e),
+                ListedError::TooLarge => VerifyError::SignedHeaders(SignedHeadersError::TooLarge {
+                    max: MAX_SIGNED_HEADER_BYTES,
+                }),
+            })?;
+            buf.extend_from_slice(hash.as_bytes());
+            let canonical_hash: [u8; 32] = Sha256::digest(&buf[..]).into();
+            let sts_start = buf.len();
             write_string_to_sign(
-                &mut buf,
+                buf,
                 &claimed.date,
-                &claimed.region,
-                &claimed.service,
+                claimed.region(),
+                claimed.service(),
                 &canonical_hash,
             );
-            let expected = key.sign(&buf);
-            Ok(bool::from(expected.ct_eq(claimed.signature.as_bytes())))
+            Ok(constant_time_eq(&key.sign(&buf[sts_start..]), expected))
         };
-        let ok = if claimed.is_presigned() {
-            // A presigned URL's token is usually signed, but some clients add it after signing
-            // (SessionTokenMode::AddedAfterSigning): accept both forms.
-            matches(&["X-Amz-Signature"])?
-                || (claimed.session_token.is_some()
-                    && matches(&["X-Amz-Signature", "X-Amz-Security-Token"])?)
-        } else {
-            matches(&[])?
-        };
+        let ok = with_scratch(|buf| {
+            if claimed.is_presigned() {
+                // A presigned URL's token is usually signed, but some clients add it after
+                // signing (SessionTokenMode::AddedAfterSigning): accept both forms.
+                Ok(matches(buf, &["X-Amz-Signature"])?
+                    || (claimed.has_token
+                        && matches(buf, &["X-Amz-Signature", "X-Amz-Security-Token"])?))
+            } else {
+                matches(buf, &[])
+            }
+        })?;
         if !ok {
             return Err(VerifyError::SignatureDoesNotMatch);
         }
-        Ok(Verified {
-            access_key_id: claimed.access_key_id.clone(),
-            region: claimed.region.clone(),
-            service: claimed.service.clone(),
-            signed_at: claimed.date,
-            presigned: claimed.is_presigned(),
-            session_token: claimed.session_token.is_some(),
-        })
+        Ok(())
     }
+}
+
+/// Compares two byte strings in time that depends only on their lengths: a word at a time, the
+/// differences folded together, one comparison at the end.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut diff = 0u64;
+    let (a_words, b_words) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (a_rest, b_rest) = (a_words.remainder(), b_words.remainder());
+    for (x, y) in a_words.zip(b_words) {
+        let x = u64::from_le_bytes(x.try_into().unwrap_or([0; 8]));
+        let y = u64::from_le_bytes(y.try_into().unwrap_or([0; 8]));
+        diff |= x ^ y;
+    }
+    for (x, y) in a_rest.iter().zip(b_rest) {
+        diff |= u64::from(x ^ y);
+    }
+    bool::from(diff.ct_eq(&0))
+}
+
+/// The credential scope must name the request's date, and this endpoint's region and service
+/// when it has them.
+fn check_scope(claimed: &SignedRequest, settings: &VerifySettings) -> Result<(), VerifyError> {
+    if claimed.scope_date() != claimed.date.date() {
+        return Err(VerifyError::BadScope(Cow::Owned(format!(
+            "the credential date {} does not match the request date {}",
+            crate::error::shorten(claimed.scope_date()),
+            claimed.date.date()
+        ))));
+    }
+    if let Some(region) = &settings.region {
+        if region != claimed.region() {
+            return Err(VerifyError::BadScope(Cow::Owned(format!(
+                "expected region {region}, got {}",
+                crate::error::shorten(claimed.region())
+            ))));
+        }
+    }
+    if let Some(service) = &settings.service {
+        if service != claimed.service() {
+            return Err(VerifyError::BadScope(Cow::Owned(format!(
+                "expected service {service}, got {}",
+                crate::error::shorten(claimed.service())
+            ))));
+        }
+    }
+    Ok(())
 }
 
 fn check_time(
@@ -571,15 +746,25 @@ fn check_time(
             }
         }
         AuthLocation::Query { expires_in } => {
-            if signed > now + max_skew {
+            // Differences, never sums: `max_skew` is a setting that may be near `Duration::MAX`
+            // and `now` comes from a clock, so `now + max_skew` could overflow.
+            if signed
+                .duration_since(now)
+                .is_ok_and(|ahead| ahead > max_skew)
+            {
                 return Err(VerifyError::Expired(Cow::Borrowed(
                     "the presigned URL is dated in the future",
                 )));
             }
-            if now > signed + Duration::from_secs(expires_in) {
+            if now
+                .duration_since(signed)
+                .is_ok_and(|age| age > Duration::from_secs(expires_in))
+            {
                 return Err(VerifyError::Expired(Cow::Owned(format!(
                     "the presigned URL expired at {}",
-                    AmzDate::from_unix_seconds(claimed.date.unix_seconds() + expires_in)
+                    AmzDate::from_unix_seconds(
+                        claimed.date.unix_seconds().saturating_add(expires_in)
+                    )
                 ))));
             }
         }

@@ -1,9 +1,12 @@
 //! One warm `Signer::sign_request` of an API Gateway GET (key cache filled by a first signing,
-//! request clone not counted) makes at most 4 heap allocations. A count, not a timing.
-//! The same measurement is printed by `cargo bench -p sigv4-core --bench allocations`.
+//! request clone not counted) makes at most 4 heap allocations; verifying that request
+//! (`SignedRequest::parse` and `Signer::verify_signature`) at most 2. Counts, not timings.
+//! The same measurements are printed by `cargo bench -p sigv4-core --bench allocations`.
 
 #[path = "support/alloc_count.rs"]
 mod alloc_count;
+#[path = "support/fixtures.rs"]
+mod fixtures;
 
 #[test]
 fn warm_api_gateway_get_allocates_at_most_four_times() {
@@ -15,4 +18,21 @@ fn warm_api_gateway_get_allocates_at_most_four_times() {
         n <= 4,
         "{n} heap allocations in one warm signing (sizes in order: {sizes:?}); at most 4 expected"
     );
+}
+
+#[test]
+fn warm_verification_of_an_api_gateway_get_allocates_at_most_twice() {
+    let ((allocs, reallocs, bytes), with_identity) = alloc_count::measure_verify();
+    let n = allocs + reallocs;
+    let sizes = alloc_count::sizes(n);
+    println!(
+        "allocations per verified API Gateway GET: {n} ({allocs} + {reallocs} reallocations, \
+         {bytes} bytes, sizes {sizes:?}); {with_identity} with the Verified identity"
+    );
+    assert!(
+        n <= 2,
+        "{n} heap allocations in one warm verification (sizes in order: {sizes:?}); at most 2 expected"
+    );
+    // `Signer::verify` adds the three strings of `Verified` and nothing else.
+    assert!(with_identity <= n + 3, "{with_identity} with the identity");
 }

@@ -1,13 +1,15 @@
 //! A counting global allocator and the warm API Gateway GET signing it measures, shared by
 //! `tests/allocations.rs` (asserts the count) and `benches/allocations.rs` (prints it).
-//! Included with `#[path = "..."] mod alloc_count;`; the only `unsafe` of those targets is here.
+//! Included with `#[path = "..."] mod alloc_count;` beside `mod fixtures;` (the request and
+//! credentials it measures); the only `unsafe` of those targets is here.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, UNIX_EPOCH};
 
 use sigv4_core::{Credentials, Payload, Signer, SigningParams};
+
+use crate::fixtures::{api_gateway_get, session_token, time, AKID, SECRET};
 
 /// Counts allocations (and reallocations, which may move the block) made on a thread while
 /// that thread has counting switched on.
@@ -70,35 +72,36 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-const HOST: &str = "abcdef1234.execute-api.us-east-1.amazonaws.com";
+/// Runs `f` with counting on and returns what it gave and (allocations, reallocations, bytes).
+fn count<R>(f: impl FnOnce() -> R) -> (R, (usize, usize, usize)) {
+    ALLOCS.store(0, Ordering::Relaxed);
+    REALLOCS.store(0, Ordering::Relaxed);
+    BYTES.store(0, Ordering::Relaxed);
+    ON.with(|on| on.set(true));
+    let result = f();
+    ON.with(|on| on.set(false));
+    let counts = (
+        ALLOCS.load(Ordering::Relaxed),
+        REALLOCS.load(Ordering::Relaxed),
+        BYTES.load(Ordering::Relaxed),
+    );
+    (result, counts)
+}
 
-fn session_token() -> String {
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut rng = fastrand::Rng::with_seed(900);
-    let mut token = String::from("IQoJb3JpZ2luX2VjE");
-    while token.len() < 900 {
-        token.push(alphabet[rng.usize(..alphabet.len())] as char);
-    }
-    token
+/// The credentials (with a session token) and the signer the measurements use.
+fn setup() -> (Credentials, Signer) {
+    let creds = Credentials::builder(AKID, SECRET)
+        .session_token(session_token())
+        .build();
+    (creds, Signer::new())
 }
 
 /// (allocations, reallocations, bytes) of one warm signing.
+#[allow(dead_code)] // Each including target uses a part of this module.
 pub fn measure() -> (usize, usize, usize) {
-    let creds = Credentials::builder(
-        "ASIAEXAMPLEEXAMPLE12",
-        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-    )
-    .session_token(session_token())
-    .build();
-    let signer = Signer::new();
-    let time = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-    let params = SigningParams::new(&creds, "us-east-1", "execute-api", time);
-    let unsigned = http::Request::get(format!("https://{HOST}/prod/items?limit=10&next=abc"))
-        .header("host", HOST)
-        .header("user-agent", "my-app/1.0 sigv4-tower/0.1")
-        .header("accept", "application/json")
-        .body(())
-        .expect("valid request");
+    let (creds, signer) = setup();
+    let params = SigningParams::new(&creds, "us-east-1", "execute-api", time());
+    let unsigned: http::Request<()> = api_gateway_get();
 
     // Warm-up: fills the key cache.
     let mut first = unsigned.clone();
@@ -107,22 +110,66 @@ pub fn measure() -> (usize, usize, usize) {
         .expect("signs");
 
     let mut req = unsigned.clone();
-    ALLOCS.store(0, Ordering::Relaxed);
-    REALLOCS.store(0, Ordering::Relaxed);
-    BYTES.store(0, Ordering::Relaxed);
-    ON.with(|on| on.set(true));
-    let result = signer.sign_request(&mut req, Payload::Bytes(b""), &params);
-    ON.with(|on| on.set(false));
+    let (result, counts) = count(|| signer.sign_request(&mut req, Payload::Bytes(b""), &params));
     result.expect("signs");
     assert_eq!(
         req.headers().get("authorization"),
         first.headers().get("authorization")
     );
-    (
-        ALLOCS.load(Ordering::Relaxed),
-        REALLOCS.load(Ordering::Relaxed),
-        BYTES.load(Ordering::Relaxed),
-    )
+    counts
+}
+
+/// What one warm verification of the signed API Gateway GET allocates: (allocations,
+/// reallocations, bytes) of `SignedRequest::parse` plus `Signer::verify_signature` (every
+/// check), and the allocation count of `parse` plus `Signer::verify` (which also builds the
+/// `Verified` identity: three strings).
+#[allow(dead_code)] // Each including target uses a part of this module.
+pub fn measure_verify() -> ((usize, usize, usize), usize) {
+    use sigv4_core::verify::{SignedRequest, VerifySettings};
+    let (creds, signer) = setup();
+    let params = SigningParams::new(&creds, "us-east-1", "execute-api", time());
+    let mut req: http::Request<()> = api_gateway_get();
+    signer
+        .sign_request(&mut req, Payload::Bytes(b""), &params)
+        .expect("signs");
+    let settings = VerifySettings::default();
+    let (method, uri, headers) = (req.method(), req.uri(), req.headers());
+    let run = |with_identity: bool| {
+        let claimed = SignedRequest::parse(uri, headers).expect("parses");
+        let payload = Payload::Bytes(b"");
+        if with_identity {
+            signer
+                .verify(
+                    method,
+                    uri,
+                    headers,
+                    &claimed,
+                    payload,
+                    &creds,
+                    time(),
+                    &settings,
+                )
+                .map(|_| ())
+        } else {
+            signer.verify_signature(
+                method,
+                uri,
+                headers,
+                &claimed,
+                payload,
+                &creds,
+                time(),
+                &settings,
+            )
+        }
+    };
+    // Warm-up: fills the key cache and the per-thread buffer.
+    run(true).expect("verifies");
+    let (result, (allocs, reallocs, _)) = count(|| run(true));
+    result.expect("verifies");
+    let (result, counts) = count(|| run(false));
+    result.expect("verifies");
+    (counts, allocs + reallocs)
 }
 
 /// The sizes of the first `n` counted (re)allocations of the last [`measure`], in order.

@@ -22,7 +22,7 @@ pub static X_AMZN_ERROR_TYPE: HeaderName = HeaderName::from_static("x-amzn-error
 /// | code | status | when |
 /// | --- | --- | --- |
 /// | `MissingAuthenticationToken` | 403 | neither an `Authorization` header nor a presigned query (message `Missing Authentication Token`) |
-/// | `IncompleteSignature` | 403 | a malformed `Authorization` header or presigned query |
+/// | `IncompleteSignature` | 403 | a malformed `Authorization` header or presigned query; a `SignedHeaders` list that is unsorted, repeats a name, names more than `MAX_SIGNED_HEADERS` (64) headers, or whose headers take more than `MAX_SIGNED_HEADER_BYTES` (32 KiB) (see `sigv4_core::verify::SignedHeadersError`) |
 /// | `InvalidClientTokenId` | 403 | unknown access key id, or a session token that does not match it |
 /// | `ExpiredToken` | 403 | the key store's credentials for that key have expired |
 /// | `InvalidSignatureException` | 403 | the time is outside the allowed skew or the presigned URL expired (message starts `Signature expired`), or the credential scope is wrong |
