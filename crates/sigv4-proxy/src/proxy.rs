@@ -18,7 +18,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::{Connect, HttpConnector};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use sigv4_core::{SigningSettings, X_AMZ_CONTENT_SHA256};
+use sigv4_core::{SharedTimeSource, SigningSettings, X_AMZ_CONTENT_SHA256};
 use sigv4_credentials::ProvideCredentials;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
@@ -180,6 +180,7 @@ pub struct SigningProxyBuilder {
     connect_timeout: Duration,
     allowed_hosts: Vec<String>,
     explain: bool,
+    time_source: Option<SharedTimeSource>,
 }
 
 impl fmt::Debug for SigningProxyBuilder {
@@ -197,6 +198,7 @@ impl fmt::Debug for SigningProxyBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("allowed_hosts", &self.allowed_hosts)
             .field("explain", &self.explain)
+            .field("time_source", &self.time_source)
             .finish()
     }
 }
@@ -219,6 +221,7 @@ impl SigningProxy {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             allowed_hosts: Vec::new(),
             explain: false,
+            time_source: None,
         }
     }
 }
@@ -309,6 +312,13 @@ impl SigningProxyBuilder {
     /// level, target `sigv4_proxy`). Off by default; the session token never appears in full.
     pub fn explain_mismatches(mut self, explain: bool) -> Self {
         self.explain = explain;
+        self
+    }
+
+    /// The clock signatures are dated by (default: the system clock; tests pass a
+    /// `ManualClock`).
+    pub fn time_source(mut self, time_source: SharedTimeSource) -> Self {
+        self.time_source = Some(time_source);
         self
     }
 
@@ -403,15 +413,18 @@ impl SigningProxyBuilder {
             } else {
                 PayloadPolicy::BufferAndHash
             };
-            let layer = SigV4Layer::builder(
+            let mut layer = SigV4Layer::builder(
                 Arc::clone(&self.credentials),
                 region.clone(),
                 service.clone(),
             )
             .settings(settings.clone())
             .payload_policy(policy)
-            .max_body_size(self.max_body)
-            .build();
+            .max_body_size(self.max_body);
+            if let Some(time_source) = &self.time_source {
+                layer = layer.time_source(time_source.clone());
+            }
+            let layer = layer.build();
             allowed_hosts.push(normalize_host(upstream.authority.host()));
             if let Ok(host) = upstream.host_header.to_str() {
                 allowed_hosts.push(normalize_host(host));
