@@ -564,8 +564,8 @@ where
         path = %path,
         status = response.status().as_u16(),
         route = route.unwrap_or("-"),
-        upstream_ms = outcome.upstream_latency.map(|d| d.as_secs_f64() * 1000.0),
-        total_ms = started.elapsed().as_secs_f64() * 1000.0,
+        upstream_ms = outcome.upstream_latency.map(|d| d.as_micros() as f64 / 1000.0),
+        total_ms = started.elapsed().as_micros() as f64 / 1000.0,
         "request"
     );
     response
