@@ -21,8 +21,6 @@
 //! target, `CONNECT`, or a `Host` naming another host is refused with `400` and nothing is sent.
 //!
 //! ```no_run
-//! use std::time::Duration;
-//!
 //! use sigv4_credentials::DefaultChain;
 //! use sigv4_proxy::{serve, SigningProxy, DEFAULT_GRACE};
 //!
@@ -32,7 +30,9 @@
 //!     .upstream("https://abc123.execute-api.eu-west-1.amazonaws.com") // region, service inferred
 //!     .build(Some(tls))?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! serve(listener, proxy, async { let _ = tokio::signal::ctrl_c().await; }, DEFAULT_GRACE).await;
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>(); // e.g. sent on SIGTERM
+//! # drop(stop);
+//! serve(listener, proxy, async { let _ = stopped.await; }, DEFAULT_GRACE).await;
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]

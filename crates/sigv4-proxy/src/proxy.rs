@@ -641,15 +641,25 @@ where
     };
     let (mut head, body) = response.into_parts();
     strip_hop_by_hop(&mut head.headers);
-    if let (Some(capture), StatusCode::FORBIDDEN) = (&capture, head.status) {
-        if let Some(bytes) = explain(route, capture, &head.headers, body).await {
-            return Response::from_parts(head, ResponseBody::local(bytes));
+    let declared = head
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match (&capture, head.status, declared) {
+        // A short refusal, while explaining: read it, explain it, send it on.
+        (Some(capture), StatusCode::FORBIDDEN, Some(length)) if length <= EXPLAIN_LIMIT => {
+            match explain(route, capture, body).await {
+                Some(bytes) => Response::from_parts(head, ResponseBody::local(bytes)),
+                None => {
+                    // The upstream broke off mid-body: the head alone goes back.
+                    head.headers.remove(CONTENT_LENGTH);
+                    Response::from_parts(head, ResponseBody::local(Bytes::new()))
+                }
+            }
         }
-        // The body was not readable: the head alone goes back.
-        head.headers.remove(CONTENT_LENGTH);
-        return Response::from_parts(head, ResponseBody::local(Bytes::new()));
+        _ => Response::from_parts(head, ResponseBody::upstream(body)),
     }
-    Response::from_parts(head, ResponseBody::upstream(body))
 }
 
 /// The proxy's own answer: a status and one line of text.
@@ -710,20 +720,9 @@ struct Captured {
     body: Option<Bytes>,
 }
 
-/// Reads a (short) refusal and logs AWS's canonical request beside ours. Returns the body read.
-async fn explain<C>(
-    route: &Route<C>,
-    capture: &Capture,
-    headers: &HeaderMap,
-    body: Incoming,
-) -> Option<Bytes> {
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_none_or(|n| n > EXPLAIN_LIMIT) {
-        return None;
-    }
+/// Reads a short refusal and logs AWS's canonical request beside ours. Returns the body read
+/// (`None` when it could not be read whole).
+async fn explain<C>(route: &Route<C>, capture: &Capture, body: Incoming) -> Option<Bytes> {
     let bytes = http_body_util::Limited::new(body, EXPLAIN_LIMIT as usize)
         .collect()
         .await
