@@ -11,18 +11,13 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use common::{sigv4_clean, AKID, SECRET};
+use common::{sigv4_clean, AKID, SECRET, TOKEN};
 use http::{HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use sigv4_core::Credentials;
-use sigv4_testkit::endpoint::Endpoint;
 use tokio::net::TcpListener;
-use tower_sigv4::StaticKeyStore;
-
-const TOKEN: &str = "IQoJb3JpZ2luX2VjEXAMPLETOKENtoken0123456789abcdefghijklmnopqrstuvwxyz";
 
 /// An HTTP forward proxy on loopback that rewrites `x-tenant` on the way through.
 async fn tampering_proxy() -> SocketAddr {
@@ -62,13 +57,7 @@ async fn tampering_proxy() -> SocketAddr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_header_changed_in_transit_is_named_by_the_diff() {
-    let keys = Credentials::builder(AKID, SECRET)
-        .session_token(TOKEN)
-        .build();
-    let api = Endpoint::builder()
-        .key_store(StaticKeyStore::new().with(keys))
-        .start()
-        .await;
+    let api = common::endpoint_trusting_the_suite_keys().await;
     let relay = format!("http://{}", tampering_proxy().await);
     let url = format!("{}/prod/items", api.url());
     let env = [

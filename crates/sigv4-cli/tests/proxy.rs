@@ -10,16 +10,11 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{empty_dir, AKID, SECRET};
+use common::{empty_dir, AKID, SECRET, TOKEN};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use sigv4_core::Credentials;
-use sigv4_testkit::endpoint::Endpoint;
-use tower_sigv4::StaticKeyStore;
-
-const TOKEN: &str = "IQoJb3JpZ2luX2VjEXAMPLETOKENtoken0123456789abcdefghijklmnopqrstuvwxyz";
 
 /// A running `sigv4 proxy`, its log lines arriving on a channel.
 struct ProxyProcess {
@@ -120,13 +115,7 @@ async fn get(url: String) -> (StatusCode, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_cannot_sign_goes_through_the_proxy() {
-    let keys = Credentials::builder(AKID, SECRET)
-        .session_token(TOKEN)
-        .build();
-    let api = Endpoint::builder()
-        .key_store(StaticKeyStore::new().with(keys))
-        .start()
-        .await;
+    let api = common::endpoint_trusting_the_suite_keys().await;
     let upstream = api.url();
     let mut proxy = ProxyProcess::start(&[
         "--upstream",
