@@ -161,6 +161,59 @@ async fn a_client_that_cannot_sign_goes_through_the_proxy() {
     }
 }
 
+/// SIGTERM while a request waits on a slow upstream: the proxy stops accepting, the request
+/// completes, then the process exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_the_request_in_flight_finish() {
+    use std::sync::Arc;
+    use tokio::sync::Notify;
+
+    let arrived = Arc::new(Notify::new());
+    let release = Arc::new(Notify::new());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow = listener.local_addr().unwrap();
+    let (a, r) = (Arc::clone(&arrived), Arc::clone(&release));
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let service = hyper::service::service_fn(move |_request| {
+            let (a, r) = (Arc::clone(&a), Arc::clone(&r));
+            async move {
+                a.notify_one();
+                r.notified().await;
+                Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
+                    Bytes::from_static(b"finished"),
+                )))
+            }
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+            .await;
+    });
+    let upstream = format!("http://{slow}");
+    let mut proxy = ProxyProcess::start(&[
+        "--upstream",
+        &upstream,
+        "--region",
+        "us-east-1",
+        "--service",
+        "execute-api",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let listen = proxy.listening("serving");
+    let in_flight = tokio::spawn(get(format!("http://{listen}/slow")));
+    tokio::time::timeout(Duration::from_secs(20), arrived.notified())
+        .await
+        .expect("the request reaches the upstream");
+    proxy.terminate();
+    proxy.wait_for("shutting down");
+    release.notify_one();
+    let (status, body) = in_flight.await.unwrap();
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "finished"));
+    let exit = proxy.child.wait().expect("the proxy exits");
+    assert!(exit.success(), "{exit:?}");
+}
+
 #[test]
 fn bad_flags_are_usage_errors() {
     let mut child = ProxyProcess::start(&["--route", "no-prefix"]);
