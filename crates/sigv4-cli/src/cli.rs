@@ -137,6 +137,15 @@ pub(crate) struct ProxyArgs {
     #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = parse_seconds)]
     pub(crate) grace: std::time::Duration,
 
+    /// Serve HTTPS on --listen with this certificate chain (PEM; with --tls-key). HTTP/1.1 and
+    /// HTTP/2 are offered by ALPN.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub(crate) tls_cert: Option<String>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub(crate) tls_key: Option<String>,
+
     /// DANGEROUS: accept any TLS certificate from the upstreams.
     #[arg(short = 'k', long = "insecure")]
     pub(crate) insecure: bool,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use sigv4_credentials::{CredentialsCache, DefaultChain, Env, Profile, ProvideCredentials};
-use sigv4_proxy::{serve, Admin, ProxyError, RouteSpec, SigningProxy};
+use sigv4_proxy::{serve, serve_tls, Admin, ProxyError, RouteSpec, SigningProxy};
 use tokio::net::TcpListener;
 
 use crate::cli::ProxyArgs;
@@ -104,12 +104,22 @@ async fn serve_until_stopped(args: &ProxyArgs) -> Result<(), CliError> {
         builder = builder.allow_host(args.listen.ip().to_string());
     }
     let proxy = builder.build(tls).map_err(usage)?;
+    let listener_tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(Arc::new(tls_server_config(cert, key)?)),
+        _ => None,
+    };
 
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| CliError::Network(format!("cannot listen on {}: {e}", args.listen)))?;
     let listening = listener.local_addr().unwrap_or(args.listen);
-    tracing::info!(target: "sigv4_proxy", listen = %listening, proxy = ?proxy, "serving");
+    tracing::info!(
+        target: "sigv4_proxy",
+        listen = %listening,
+        tls = listener_tls.is_some(),
+        proxy = ?proxy,
+        "serving"
+    );
 
     let (stop_admin, admin_stopped) = tokio::sync::watch::channel(false);
     if let Some(admin_addr) = args.admin_listen {
@@ -154,10 +164,42 @@ async fn serve_until_stopped(args: &ProxyArgs) -> Result<(), CliError> {
         }
     });
 
-    serve(listener, proxy, stop_signal(), args.grace).await;
+    match listener_tls {
+        Some(tls) => serve_tls(listener, tls, proxy, stop_signal(), args.grace).await,
+        None => serve(listener, proxy, stop_signal(), args.grace).await,
+    }
     let _ = stop_admin.send(true);
     tracing::info!(target: "sigv4_proxy", "stopped");
     Ok(())
+}
+
+/// The listener's TLS configuration: the certificate chain and key of two PEM files, rustls with
+/// ring, ALPN h2 and http/1.1.
+fn tls_server_config(cert: &str, key: &str) -> Result<rustls::ServerConfig, CliError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let read = |path: &str, flag: &str| {
+        std::fs::read(path)
+            .map_err(|e| CliError::Usage(format!("{flag}: cannot read {path:?}: {e}")))
+    };
+    let certs = CertificateDer::pem_slice_iter(&read(cert, "--tls-cert")?)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CliError::Usage(format!("--tls-cert {cert:?}: not valid PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(CliError::Usage(format!(
+            "--tls-cert {cert:?}: no CERTIFICATE block found"
+        )));
+    }
+    let private_key = PrivateKeyDer::from_pem_slice(&read(key, "--tls-key")?)
+        .map_err(|e| CliError::Usage(format!("--tls-key {key:?}: no usable private key: {e}")))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, private_key))
+        .map_err(|e| CliError::Usage(format!("--tls-cert / --tls-key: {e}")))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 /// Completes on Ctrl-C, or on SIGTERM (what container runtimes send).

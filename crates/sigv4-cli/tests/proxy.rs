@@ -214,6 +214,75 @@ async fn sigterm_lets_the_request_in_flight_finish() {
     assert!(exit.success(), "{exit:?}");
 }
 
+/// `--tls-cert` / `--tls-key`: the listener speaks HTTPS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_listener() {
+    use std::sync::Arc;
+
+    let api = common::endpoint_trusting_the_suite_keys().await;
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
+    let cert = common::temp_file("proxy-cert.pem", certified.cert.pem().as_bytes());
+    let key = common::temp_file(
+        "proxy-key.pem",
+        certified.key_pair.serialize_pem().as_bytes(),
+    );
+    let upstream = api.url();
+    let mut proxy = ProxyProcess::start(&[
+        "--upstream",
+        &upstream,
+        "--region",
+        "us-east-1",
+        "--service",
+        "execute-api",
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    let listen = proxy.listening("serving");
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(certified.cert.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(listen).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(
+            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+            tcp,
+        )
+        .await
+        .expect("a TLS handshake with the proxy");
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let response = sender
+        .send_request(
+            Request::get("/prod/items")
+                .header("host", "localhost")
+                .body(Full::<Bytes>::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(api.accepted(), 1);
+    let _ = std::fs::remove_file(cert);
+    let _ = std::fs::remove_file(key);
+}
+
 #[test]
 fn bad_flags_are_usage_errors() {
     let mut child = ProxyProcess::start(&["--route", "no-prefix"]);

@@ -13,8 +13,9 @@
 //! - [`SigningProxy`]: the tower service; [`SigningProxy::builder`] takes the credentials source
 //!   and the routes; [`SigningProxyBuilder::build`] takes the caller's rustls `ClientConfig` (one
 //!   TLS setup per binary), [`SigningProxyBuilder::build_with_connector`] any hyper-util connector.
-//! - [`serve`]: runs it on a listener until a shutdown future completes, then lets in-flight
-//!   requests finish within a grace period.
+//! - [`serve`] (and [`serve_tls`], with the caller's rustls `ServerConfig`): runs it on a
+//!   listener until a shutdown future completes, then lets in-flight requests finish within a
+//!   grace period.
 //! - [`Admin`]: `/healthz` and `/readyz` for a separate admin listener.
 //!
 //! Never an open proxy: upstreams are fixed when the proxy is built; an absolute-form request
@@ -52,4 +53,4 @@ pub use proxy::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_MAX_CONCURRENCY, DEFAULT_UPSTREAM_TIMEOUT,
 };
 pub use route::RouteSpec;
-pub use server::{serve, Admin, DEFAULT_GRACE};
+pub use server::{serve, serve_tls, Admin, DEFAULT_GRACE};

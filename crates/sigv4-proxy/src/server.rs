@@ -43,6 +43,49 @@ pub async fn serve<S, B>(
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    serve_inner(listener, None, service, shutdown, grace).await;
+}
+
+/// Like [`serve`], over TLS: each connection's handshake uses `tls` (give it ALPN `h2` and
+/// `http/1.1` to offer both). A handshake that fails or takes more than 10 s closes that
+/// connection only.
+pub async fn serve_tls<S, B>(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    service: S,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    serve_inner(listener, Some(acceptor), service, shutdown, grace).await;
+}
+
+/// How long a client has to finish its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn serve_inner<S, B>(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    service: S,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
     let builder = auto::Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -65,15 +108,47 @@ pub async fn serve<S, B>(
                     let mut service = service.clone();
                     service.call(request)
                 });
-                let connection = builder
-                    .serve_connection(TokioIo::new(stream), hyper_service)
-                    .into_owned();
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    if let Err(error) = connection.await {
-                        tracing::debug!(target: "sigv4_proxy", %error, "connection ended with an error");
+                match &tls {
+                    None => {
+                        let connection = builder
+                            .serve_connection(TokioIo::new(stream), hyper_service)
+                            .into_owned();
+                        let connection = graceful.watch(connection);
+                        tokio::spawn(async move {
+                            if let Err(error) = connection.await {
+                                tracing::debug!(target: "sigv4_proxy", %error, "connection ended with an error");
+                            }
+                        });
                     }
-                });
+                    Some(acceptor) => {
+                        let (acceptor, builder, watcher) =
+                            (acceptor.clone(), builder.clone(), graceful.watcher());
+                        tokio::spawn(async move {
+                            let stream = match tokio::time::timeout(
+                                HANDSHAKE_TIMEOUT,
+                                acceptor.accept(stream),
+                            )
+                            .await
+                            {
+                                Ok(Ok(stream)) => stream,
+                                Ok(Err(error)) => {
+                                    tracing::debug!(target: "sigv4_proxy", %error, %peer, "TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => {
+                                    tracing::debug!(target: "sigv4_proxy", %peer, "TLS handshake timed out");
+                                    return;
+                                }
+                            };
+                            let connection = builder
+                                .serve_connection(TokioIo::new(stream), hyper_service)
+                                .into_owned();
+                            if let Err(error) = watcher.watch(connection).await {
+                                tracing::debug!(target: "sigv4_proxy", %error, "connection ended with an error");
+                            }
+                        });
+                    }
+                }
             }
             () = &mut shutdown => break,
         }
