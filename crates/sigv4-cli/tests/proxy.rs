@@ -95,6 +95,22 @@ impl ProxyProcess {
     }
 }
 
+/// `sigv4 proxy` in front of `upstream`, signing for us-east-1/execute-api, on 127.0.0.1:0.
+fn proxy_in_front_of(upstream: &str, more: &[&str]) -> ProxyProcess {
+    let mut args = vec![
+        "--upstream",
+        upstream,
+        "--region",
+        "us-east-1",
+        "--service",
+        "execute-api",
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    args.extend_from_slice(more);
+    ProxyProcess::start(&args)
+}
+
 impl Drop for ProxyProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -117,18 +133,7 @@ async fn get(url: String) -> (StatusCode, String) {
 async fn a_client_that_cannot_sign_goes_through_the_proxy() {
     let api = common::endpoint_trusting_the_suite_keys().await;
     let upstream = api.url();
-    let mut proxy = ProxyProcess::start(&[
-        "--upstream",
-        &upstream,
-        "--region",
-        "us-east-1",
-        "--service",
-        "execute-api",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-    ]);
+    let mut proxy = proxy_in_front_of(&upstream, &["--admin-listen", "127.0.0.1:0"]);
     let listen = proxy.listening("serving");
     let admin = proxy.listening("/healthz");
 
@@ -190,16 +195,7 @@ async fn sigterm_lets_the_request_in_flight_finish() {
             .await;
     });
     let upstream = format!("http://{slow}");
-    let mut proxy = ProxyProcess::start(&[
-        "--upstream",
-        &upstream,
-        "--region",
-        "us-east-1",
-        "--service",
-        "execute-api",
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let mut proxy = proxy_in_front_of(&upstream, &[]);
     let listen = proxy.listening("serving");
     let in_flight = tokio::spawn(get(format!("http://{listen}/slow")));
     tokio::time::timeout(Duration::from_secs(20), arrived.notified())
@@ -228,20 +224,15 @@ async fn a_tls_listener() {
         certified.key_pair.serialize_pem().as_bytes(),
     );
     let upstream = api.url();
-    let mut proxy = ProxyProcess::start(&[
-        "--upstream",
+    let mut proxy = proxy_in_front_of(
         &upstream,
-        "--region",
-        "us-east-1",
-        "--service",
-        "execute-api",
-        "--listen",
-        "127.0.0.1:0",
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-    ]);
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
     let listen = proxy.listening("serving");
 
     let mut roots = rustls::RootCertStore::empty();
