@@ -56,6 +56,128 @@ pub(crate) enum Command {
     /// shell export lines, secret included: the only way this tool prints a secret.
     #[command(after_help = EXIT_CODES)]
     Credentials(CredentialsArgs),
+    /// Run a signing reverse proxy: clients call it in plain HTTP, it signs and forwards
+    ///
+    /// Every request is forwarded to the upstream its path routes to (path and query kept byte
+    /// for byte), signed with SigV4 (credentials from the default chain, refreshed in the
+    /// background, or --profile), and its response streamed back as it arrives. The client's own
+    /// Authorization, X-Amz-Date, X-Amz-Security-Token, X-Amz-Content-Sha256 and hop-by-hop
+    /// headers are dropped; X-Forwarded-For is added. Never an open proxy: absolute-form
+    /// targets, CONNECT and a Host naming another host are refused with 400.
+    ///
+    /// One log line per request on standard error (method, path, status, upstream latency).
+    /// SIGTERM or Ctrl-C: stop accepting, let requests in flight finish (up to --grace).
+    Proxy(Box<ProxyArgs>),
+}
+
+/// `sigv4 proxy`.
+#[derive(Debug, Args)]
+pub(crate) struct ProxyArgs {
+    /// Send every request to this URL (https://abc.execute-api.eu-west-1.amazonaws.com); the
+    /// same as --route /=URL.
+    #[arg(long, value_name = "URL", required_unless_present = "routes")]
+    pub(crate) upstream: Option<String>,
+
+    /// Send requests whose path is under PREFIX (whole segments; the longest prefix wins) to
+    /// UPSTREAM, e.g. --route /orders=https://abc.execute-api.eu-west-1.amazonaws.com (repeat for
+    /// more). The prefix is not removed from the path.
+    #[arg(long = "route", value_name = "PREFIX=UPSTREAM")]
+    pub(crate) routes: Vec<String>,
+
+    /// Where to listen (HTTP/1.1 and h2c).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub(crate) listen: std::net::SocketAddr,
+
+    /// Serve /healthz (always 200) and /readyz (200 once credentials resolve, else 503) here.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub(crate) admin_listen: Option<std::net::SocketAddr>,
+
+    /// The AWS region [default: told from each upstream's host].
+    #[arg(long, value_name = "REGION")]
+    pub(crate) region: Option<String>,
+
+    /// The service's signing name [default: told from each upstream's host].
+    #[arg(long, value_name = "SERVICE")]
+    pub(crate) service: Option<String>,
+
+    /// The Host to send and sign, when it is not the upstream's (a private API reached through a
+    /// VPC endpoint's host name).
+    #[arg(long, value_name = "HOST")]
+    pub(crate) sign_host: Option<String>,
+
+    /// Also accept requests whose Host is NAME (the proxy's own DNS name; loopback names and the
+    /// upstreams' hosts are always accepted). Repeat for more.
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub(crate) allow_hosts: Vec<String>,
+
+    /// The largest body buffered to be hashed, in bytes (suffixes K, M, G: KiB, MiB, GiB); larger
+    /// ones get 413 and the upstream sees nothing.
+    #[arg(long, value_name = "BYTES", default_value = "10M", value_parser = parse_size)]
+    pub(crate) max_body: usize,
+
+    /// Sign UNSIGNED-PAYLOAD and stream bodies through unbuffered (S3; API Gateway refuses it).
+    /// --max-body then does not apply.
+    #[arg(long)]
+    pub(crate) unsigned_payload: bool,
+
+    /// Use this profile of the shared config and credentials files instead of the default chain.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) profile: Option<String>,
+
+    /// How many requests are forwarded at once; more wait their turn.
+    #[arg(long, value_name = "N", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_concurrency: u32,
+
+    /// How long the upstream has to answer with a response head, in seconds (then 504).
+    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = parse_seconds)]
+    pub(crate) timeout: std::time::Duration,
+
+    /// How long requests in flight get to finish after SIGTERM or Ctrl-C, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = parse_seconds)]
+    pub(crate) grace: std::time::Duration,
+
+    /// Serve HTTPS on --listen with this certificate chain (PEM; with --tls-key). HTTP/1.1 and
+    /// HTTP/2 are offered by ALPN.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub(crate) tls_cert: Option<String>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub(crate) tls_key: Option<String>,
+
+    /// DANGEROUS: accept any TLS certificate from the upstreams.
+    #[arg(short = 'k', long = "insecure")]
+    pub(crate) insecure: bool,
+
+    /// Also trust the CA certificates in this PEM file for the upstreams.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) cacert: Option<String>,
+
+    /// Log more: debug lines, and when an upstream answers 403 with its own canonical request
+    /// (API Gateway, S3), a line-by-line diff against ours.
+    #[arg(short = 'v', long = "verbose")]
+    pub(crate) verbose: bool,
+}
+
+/// A size in bytes, with an optional K, M or G suffix (powers of 1024; `KiB`, `MiB`, `GiB` too).
+fn parse_size(text: &str) -> Result<usize, String> {
+    let trimmed = text.trim();
+    let lower = trimmed.to_ascii_lowercase();
+    let lower = lower.strip_suffix("ib").unwrap_or(&lower);
+    let lower = lower.strip_suffix('b').unwrap_or(lower);
+    let (digits, multiplier) = match lower.char_indices().last() {
+        Some((i, 'k')) => (&lower[..i], 1usize << 10),
+        Some((i, 'm')) => (&lower[..i], 1 << 20),
+        Some((i, 'g')) => (&lower[..i], 1 << 30),
+        _ => (lower, 1),
+    };
+    digits
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(multiplier))
+        .ok_or_else(|| format!("{text:?} is not a size in bytes (e.g. 1048576, 512K, 10M)"))
 }
 
 /// `sigv4 curl`.
@@ -311,6 +433,24 @@ mod tests {
         assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
         assert!(Cli::try_parse_from(["sigv4", "sign", "--spec", "-"]).is_ok());
         assert!(Cli::try_parse_from(["sigv4", "sign"]).is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert_eq!(parse_size("512K"), Ok(512 * 1024));
+        assert_eq!(parse_size("10M"), Ok(10 * 1024 * 1024));
+        assert_eq!(parse_size("10MiB"), Ok(10 * 1024 * 1024));
+        assert_eq!(parse_size("1g"), Ok(1 << 30));
+        assert!(parse_size("ten").is_err());
+        assert!(parse_size("-1").is_err());
+    }
+
+    #[test]
+    fn proxy_needs_an_upstream() {
+        assert!(Cli::try_parse_from(["sigv4", "proxy"]).is_err());
+        assert!(Cli::try_parse_from(["sigv4", "proxy", "--upstream", "https://a"]).is_ok());
+        assert!(Cli::try_parse_from(["sigv4", "proxy", "--route", "/a=https://a"]).is_ok());
     }
 
     #[test]

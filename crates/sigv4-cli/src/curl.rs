@@ -17,7 +17,8 @@ use http::header::{
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use sigv4_core::{Credentials, Signer, SigningParams, X_AMZ_SECURITY_TOKEN};
+use sigv4_core::mismatch::{explain_against, AwsView};
+use sigv4_core::{Credentials, Inspection, Signer, SigningParams, X_AMZ_SECURITY_TOKEN};
 use sigv4_credentials::Env;
 
 use crate::cli::CurlArgs;
@@ -194,7 +195,8 @@ async fn transfer(
     let signer = Signer::new();
     let mut redirects = 0u32;
     loop {
-        let request = prepare(&hop, &plan, &switches, &signer, credentials, args.verbose)?;
+        let (request, inspection) =
+            prepare(&hop, &plan, &switches, &signer, credentials, args.verbose)?;
         let response = transport.send(request).await?;
         if args.verbose {
             show_response_head(&response);
@@ -257,6 +259,9 @@ async fn transfer(
         if args.include {
             write_head(out, &response)?;
         }
+        // -v on a refusal: keep the (short) body to set AWS's canonical request beside ours.
+        let mut kept = (args.verbose && status == StatusCode::FORBIDDEN && inspection.is_some())
+            .then(Vec::new);
         let mut body = response.into_body();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| {
@@ -267,7 +272,18 @@ async fn transfer(
             })?;
             if let Ok(data) = frame.into_data() {
                 out.write_all(&data)?;
+                if let Some(buf) = kept.as_mut() {
+                    if buf.len() + data.len() <= EXPLAIN_LIMIT {
+                        buf.extend_from_slice(&data);
+                    } else {
+                        kept = None;
+                    }
+                }
             }
+        }
+        if let (Some(body), Some(ours)) = (kept, &inspection) {
+            out.flush()?;
+            explain_refusal(&body, ours);
         }
         return if failed {
             Err(CliError::HttpStatus(status))
@@ -277,7 +293,24 @@ async fn transfer(
     }
 }
 
-/// Builds the request of a hop: default headers, then the signature when the hop is signed.
+/// The largest refusal body kept to explain a signature mismatch (AWS's are a few KiB).
+const EXPLAIN_LIMIT: usize = 64 * 1024;
+
+/// `-v`, after a 403: when the body shows AWS's canonical request or string to sign (API
+/// Gateway's message, S3's XML), prints them against ours, line by line, on standard error.
+fn explain_refusal(body: &[u8], ours: &Inspection) {
+    let Some(aws) = AwsView::from_body(body) else {
+        return;
+    };
+    let explanation = explain_against(&aws, ours);
+    eprintln!("* the server refused the signature; its view (-) against ours (+):");
+    for line in explanation.to_string().lines() {
+        eprintln!("* {line}");
+    }
+}
+
+/// Builds the request of a hop: default headers, then the signature when the hop is signed
+/// (with the canonical request and string to sign, for `-v`).
 fn prepare(
     hop: &Hop,
     plan: &Plan,
@@ -285,7 +318,7 @@ fn prepare(
     signer: &Signer,
     credentials: &Credentials,
     verbose: bool,
-) -> Result<Request<Full<Bytes>>, CliError> {
+) -> Result<(Request<Full<Bytes>>, Option<Inspection>), CliError> {
     let mut headers = HeaderMap::new();
     if !hop.headers.contains_key(HOST) {
         if let Some(authority) = hop.uri.authority() {
@@ -310,6 +343,7 @@ fn prepare(
         headers.append(name.clone(), value.clone());
     }
     let mut uri = hop.uri.clone();
+    let mut inspected = None;
     if hop.sign {
         let settings = switches.settings();
         let params =
@@ -339,6 +373,7 @@ fn prepare(
             eprintln!("* string to sign:");
             eprintln!("{}", inspection.string_to_sign);
         }
+        inspected = Some(inspection);
     }
     if verbose {
         show_request_head(&hop.method, &uri, &headers);
@@ -347,7 +382,7 @@ fn prepare(
     *request.method_mut() = hop.method.clone();
     *request.uri_mut() = uri;
     *request.headers_mut() = headers;
-    Ok(request)
+    Ok((request, inspected))
 }
 
 /// A header value as shown by `-v`: the session token and the signature shortened.

@@ -6,6 +6,7 @@
 //! sigv4 presign [flags] [--expires S] URL       presign one request, show how
 //! sigv4 curl [curl-like flags] URL              send a signed request (awscurl replacement)
 //! sigv4 credentials [--export | --json]         which credentials the default chain finds
+//! sigv4 proxy --upstream URL [flags]            a signing reverse proxy (a sidecar)
 //! ```
 //!
 //! Exit codes: see [`cli::EXIT_CODES`].
@@ -19,6 +20,7 @@ mod error;
 mod human;
 mod infer;
 mod net;
+mod proxy;
 mod request;
 mod spec;
 #[cfg(test)]
@@ -57,6 +59,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
             let mut out = std::io::stdout().lock();
             runtime()?.block_on(creds::run(args, &mut out))
         }
+        Command::Proxy(args) => proxy::run(args),
     }
 }
 

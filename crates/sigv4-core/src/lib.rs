@@ -43,6 +43,8 @@
 //! - [`Signer`]: header signing and presigned URLs ([`SigningSettings`] names every knob: path
 //!   normalization and double encoding, session token signed or not, `x-amz-content-sha256`,
 //!   excluded headers, signature location); [`Signer::inspect`] for the intermediate texts.
+//! - [`infer`]: region and service from a well-known AWS host name.
+//! - [`mismatch`]: AWS's canonical request (from a `SignatureDoesNotMatch` answer) against ours.
 //! - [`verify`]: the server side: parse what a request claims, recompute, compare in constant time.
 //! - [`Credentials`]: the value the signer takes; secrets redacted in `Debug`, wiped on drop.
 //! - Every bad input is a typed [`SigningError`]; no input panics.
@@ -53,7 +55,9 @@ mod canonical;
 pub mod clock;
 mod credentials;
 mod error;
+pub mod infer;
 mod key;
+pub mod mismatch;
 mod settings;
 mod sign;
 pub mod time;

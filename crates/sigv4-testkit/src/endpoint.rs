@@ -7,7 +7,8 @@
 //!   `{"method":"POST","path":"/prod/items","access_key_id":"ASIA…","presigned":false,"body_bytes":17}`;
 //! - a refused request gets what API Gateway answers: `403` (or `413`, `400`, `500`),
 //!   `x-amzn-ErrorType: <code>` and `{"message":"…"}` (see
-//!   [`Rejection`] for the codes).
+//!   [`Rejection`] for the codes); a `SignatureDoesNotMatch` message holds, as API Gateway's does,
+//!   the canonical string and string to sign the endpoint expected.
 //!
 //! The endpoint counts and logs both ([`Endpoint::accepted`], [`Endpoint::rejected`],
 //! [`Endpoint::accepted_requests`], [`Endpoint::rejections`]).

@@ -10,6 +10,19 @@ use std::process::{Command, Output, Stdio};
 pub const AKID: &str = "AKIDEXAMPLE";
 /// The suite's secret key.
 pub const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+/// A session token shaped like STS's.
+pub const TOKEN: &str = "IQoJb3JpZ2luX2VjEXAMPLETOKENtoken0123456789abcdefghijklmnopqrstuvwxyz";
+
+/// The testkit's verifying endpoint, trusting [`AKID`] / [`SECRET`] with [`TOKEN`].
+pub async fn endpoint_trusting_the_suite_keys() -> sigv4_testkit::endpoint::Endpoint {
+    let keys = sigv4_core::Credentials::builder(AKID, SECRET)
+        .session_token(TOKEN)
+        .build();
+    sigv4_testkit::endpoint::Endpoint::builder()
+        .key_store(tower_sigv4::StaticKeyStore::new().with(keys))
+        .start()
+        .await
+}
 
 /// What a run gave.
 pub struct Run {

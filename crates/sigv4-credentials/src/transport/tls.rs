@@ -38,8 +38,8 @@ pub enum TlsError {
          set SSL_CERT_FILE, or give a CA file"
     )]
     NoRoots,
-    /// A CA file could not be read or holds no usable certificate.
-    #[error("CA file {path:?}: {reason}")]
+    /// A PEM file (CA, certificate or key) could not be read or holds nothing usable.
+    #[error("PEM file {path:?}: {reason}")]
     CaFile {
         /// The file.
         path: PathBuf,
@@ -160,6 +160,27 @@ pub fn read_pem_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>
         ));
     }
     Ok(certs)
+}
+
+/// A TLS server configuration (for a listener such as `sigv4 proxy --tls-cert/--tls-key`): the
+/// certificate chain of a PEM file and the first private key of another, the *ring* provider,
+/// safe default protocol versions, ALPN `h2` and `http/1.1`.
+pub fn server_config(cert_pem: &Path, key_pem: &Path) -> Result<rustls::ServerConfig, TlsError> {
+    use rustls::pki_types::PrivateKeyDer;
+    let certs = read_pem_certificates(cert_pem)?;
+    let key_error = |reason: String| TlsError::CaFile {
+        path: key_pem.to_owned(),
+        reason,
+    };
+    let bytes = std::fs::read(key_pem).map_err(|e| key_error(format!("cannot read it: {e}")))?;
+    let key = PrivateKeyDer::from_pem_slice(&bytes)
+        .map_err(|e| key_error(format!("no usable private key: {e}")))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
+        .map_err(|e| TlsError::Setup(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 /// The host name or IP address of a URI host as rustls wants it (IPv6 brackets removed).

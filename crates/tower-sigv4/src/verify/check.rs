@@ -161,7 +161,27 @@ where
             now,
             &config.settings,
         )
-        .map_err(reject)?;
+        .map_err(|e| match e {
+            // As API Gateway does: say which canonical request and string to sign were expected.
+            VerifyError::SignatureDoesNotMatch => {
+                match sigv4_core::mismatch::recompute(
+                    &parts.method,
+                    &parts.uri,
+                    &parts.headers,
+                    payload,
+                    &config.settings.signing,
+                ) {
+                    Some(expected) => Rejection::new(
+                        StatusCode::FORBIDDEN,
+                        "SignatureDoesNotMatch",
+                        sigv4_core::mismatch::api_gateway_message(&expected),
+                    )
+                    .with_access_key_id(akid),
+                    None => reject(e),
+                }
+            }
+            e => reject(e),
+        })?;
     parts.extensions.insert(verified);
     Ok(Request::from_parts(parts, Full::new(bytes)))
 }

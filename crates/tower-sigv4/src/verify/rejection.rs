@@ -26,7 +26,7 @@ pub static X_AMZN_ERROR_TYPE: HeaderName = HeaderName::from_static("x-amzn-error
 /// | `InvalidClientTokenId` | 403 | unknown access key id, or a session token that does not match it |
 /// | `ExpiredToken` | 403 | the key store's credentials for that key have expired |
 /// | `InvalidSignatureException` | 403 | the time is outside the allowed skew or the presigned URL expired (message starts `Signature expired`), or the credential scope is wrong |
-/// | `SignatureDoesNotMatch` | 403 | the recomputed signature differs (changed body, header, path, or wrong secret); also a signed `UNSIGNED-PAYLOAD` when that is not allowed |
+/// | `SignatureDoesNotMatch` | 403 | the recomputed signature differs (changed body, header, path, or wrong secret): the message is API Gateway's, with the canonical string and string to sign expected (read back by `sigv4_core::mismatch`); also a signed `UNSIGNED-PAYLOAD` when that is not allowed |
 /// | `XAmzContentSHA256Mismatch` | 400 | a signed `x-amz-content-sha256` that is not the body's SHA-256 |
 /// | `InvalidArgument` | 400 | a signed `x-amz-content-sha256` that is neither a SHA-256 nor `UNSIGNED-PAYLOAD` |
 /// | `RequestEntityTooLarge` | 413 | the body is over the limit (checked on `Content-Length` before reading) |
