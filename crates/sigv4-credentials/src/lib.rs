@@ -36,6 +36,7 @@ pub mod cache;
 pub mod chain;
 pub mod container;
 pub mod document;
+pub mod endpoint;
 pub mod environment;
 pub(crate) mod transport;
 pub mod web_identity;
@@ -44,6 +45,7 @@ pub use transport::tls;
 pub mod imds;
 pub mod process;
 pub mod profile;
+pub mod sso;
 pub mod sts;
 
 pub use assume_role::AssumeRole;
