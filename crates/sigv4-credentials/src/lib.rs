@@ -43,6 +43,7 @@ pub mod web_identity;
 #[cfg(feature = "tls")]
 pub use transport::tls;
 pub mod imds;
+pub mod login;
 pub mod process;
 pub mod profile;
 pub mod sso;

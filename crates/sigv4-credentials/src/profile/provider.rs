@@ -33,7 +33,8 @@ pub const PROVIDER_NAME: &str = "profile";
 ///   `EcsContainer`); `credential_process` (the command is run, see [`crate::process`]);
 ///   `aws_access_key_id` + `aws_secret_access_key` (+ `aws_session_token`, `aws_account_id`),
 ///   named `"profile:<name>"`; `sso_session` / `sso_start_url` with `sso_account_id` and
-///   `sso_role_name` (IAM Identity Center, see [`crate::sso`]).
+///   `sso_role_name` (IAM Identity Center, see [`crate::sso`]); `login_session` (`aws login`,
+///   see [`crate::login`]).
 /// - Roles: `role_arn` with `source_profile` (chains of any length, loops refused) or
 ///   `credential_source`; `role_session_name`, `external_id`, `duration_seconds`; `mfa_serial` is
 ///   an error (a library cannot prompt). STS's endpoint and region come from
@@ -290,7 +291,9 @@ impl Profile {
                     CredentialsError::failed(
                         PROVIDER_NAME,
                         match session_name {
-                            Some(s) => format!("sso-session `{s}` (used by profile `{profile}`) has no {what}"),
+                            Some(s) => format!(
+                                "sso-session `{s}` (used by profile `{profile}`) has no {what}"
+                            ),
                             None => format!("profile `{profile}` uses `{key}` but has no {what}"),
                         },
                     )
@@ -314,10 +317,18 @@ impl Profile {
                     .await
                     .map_err(|e| rename(e, PROVIDER_NAME))
             }
-            Base::LoginSession { profile, .. } => Err(CredentialsError::failed(
-                PROVIDER_NAME,
-                format!("profile `{profile}` uses `login_session` (aws login), which is not supported yet"),
-            )),
+            Base::LoginSession { profile, session } => {
+                crate::login::Login::builder(session.as_str())
+                    .profile_name(profile.as_str())
+                    .env(self.env.clone())
+                    .profile_set(set.clone())
+                    .time_source(self.time_source.clone())
+                    .transport(self.transport.clone())
+                    .build()
+                    .load()
+                    .await
+                    .map_err(|e| rename(e, PROVIDER_NAME))
+            }
             Base::WebIdentity {
                 role_arn,
                 token_file,
