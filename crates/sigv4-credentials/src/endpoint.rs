@@ -290,6 +290,15 @@ pub fn resolve(
     Ok((uri, source))
 }
 
+/// `scheme://authority` of an endpoint, for messages.
+pub(crate) fn origin(uri: &Uri) -> String {
+    format!(
+        "{}://{}",
+        uri.scheme_str().unwrap_or("https"),
+        uri.authority().map_or("", |a| a.as_str())
+    )
+}
+
 /// `uri` joined with `path_and_query` (the endpoint URL may carry a base path).
 pub(crate) fn join(uri: &Uri, path_and_query: &str) -> Result<Uri, http::Error> {
     let base = uri.path().trim_end_matches('/');

@@ -1,6 +1,8 @@
 //! AWS credentials that find themselves and stay fresh.
 //!
-//! Sources ([`Environment`], [`Profile`], [`Container`], [`Imds`]) each implement
+//! Sources ([`Environment`], [`Profile`], [`Container`], [`Imds`], [`WebIdentity`],
+//! [`AssumeRole`], IAM Identity Center's [`sso::Sso`] and `aws login`'s [`login::Login`]) each
+//! implement
 //! [`ProvideCredentials`]; [`CredentialsCache`] sits in front of any expiring source (lock-free reads,
 //! one refresh in flight, refreshed ahead of expiry); [`DefaultChain`] tries them in the SDKs' order.
 //!

@@ -6,7 +6,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::{json, Value};
@@ -16,7 +16,9 @@ use sigv4_credentials::{
     TimeSource,
 };
 use sigv4_testkit::signin::SigninEmulator;
-use tokio::task::JoinSet;
+
+mod common;
+use common::{call_concurrently, Captured};
 
 const START: u64 = 1_800_000_000;
 const SESSION: &str = "arn:aws:sts::012345678910:assumed-role/Admin/admin";
@@ -108,13 +110,8 @@ async fn ten_thousand_callers_cause_one_refresh_and_the_rotated_token_is_written
         "ASIAFIRST"
     );
     laptop.advance(Duration::from_secs(900 - 30));
-    let mut tasks = JoinSet::new();
-    for _ in 0..10_000 {
-        let cache = cache.clone();
-        tasks.spawn(async move { cache.provide_credentials().await });
-    }
-    while let Some(got) = tasks.join_next().await {
-        let creds = got.unwrap().expect("every caller gets credentials");
+    for got in call_concurrently(&cache, 10_000).await {
+        let creds = got.expect("every caller gets credentials");
         assert_eq!(creds.access_key_id(), "ASIASIGNIN0000000000001");
         assert_eq!(creds.account_id(), Some("012345678910"));
     }
@@ -170,35 +167,9 @@ async fn an_ended_session_says_to_run_aws_login_and_the_cache_surfaces_it_at_onc
     assert!(err.to_string().contains("invalid_grant"), "{err}");
 }
 
-/// A `MakeWriter` into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_credential_refresh_token_or_dpop_key_in_any_output() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).expect("the only test that sets it");
+    let captured = Captured::install();
 
     let laptop = Laptop::after_login().await;
     let login = laptop.builder().build();
@@ -218,7 +189,7 @@ async fn no_credential_refresh_token_or_dpop_key_in_any_output() {
     laptop.advance(Duration::from_secs(3600));
     let err: CredentialsError = login.load().await.unwrap_err();
     shown.push(format!("{err} {err:?}"));
-    shown.push(String::from_utf8(captured.0.lock().unwrap().clone()).unwrap());
+    shown.push(captured.text());
     let text = shown.join("\n");
     assert!(text.contains("login"), "{text}");
     for secret in [

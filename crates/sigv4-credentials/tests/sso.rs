@@ -7,19 +7,21 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::StatusCode;
 use serde_json::Value;
 use sigv4_credentials::sso::{cache_file_name, Sso, SsoSettings};
 use sigv4_credentials::{
-    Credentials, CredentialsCache, CredentialsError, Env, ManualClock, Profile, ProvideCredentials,
-    SharedTimeSource, TimeSource,
+    Credentials, CredentialsCache, Env, ManualClock, Profile, ProvideCredentials, SharedTimeSource,
+    TimeSource,
 };
 use sigv4_testkit::sso::{Fault, FaultRule, IssuedToken, SsoEmulator, Target};
 use sigv4_testkit::sts::StsEmulator;
-use tokio::task::JoinSet;
+
+mod common;
+use common::{call_concurrently, Captured};
 
 const START: u64 = 1_800_000_000;
 const MIN: Duration = Duration::from_secs(60);
@@ -132,22 +134,6 @@ impl Laptop {
 
 fn shared(clock: &ManualClock) -> SharedTimeSource {
     Arc::new(clock.clone())
-}
-
-async fn call_concurrently<P>(provider: &P, n: usize) -> Vec<Result<Credentials, CredentialsError>>
-where
-    P: ProvideCredentials + Clone + 'static,
-{
-    let mut tasks = JoinSet::new();
-    for _ in 0..n {
-        let provider = provider.clone();
-        tasks.spawn(async move { provider.provide_credentials().await });
-    }
-    let mut results = Vec::with_capacity(n);
-    while let Some(joined) = tasks.join_next().await {
-        results.push(joined.expect("a caller task panicked"));
-    }
-    results
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -410,35 +396,9 @@ async fn sso_is_the_base_of_an_assume_role_chain() {
     assert_eq!(issued.caller.access_key_id(), Some("ASIASSO0000000000001"));
 }
 
-/// A `MakeWriter` into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_token_or_secret_in_any_debug_error_or_log() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).expect("the only test that sets it");
+    let captured = Captured::install();
 
     let laptop = Laptop::after_login().await;
     let source = laptop.source_builder().build();
@@ -473,7 +433,7 @@ async fn no_token_or_secret_in_any_debug_error_or_log() {
     let err = source.load().await.unwrap_err();
     shown.push(format!("{err} {err:?}"));
 
-    shown.push(String::from_utf8(captured.0.lock().unwrap().clone()).unwrap());
+    shown.push(captured.text());
     let text = shown.join("\n");
     assert!(
         text.contains("sso"),

@@ -361,6 +361,18 @@ impl Login {
         )
     }
 
+    /// The file and the credentials in it, with their expiry.
+    async fn current(
+        &self,
+        path: &Path,
+    ) -> Result<(LoginFile, Credentials, SystemTime), CredentialsError> {
+        let file = self.read(path).await?;
+        let (creds, expires_at) = file
+            .credentials(self.provider_name())
+            .map_err(|why| self.unusable(path, &why))?;
+        Ok((file, creds, expires_at))
+    }
+
     /// Loads the credentials (see the [module docs](self)).
     pub async fn load(&self) -> Result<Credentials, CredentialsError> {
         let Some(path) = self.cache_file() else {
@@ -372,19 +384,13 @@ impl Login {
                 ),
             ));
         };
-        let file = self.read(&path).await?;
-        let (creds, expires_at) = file
-            .credentials(self.provider_name())
-            .map_err(|why| self.unusable(&path, &why))?;
-        let now = self.inner.time_source.now();
-        if expires_at > now + REFRESH_WINDOW {
+        let (_, creds, expires_at) = self.current(&path).await?;
+        if expires_at > self.inner.time_source.now() + REFRESH_WINDOW {
             return Ok(creds);
         }
         let _refreshing = self.inner.refresh_lock.lock().await;
-        let file = self.read(&path).await?;
-        let (creds, expires_at) = file
-            .credentials(self.provider_name())
-            .map_err(|why| self.unusable(&path, &why))?;
+        // Another task or process may have refreshed the file meanwhile.
+        let (file, creds, expires_at) = self.current(&path).await?;
         let now = self.inner.time_source.now();
         if expires_at > now + REFRESH_WINDOW {
             return Ok(creds);
@@ -393,13 +399,9 @@ impl Login {
             Ok(fresh) => Ok(fresh),
             Err(error) => {
                 // Another process may have refreshed first.
-                if let Ok(again) = self.read(&path).await {
-                    if let Ok((other, at)) = again.credentials(self.provider_name()) {
-                        if at > now + REFRESH_WINDOW
-                            && other.access_key_id() != creds.access_key_id()
-                        {
-                            return Ok(other);
-                        }
+                if let Ok((_, other, at)) = self.current(&path).await {
+                    if at > now + REFRESH_WINDOW && other.access_key_id() != creds.access_key_id() {
+                        return Ok(other);
                     }
                 }
                 if expires_at > now {

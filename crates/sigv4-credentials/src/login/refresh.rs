@@ -10,8 +10,9 @@ use zeroize::Zeroizing;
 
 use super::dpop::DpopKey;
 use super::PROVIDER_NAME;
-use crate::sso::Secret;
-use crate::transport::{retry, Attempt, HttpClient, HttpError, TransportOptions};
+use crate::endpoint::origin as shown;
+use crate::sso::{token_refusal, Secret};
+use crate::transport::{retry, transport_failure, Attempt, HttpClient, TransportOptions};
 use crate::CredentialsError;
 
 const DPOP: HeaderName = HeaderName::from_static("dpop");
@@ -31,14 +32,6 @@ pub(super) struct AccessToken {
     pub(super) access_key_id: String,
     pub(super) secret_access_key: Secret,
     pub(super) session_token: Secret,
-}
-
-fn shown(uri: &Uri) -> String {
-    format!(
-        "{}://{}",
-        uri.scheme_str().unwrap_or("https"),
-        uri.authority().map_or("", |a| a.as_str())
-    )
 }
 
 /// Exchanges the refresh token; 4xx answers are non-recoverable (sign in again), 5xx and 429
@@ -88,27 +81,12 @@ pub(super) async fn create_token(
         let response = match client.send(Method::POST, uri, &headers, body.clone()).await {
             Ok(r) => r,
             Err(e) => {
-                let retry_it = matches!(
-                    e,
-                    HttpError::Connect { .. }
-                        | HttpError::ConnectTimeout { .. }
-                        | HttpError::ReadTimeout { .. }
-                        | HttpError::Protocol { .. }
+                let message = format!(
+                    "refreshing aws login credentials at {} failed (attempt {})",
+                    shown(uri),
+                    attempt.number
                 );
-                let err = CredentialsError::failed_with(
-                    PROVIDER_NAME,
-                    format!(
-                        "refreshing aws login credentials at {} failed (attempt {}): {e}",
-                        shown(uri),
-                        attempt.number
-                    ),
-                    e,
-                );
-                return if retry_it {
-                    Attempt::Retry(err)
-                } else {
-                    Attempt::Done(Err(err))
-                };
+                return transport_failure(e, PROVIDER_NAME, &message);
             }
         };
         let status = response.status;
@@ -144,16 +122,7 @@ pub(super) async fn create_token(
             shown(uri),
             status.as_u16()
         );
-        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-            Attempt::Retry(CredentialsError::failed(PROVIDER_NAME, text))
-        } else if status.is_client_error() {
-            Attempt::Done(Err(CredentialsError::non_recoverable(
-                PROVIDER_NAME,
-                format!("{text}; the session has ended: {advice}"),
-            )))
-        } else {
-            Attempt::Done(Err(CredentialsError::failed(PROVIDER_NAME, text)))
-        }
+        token_refusal(status, PROVIDER_NAME, text, &format!("the session has ended: {advice}"))
     })
     .await
 }

@@ -37,9 +37,10 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use crate::endpoint::origin as shown;
 use crate::endpoint::{self, Service};
 use crate::profile::ProfileSet;
-use crate::transport::{retry, Attempt, HttpClient, HttpError, TransportOptions};
+use crate::transport::{retry, transport_failure, Attempt, HttpClient, TransportOptions};
 use crate::{
     Credentials, CredentialsError, Env, ProvideCredentials, ProvideCredentialsFuture,
     SharedTimeSource, SystemClock,
@@ -306,22 +307,24 @@ fn error_of(response: &crate::transport::Response) -> String {
     }
 }
 
-fn retryable_transport(error: &HttpError) -> bool {
-    matches!(
-        error,
-        HttpError::Connect { .. }
-            | HttpError::ConnectTimeout { .. }
-            | HttpError::ReadTimeout { .. }
-            | HttpError::Protocol { .. }
-    )
-}
-
-fn shown(uri: &Uri) -> String {
-    format!(
-        "{}://{}",
-        uri.scheme_str().unwrap_or("https"),
-        uri.authority().map_or("", |a| a.as_str())
-    )
+/// A refusal by a token service (SSO-OIDC, sign-in): throttling and 5xx are retried; another 4xx
+/// means the session must be renewed (`NonRecoverable`, with `advice`); anything else fails.
+pub(crate) fn token_refusal<T>(
+    status: StatusCode,
+    provider: &'static str,
+    text: String,
+    advice: &str,
+) -> Attempt<T, CredentialsError> {
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        Attempt::Retry(CredentialsError::failed(provider, text))
+    } else if status.is_client_error() {
+        Attempt::Done(Err(CredentialsError::non_recoverable(
+            provider,
+            format!("{text}; {advice}"),
+        )))
+    } else {
+        Attempt::Done(Err(CredentialsError::failed(provider, text)))
+    }
 }
 
 impl Sso {
@@ -404,9 +407,8 @@ impl Sso {
                 ),
             ));
         };
-        let file = self.read(&path).await?;
+        let (file, expires_at) = self.current(&path).await?;
         let now = self.inner.time_source.now();
-        let expires_at = file.expires_at().map_err(|e| self.unusable(&path, &e))?;
         if expires_at > now + TOKEN_REFRESH_WINDOW {
             return Ok(Zeroizing::new(file.access_token().to_owned()));
         }
@@ -416,9 +418,8 @@ impl Sso {
         }
         let _refreshing = self.inner.refresh_lock.lock().await;
         // Another task or process may have refreshed the file meanwhile.
-        let file = self.read(&path).await?;
+        let (file, expires_at) = self.current(&path).await?;
         let now = self.inner.time_source.now();
-        let expires_at = file.expires_at().map_err(|e| self.unusable(&path, &e))?;
         if expires_at > now + TOKEN_REFRESH_WINDOW {
             return Ok(Zeroizing::new(file.access_token().to_owned()));
         }
@@ -498,10 +499,16 @@ impl Sso {
         ))
     }
 
-    async fn read(&self, path: &std::path::Path) -> Result<cache::TokenFile, CredentialsError> {
-        cache::TokenFile::read(path)
+    /// The cache file and its token's expiry.
+    async fn current(
+        &self,
+        path: &std::path::Path,
+    ) -> Result<(cache::TokenFile, SystemTime), CredentialsError> {
+        let file = cache::TokenFile::read(path)
             .await
-            .map_err(|e| self.unusable(path, &e))
+            .map_err(|e| self.unusable(path, &e))?;
+        let expires_at = file.expires_at().map_err(|e| self.unusable(path, &e))?;
+        Ok((file, expires_at))
     }
 
     fn unusable(&self, path: &std::path::Path, error: &cache::ReadError) -> CredentialsError {
@@ -551,21 +558,12 @@ impl Sso {
             {
                 Ok(r) => r,
                 Err(e) => {
-                    let retry_it = retryable_transport(&e);
-                    let err = CredentialsError::failed_with(
-                        PROVIDER_NAME,
-                        format!(
-                            "SSO-OIDC CreateToken at {} failed (attempt {}): {e}",
-                            shown(uri),
-                            attempt.number
-                        ),
-                        e,
+                    let message = format!(
+                        "SSO-OIDC CreateToken at {} failed (attempt {})",
+                        shown(uri),
+                        attempt.number
                     );
-                    return if retry_it {
-                        Attempt::Retry(err)
-                    } else {
-                        Attempt::Done(Err(err))
-                    };
+                    return transport_failure(e, PROVIDER_NAME, &message);
                 }
             };
             if response.status == StatusCode::OK {
@@ -589,17 +587,7 @@ impl Sso {
                 response.status.as_u16(),
                 error_of(&response)
             );
-            let status = response.status;
-            if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-                Attempt::Retry(CredentialsError::failed(PROVIDER_NAME, text))
-            } else if status.is_client_error() {
-                Attempt::Done(Err(CredentialsError::non_recoverable(
-                    PROVIDER_NAME,
-                    format!("{text}; {advice}"),
-                )))
-            } else {
-                Attempt::Done(Err(CredentialsError::failed(PROVIDER_NAME, text)))
-            }
+            token_refusal(response.status, PROVIDER_NAME, text, advice)
         })
         .await
     }
@@ -645,21 +633,12 @@ impl Sso {
                 {
                     Ok(r) => r,
                     Err(e) => {
-                        let retry_it = retryable_transport(&e);
-                        let err = CredentialsError::failed_with(
-                            PROVIDER_NAME,
-                            format!(
-                                "SSO GetRoleCredentials at {} failed (attempt {}): {e}",
-                                shown(uri),
-                                attempt.number
-                            ),
-                            e,
+                        let message = format!(
+                            "SSO GetRoleCredentials at {} failed (attempt {})",
+                            shown(uri),
+                            attempt.number
                         );
-                        return if retry_it {
-                            Attempt::Retry(err)
-                        } else {
-                            Attempt::Done(Err(err))
-                        };
+                        return transport_failure(e, PROVIDER_NAME, &message);
                     }
                 };
                 let status = response.status;
