@@ -525,3 +525,17 @@ mod credential_process {
         }
     }
 }
+
+#[tokio::test]
+async fn an_sso_profile_whose_start_url_differs_from_its_session_is_refused() {
+    let home = Home::new();
+    home.config(
+        "[profile work]\nsso_session = corp\nsso_start_url = https://other.awsapps.com/start\n\
+         sso_account_id = 123456789012\nsso_role_name = R\n\
+         [sso-session corp]\nsso_region = us-east-1\nsso_start_url = https://corp.awsapps.com/start\n",
+    );
+    let err = home.load(&[("AWS_PROFILE", "work")]).await.unwrap_err();
+    let text = assert_failed(&err);
+    assert!(text.contains("differs"), "{text}");
+    assert!(text.contains("https://corp.awsapps.com/start"), "{text}");
+}

@@ -328,10 +328,22 @@ fn validate_sso(set: &ProfileSet, profile: &Section, name: &str) -> Result<(), C
         _ => {}
     }
     if let Some(session) = value(profile, "sso_session") {
-        if set.sso_session(session).is_none() {
+        let Some(section) = set.sso_session(session) else {
             return Err(ChainError::broken(format!(
                 "sso-session named `{session}` (referenced by profile `{name}`) was not found"
             )));
+        };
+        // The token cache is keyed by the session: a profile naming another start URL would use
+        // the wrong sign-in.
+        if let (Some(mine), Some(theirs)) = (
+            value(profile, "sso_start_url"),
+            value(section, "sso_start_url"),
+        ) {
+            if mine != theirs {
+                return Err(ChainError::broken(format!(
+                    "profile `{name}`: sso_start_url `{mine}` differs from `{theirs}` of the sso-session `{session}` it names; keep one"
+                )));
+            }
         }
         if value(profile, "sso_region").is_some() && account.is_none() {
             return Err(ChainError::broken(format!(
