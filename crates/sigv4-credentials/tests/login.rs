@@ -2,6 +2,7 @@
 //! DPoP-signed refresh for 10,000 concurrent callers with the rotated refresh token written back,
 //! a crash between write and rename, an ended session, and no credential, refresh token or DPoP
 //! key in any output.
+#![cfg(feature = "login")]
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -9,6 +9,7 @@
 //! error status: the session is unknown to it, so it refuses the refresh with `400
 //! invalid_grant`); it also checks every request's DPoP proof. "Now" is 2025-11-19T00:00:00Z,
 //! the time the refreshed case's `expiresAt` (now + `expiresIn` 900 s) implies.
+#![cfg(feature = "login")]
 
 use std::path::Path;
 use std::sync::Arc;
