@@ -278,16 +278,21 @@ pub fn resolve(
             format!("the {name} endpoint `{url}` from {source} is not a URL: {e}"),
         )
     })?;
-    let scheme_ok = uri
-        .scheme_str()
-        .is_some_and(|s| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"));
-    if !scheme_ok || uri.host().is_none_or(str::is_empty) {
+    if !absolute_http(&uri) {
         return Err(CredentialsError::failed(
             provider,
             format!("the {name} endpoint `{url}` from {source} must be an absolute http:// or https:// URL"),
         ));
     }
     Ok((uri, source))
+}
+
+/// True for an absolute `http://` or `https://` URI with a host.
+pub(crate) fn absolute_http(uri: &Uri) -> bool {
+    let scheme_ok = uri
+        .scheme_str()
+        .is_some_and(|s| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"));
+    scheme_ok && uri.host().is_some_and(|h| !h.is_empty())
 }
 
 /// `scheme://authority` of an endpoint, for messages.

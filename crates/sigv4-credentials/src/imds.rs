@@ -218,10 +218,7 @@ fn parse_endpoint(raw: &str, source: &str) -> Result<Uri, CredentialsError> {
             format!("invalid IMDS endpoint `{raw}` from {source}: {e}; expected a URI like http://169.254.169.254"),
         )
     })?;
-    let scheme_ok = uri
-        .scheme_str()
-        .is_some_and(|s| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"));
-    if !scheme_ok || uri.host().is_none_or(str::is_empty) {
+    if !crate::endpoint::absolute_http(&uri) {
         return Err(CredentialsError::failed(
             PROVIDER,
             format!("invalid IMDS endpoint `{raw}` from {source}: expected an absolute http:// URI like http://169.254.169.254"),

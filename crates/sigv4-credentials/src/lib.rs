@@ -34,6 +34,7 @@ pub use sigv4_core::clock::{ManualClock, SharedTimeSource, SystemClock, TimeSour
 pub use sigv4_core::Credentials;
 
 pub mod assume_role;
+pub(crate) mod atomic_file;
 pub mod cache;
 pub mod chain;
 pub mod container;

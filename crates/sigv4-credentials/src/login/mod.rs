@@ -11,7 +11,7 @@
 //! 2. else refreshes them with the sign-in service's token endpoint (`POST /v1/token`,
 //!    `{"clientId", "refreshToken", "grantType": "refresh_token"}`), the request carrying a DPoP
 //!    proof (RFC 9449) signed with ES256 by the cached key; the answer (`accessToken`,
-//!    `refreshToken`, `expiresIn`) is written back atomically, as for SSO ([`crate::sso::cache`]);
+//!    `refreshToken`, `expiresIn`) is written back atomically (a temporary file renamed over the old one, as for SSO);
 //!    a failed refresh keeps serving credentials that have not expired yet;
 //! 3. an expired session that cannot be refreshed (no cache file, a field missing, the refresh
 //!    refused) is [`CredentialsError::NonRecoverable`] saying to run `aws login`.
@@ -31,8 +31,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use sigv4_core::time::{format_rfc3339, parse_rfc3339};
 
+use crate::atomic_file::BeforeRename;
 use crate::profile::ProfileSet;
-use crate::sso::cache::BeforeRename;
 use crate::transport::TransportOptions;
 use crate::{
     Credentials, CredentialsError, Env, ProvideCredentials, ProvideCredentialsFuture,
@@ -485,7 +485,7 @@ impl Login {
             expires_at,
             answer.refresh_token.as_ref().map(|t| t.as_str()),
         );
-        if let Err(e) = crate::sso::cache::write_atomically(
+        if let Err(e) = crate::atomic_file::write_atomically(
             path.to_owned(),
             updated.to_bytes(),
             self.inner.before_rename.clone(),

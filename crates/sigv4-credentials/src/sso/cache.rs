@@ -1,30 +1,23 @@
 //! The token cache files the AWS CLI writes (`aws sso login`) and the SDKs read and refresh:
 //! `~/.aws/sso/cache/<SHA-1 hex of the session name, or of the start URL>.json`.
 //!
-//! A file is read whole and written back whole and atomically: the new contents go to a
-//! temporary file in the same directory, which is flushed to disk (`fsync`) and then renamed over
-//! the old file. A reader (another process, the CLI) sees the old file or the new one, never a
+//! A file is read whole and written back whole and atomically ([`crate::atomic_file`]): the new
+//! contents go to a temporary file in the same directory, which is flushed to disk (`fsync`) and
+//! then renamed over the old file. A reader (another process, the CLI) sees the old file or the new one, never a
 //! half-written one, and a crash before the rename leaves the old file (and its refresh token) as
 //! it was. Fields this crate does not know are kept as they are.
 
 use std::fmt;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde_json::{Map, Value};
 use sha1::{Digest, Sha1};
 use sigv4_core::time::{format_rfc3339, parse_rfc3339};
 
+pub(crate) use crate::atomic_file::{write_atomically, BeforeRename};
 use crate::Env;
-
-/// A hook run after the temporary file is written and flushed, before the rename; an error stops
-/// the write there (tests use it to play a crash between the two steps).
-pub(crate) type BeforeRename = Arc<BeforeRenameFn>;
-
-/// The function behind [`BeforeRename`].
-pub(crate) type BeforeRenameFn = dyn Fn(&Path) -> io::Result<()> + Send + Sync;
 
 /// The file name the SDKs and the CLI give the token of a session name or start URL: the SHA-1
 /// of its UTF-8 bytes in lower-case hex, then `.json`.
@@ -182,59 +175,6 @@ pub(crate) struct RefreshMaterial<'a> {
     pub(crate) client_id: &'a str,
     pub(crate) client_secret: &'a str,
     pub(crate) refresh_token: &'a str,
-}
-
-/// Writes `bytes` to `path` atomically (see the module docs), on a blocking thread.
-pub(crate) async fn write_atomically(
-    path: PathBuf,
-    bytes: Vec<u8>,
-    before_rename: Option<BeforeRename>,
-) -> io::Result<()> {
-    tokio::task::spawn_blocking(move || write_blocking(&path, &bytes, before_rename.as_deref()))
-        .await
-        .map_err(io::Error::other)?
-}
-
-fn write_blocking(
-    path: &Path,
-    bytes: &[u8],
-    before_rename: Option<&BeforeRenameFn>,
-) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| io::Error::other("the cache file has no directory"))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = dir.join(format!(
-        ".{name}.{}.{:016x}.tmp",
-        std::process::id(),
-        fastrand::u64(..)
-    ));
-    let result = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        if let Some(hook) = before_rename {
-            hook(&temp)?;
-        }
-        std::fs::rename(&temp, path)?;
-        // The rename itself is durable once the directory is flushed (best effort: not every
-        // platform can open a directory).
-        if let Ok(dir) = std::fs::File::open(dir) {
-            let _ = dir.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
 }
 
 #[cfg(test)]
