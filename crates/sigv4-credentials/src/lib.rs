@@ -36,6 +36,7 @@ pub use sigv4_core::Credentials;
 pub mod assume_role;
 pub(crate) mod atomic_file;
 pub mod cache;
+pub(crate) mod cached_session;
 pub mod chain;
 pub mod container;
 pub mod document;

@@ -31,13 +31,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use sigv4_core::time::{format_rfc3339, parse_rfc3339};
 
-use crate::atomic_file::BeforeRename;
-use crate::profile::ProfileSet;
-use crate::transport::TransportOptions;
-use crate::{
-    Credentials, CredentialsError, Env, ProvideCredentials, ProvideCredentialsFuture,
-    SharedTimeSource, SystemClock,
-};
+use crate::cached_session::{session_builder_methods, Session, SessionOptions};
+use crate::{Credentials, CredentialsError, Env, ProvideCredentials, ProvideCredentialsFuture};
 
 #[cfg(feature = "login")]
 mod dpop;
@@ -89,22 +84,15 @@ pub struct Login {
 #[cfg_attr(not(feature = "login"), allow(dead_code))]
 struct Inner {
     session: String,
-    profile_name: Option<String>,
-    env: Env,
-    set: Option<ProfileSet>,
-    time_source: SharedTimeSource,
-    transport: TransportOptions,
-    cache_dir: Option<PathBuf>,
-    before_rename: Option<BeforeRename>,
-    refresh_lock: tokio::sync::Mutex<()>,
+    common: Session,
 }
 
 impl fmt::Debug for Login {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Login")
             .field("session", &self.inner.session)
-            .field("profile_name", &self.inner.profile_name)
-            .field("cache_dir", &self.inner.cache_dir)
+            .field("profile_name", &self.inner.common.profile_name)
+            .field("cache_dir", &self.inner.common.cache_dir)
             .finish_non_exhaustive()
     }
 }
@@ -113,86 +101,29 @@ impl fmt::Debug for Login {
 #[derive(Clone)]
 pub struct LoginBuilder {
     session: String,
-    profile_name: Option<String>,
-    env: Option<Env>,
-    set: Option<ProfileSet>,
-    time_source: Option<SharedTimeSource>,
-    transport: Option<TransportOptions>,
-    cache_dir: Option<PathBuf>,
-    before_rename: Option<BeforeRename>,
+    options: SessionOptions,
 }
 
 impl fmt::Debug for LoginBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LoginBuilder")
             .field("session", &self.session)
-            .field("profile_name", &self.profile_name)
+            .field("profile_name", &self.options.profile_name)
             .finish_non_exhaustive()
     }
 }
 
 impl LoginBuilder {
-    /// The profile (named in the credentials' provider name and in `aws login --profile NAME`).
-    pub fn profile_name(mut self, name: impl Into<String>) -> Self {
-        self.profile_name = Some(name.into());
-        self
-    }
-
-    /// The environment (`HOME`, `AWS_LOGIN_CACHE_DIRECTORY`, region and endpoint variables).
-    pub fn env(mut self, env: Env) -> Self {
-        self.env = Some(env);
-        self
-    }
-
-    /// The profile files: the selected profile's `region` and endpoint settings apply.
-    pub fn profile_set(mut self, set: ProfileSet) -> Self {
-        self.set = Some(set);
-        self
-    }
-
-    /// The clock for expiry (default: the system clock).
-    pub fn time_source(mut self, time_source: SharedTimeSource) -> Self {
-        self.time_source = Some(time_source);
-        self
-    }
-
-    /// Timeouts, attempts and TLS for the token refresh (default: 3.1 s / 5 s, 3 attempts).
-    pub fn transport(mut self, options: TransportOptions) -> Self {
-        self.transport = Some(options);
-        self
-    }
-
-    /// The cache directory (default `AWS_LOGIN_CACHE_DIRECTORY`, else `~/.aws/login/cache`).
-    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.cache_dir = Some(dir.into());
-        self
-    }
-
-    /// See [`SsoBuilder::testing_before_rename`](crate::sso::SsoBuilder::testing_before_rename).
-    #[doc(hidden)]
-    pub fn testing_before_rename(
-        mut self,
-        hook: impl Fn(&Path) -> std::io::Result<()> + Send + Sync + 'static,
-    ) -> Self {
-        self.before_rename = Some(Arc::new(hook));
-        self
-    }
+    session_builder_methods!();
 
     /// Builds the source (no I/O).
     pub fn build(self) -> Login {
-        let env = self.env.unwrap_or_default();
-        let cache_dir = self.cache_dir.or_else(|| default_dir(&env));
         Login {
             inner: Arc::new(Inner {
                 session: self.session,
-                profile_name: self.profile_name,
-                env,
-                set: self.set,
-                time_source: self.time_source.unwrap_or_else(|| Arc::new(SystemClock)),
-                transport: self.transport.unwrap_or_else(crate::sso::default_transport),
-                cache_dir,
-                before_rename: self.before_rename,
-                refresh_lock: tokio::sync::Mutex::new(()),
+                common: self
+                    .options
+                    .resolve(default_dir, crate::sso::default_transport),
             }),
         }
     }
@@ -303,26 +234,21 @@ impl Login {
     pub fn builder(login_session: impl Into<String>) -> LoginBuilder {
         LoginBuilder {
             session: login_session.into(),
-            profile_name: None,
-            env: None,
-            set: None,
-            time_source: None,
-            transport: None,
-            cache_dir: None,
-            before_rename: None,
+            options: SessionOptions::default(),
         }
     }
 
     /// The cache file this source reads and refreshes, if a directory is known.
     pub fn cache_file(&self) -> Option<PathBuf> {
         self.inner
+            .common
             .cache_dir
             .as_ref()
             .map(|dir| dir.join(cache_file_name(&self.inner.session)))
     }
 
     fn provider_name(&self) -> Cow<'static, str> {
-        match &self.inner.profile_name {
+        match &self.inner.common.profile_name {
             Some(p) => format!("aws login session {} (profile {p})", self.inner.session),
             None => format!("aws login session {}", self.inner.session),
         }
@@ -330,7 +256,7 @@ impl Login {
     }
 
     pub(crate) fn login_advice(&self) -> String {
-        match &self.inner.profile_name {
+        match &self.inner.common.profile_name {
             Some(p) => format!("run `aws login --profile {p}`"),
             None => "run `aws login`".to_owned(),
         }
@@ -385,13 +311,13 @@ impl Login {
             ));
         };
         let (_, creds, expires_at) = self.current(&path).await?;
-        if expires_at > self.inner.time_source.now() + REFRESH_WINDOW {
+        if expires_at > self.inner.common.time_source.now() + REFRESH_WINDOW {
             return Ok(creds);
         }
-        let _refreshing = self.inner.refresh_lock.lock().await;
+        let _refreshing = self.inner.common.refresh_lock.lock().await;
         // Another task or process may have refreshed the file meanwhile.
         let (file, creds, expires_at) = self.current(&path).await?;
-        let now = self.inner.time_source.now();
+        let now = self.inner.common.time_source.now();
         if expires_at > now + REFRESH_WINDOW {
             return Ok(creds);
         }
@@ -455,7 +381,7 @@ impl Login {
         let key = dpop::DpopKey::from_pem(pem).map_err(|why| self.unusable(path, why))?;
         let endpoint = self.endpoint()?;
         let answer = refresh::create_token(
-            &self.inner.transport,
+            &self.inner.common.transport,
             &endpoint,
             &key,
             client_id,
@@ -488,7 +414,7 @@ impl Login {
         if let Err(e) = crate::atomic_file::write_atomically(
             path.to_owned(),
             updated.to_bytes(),
-            self.inner.before_rename.clone(),
+            self.inner.common.before_rename.clone(),
         )
         .await
         {
@@ -499,13 +425,18 @@ impl Login {
 
     #[cfg(feature = "login")]
     fn endpoint(&self) -> Result<http::Uri, CredentialsError> {
-        let profile = self.inner.set.as_ref().and_then(ProfileSet::selected);
-        let region = crate::sts::endpoint::resolve_region(&self.inner.env, profile);
+        let profile = self
+            .inner
+            .common
+            .set
+            .as_ref()
+            .and_then(crate::profile::ProfileSet::selected);
+        let region = crate::sts::endpoint::resolve_region(&self.inner.common.env, profile);
         crate::endpoint::resolve(
             &crate::endpoint::Service::SIGNIN,
             PROVIDER_NAME,
-            &self.inner.env,
-            self.inner.set.as_ref(),
+            &self.inner.common.env,
+            self.inner.common.set.as_ref(),
             region.as_deref(),
             "refreshing aws login credentials needs a region for the sign-in endpoint: set AWS_REGION, or `region` in the profile",
         )

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use sha1::{Digest, Sha1};
 use sigv4_core::time::{format_rfc3339, parse_rfc3339};
 
-pub(crate) use crate::atomic_file::{write_atomically, BeforeRename};
+pub(crate) use crate::atomic_file::write_atomically;
 use crate::Env;
 
 /// The file name the SDKs and the CLI give the token of a session name or start URL: the SHA-1

@@ -37,14 +37,11 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use crate::cached_session::{session_builder_methods, Session, SessionOptions};
 use crate::endpoint::origin as shown;
 use crate::endpoint::{self, Service};
-use crate::profile::ProfileSet;
 use crate::transport::{retry, transport_failure, Attempt, HttpClient, TransportOptions};
-use crate::{
-    Credentials, CredentialsError, Env, ProvideCredentials, ProvideCredentialsFuture,
-    SharedTimeSource, SystemClock,
-};
+use crate::{Credentials, CredentialsError, ProvideCredentials, ProvideCredentialsFuture};
 
 pub mod cache;
 
@@ -117,25 +114,16 @@ pub struct Sso {
 
 struct Inner {
     settings: SsoSettings,
-    profile_name: Option<String>,
-    env: Env,
-    set: Option<ProfileSet>,
-    time_source: SharedTimeSource,
-    transport: TransportOptions,
     client: HttpClient,
-    cache_dir: Option<PathBuf>,
-    before_rename: Option<cache::BeforeRename>,
-    /// One refresh at a time in this provider (another process may refresh too: the file is
-    /// re-read under the lock).
-    refresh_lock: tokio::sync::Mutex<()>,
+    common: Session,
 }
 
 impl fmt::Debug for Sso {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sso")
             .field("settings", &self.inner.settings)
-            .field("profile_name", &self.inner.profile_name)
-            .field("transport", &self.inner.transport)
+            .field("profile_name", &self.inner.common.profile_name)
+            .field("transport", &self.inner.common.transport)
             .finish_non_exhaustive()
     }
 }
@@ -144,92 +132,30 @@ impl fmt::Debug for Sso {
 #[derive(Clone)]
 pub struct SsoBuilder {
     settings: SsoSettings,
-    profile_name: Option<String>,
-    env: Option<Env>,
-    set: Option<ProfileSet>,
-    time_source: Option<SharedTimeSource>,
-    transport: Option<TransportOptions>,
-    cache_dir: Option<PathBuf>,
-    before_rename: Option<cache::BeforeRename>,
+    options: SessionOptions,
 }
 
 impl fmt::Debug for SsoBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SsoBuilder")
             .field("settings", &self.settings)
-            .field("profile_name", &self.profile_name)
-            .field("cache_dir", &self.cache_dir)
+            .field("profile_name", &self.options.profile_name)
+            .field("cache_dir", &self.options.cache_dir)
             .finish_non_exhaustive()
     }
 }
 
 impl SsoBuilder {
-    /// The profile these settings come from: named in the credentials' provider name and in the
-    /// `aws sso login --profile NAME` advice.
-    pub fn profile_name(mut self, name: impl Into<String>) -> Self {
-        self.profile_name = Some(name.into());
-        self
-    }
-
-    /// The environment for `HOME` and the endpoint variables (default: the real one).
-    pub fn env(mut self, env: Env) -> Self {
-        self.env = Some(env);
-        self
-    }
-
-    /// The profile files whose selected profile configures the endpoints (`services`,
-    /// `endpoint_url`, `use_fips_endpoint`, ...). Default: none.
-    pub fn profile_set(mut self, set: ProfileSet) -> Self {
-        self.set = Some(set);
-        self
-    }
-
-    /// The clock for token expiry (default: the system clock).
-    pub fn time_source(mut self, time_source: SharedTimeSource) -> Self {
-        self.time_source = Some(time_source);
-        self
-    }
-
-    /// Timeouts, attempts and TLS for the portal and OIDC calls (default [`default_transport`]).
-    pub fn transport(mut self, options: TransportOptions) -> Self {
-        self.transport = Some(options);
-        self
-    }
-
-    /// The token cache directory (default `~/.aws/sso/cache`).
-    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.cache_dir = Some(dir.into());
-        self
-    }
-
-    /// Runs `hook` on the temporary file of a token write-back after it is written and flushed,
-    /// before the rename; an error stops the write there, as a crash would. For tests.
-    #[doc(hidden)]
-    pub fn testing_before_rename(
-        mut self,
-        hook: impl Fn(&std::path::Path) -> std::io::Result<()> + Send + Sync + 'static,
-    ) -> Self {
-        self.before_rename = Some(Arc::new(hook));
-        self
-    }
+    session_builder_methods!();
 
     /// Builds the source (no I/O happens here).
     pub fn build(self) -> Sso {
-        let env = self.env.unwrap_or_default();
-        let transport = self.transport.unwrap_or_else(default_transport);
-        let cache_dir = self.cache_dir.or_else(|| cache::default_dir(&env));
+        let common = self.options.resolve(cache::default_dir, default_transport);
         Sso {
             inner: Arc::new(Inner {
                 settings: self.settings,
-                profile_name: self.profile_name,
-                env,
-                set: self.set,
-                time_source: self.time_source.unwrap_or_else(|| Arc::new(SystemClock)),
-                client: HttpClient::from_options(&transport),
-                transport,
-                cache_dir,
-                before_rename: self.before_rename,
-                refresh_lock: tokio::sync::Mutex::new(()),
+                client: HttpClient::from_options(&common.transport),
+                common,
             }),
         }
     }
@@ -332,13 +258,7 @@ impl Sso {
     pub fn builder(settings: SsoSettings) -> SsoBuilder {
         SsoBuilder {
             settings,
-            profile_name: None,
-            env: None,
-            set: None,
-            time_source: None,
-            transport: None,
-            cache_dir: None,
-            before_rename: None,
+            options: SessionOptions::default(),
         }
     }
 
@@ -352,6 +272,7 @@ impl Sso {
         let s = &self.inner.settings;
         let key = s.session_name.as_deref().unwrap_or(&s.start_url);
         self.inner
+            .common
             .cache_dir
             .as_ref()
             .map(|dir| dir.join(cache_file_name(key)))
@@ -360,7 +281,7 @@ impl Sso {
     /// The name the credentials carry: `sso role NAME in account ID (profile P)`.
     fn provider_name(&self) -> Cow<'static, str> {
         let s = &self.inner.settings;
-        match &self.inner.profile_name {
+        match &self.inner.common.profile_name {
             Some(p) => format!(
                 "sso role {} in account {} (profile {p})",
                 s.role_name, s.account_id
@@ -372,7 +293,7 @@ impl Sso {
 
     /// `aws sso login` with the profile, when known.
     fn login_advice(&self) -> String {
-        match &self.inner.profile_name {
+        match &self.inner.common.profile_name {
             Some(p) => format!("run `aws sso login --profile {p}`"),
             None => "run `aws sso login`".to_owned(),
         }
@@ -382,8 +303,8 @@ impl Sso {
         endpoint::resolve(
             service,
             PROVIDER_NAME,
-            &self.inner.env,
-            self.inner.set.as_ref(),
+            &self.inner.common.env,
+            self.inner.common.set.as_ref(),
             Some(&self.inner.settings.region),
             "SSO needs sso_region",
         )
@@ -408,7 +329,7 @@ impl Sso {
             ));
         };
         let (file, expires_at) = self.current(&path).await?;
-        let now = self.inner.time_source.now();
+        let now = self.inner.common.time_source.now();
         if expires_at > now + TOKEN_REFRESH_WINDOW {
             return Ok(Zeroizing::new(file.access_token().to_owned()));
         }
@@ -416,10 +337,10 @@ impl Sso {
             // The legacy form has no refresh: the token is used until it expires.
             return self.still_valid(&file, expires_at, now, None);
         }
-        let _refreshing = self.inner.refresh_lock.lock().await;
+        let _refreshing = self.inner.common.refresh_lock.lock().await;
         // Another task or process may have refreshed the file meanwhile.
         let (file, expires_at) = self.current(&path).await?;
-        let now = self.inner.time_source.now();
+        let now = self.inner.common.time_source.now();
         if expires_at > now + TOKEN_REFRESH_WINDOW {
             return Ok(Zeroizing::new(file.access_token().to_owned()));
         }
@@ -442,7 +363,7 @@ impl Sso {
                 if let Err(e) = cache::write_atomically(
                     path.clone(),
                     updated.to_bytes(),
-                    self.inner.before_rename.clone(),
+                    self.inner.common.before_rename.clone(),
                 )
                 .await
                 {
@@ -549,7 +470,7 @@ impl Sso {
         ];
         let advice = self.login_advice();
         let (uri, headers, body, advice) = (&uri, &headers, &body, &advice);
-        retry(&self.inner.transport, "SSO-OIDC CreateToken", |attempt| async move {
+        retry(&self.inner.common.transport, "SSO-OIDC CreateToken", |attempt| async move {
             let response = match self
                 .inner
                 .client
@@ -622,7 +543,7 @@ impl Sso {
         let advice = self.login_advice();
         let (uri, headers, name, advice) = (&uri, &headers, &name, &advice);
         retry(
-            &self.inner.transport,
+            &self.inner.common.transport,
             "SSO GetRoleCredentials",
             |attempt| async move {
                 let response = match self
