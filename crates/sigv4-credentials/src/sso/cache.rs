@@ -1,7 +1,7 @@
 //! The token cache files the AWS CLI writes (`aws sso login`) and the SDKs read and refresh:
 //! `~/.aws/sso/cache/<SHA-1 hex of the session name, or of the start URL>.json`.
 //!
-//! A file is read whole and written back whole and atomically ([`crate::atomic_file`]): the new
+//! A file is read whole and written back whole and atomically: the new
 //! contents go to a temporary file in the same directory, which is flushed to disk (`fsync`) and
 //! then renamed over the old file. A reader (another process, the CLI) sees the old file or the new one, never a
 //! half-written one, and a crash before the rename leaves the old file (and its refresh token) as

@@ -27,7 +27,7 @@ pub mod tls;
 pub(crate) use client::{HttpClient, HttpError, Response};
 
 /// Timeouts, attempts and TLS for a source's HTTP calls. Every source builder takes one
-/// ([`transport`](crate::ImdsBuilder::transport)); each source starts from its own defaults (IMDS:
+/// ([`transport`](crate::imds::ImdsBuilder::transport)); each source starts from its own defaults (IMDS:
 /// 1 s / 1 s, 4 attempts; containers: 2 s / 5 s, 3 attempts; STS: 3.1 s / 5 s, 3 attempts).
 #[derive(Clone)]
 pub struct TransportOptions {
