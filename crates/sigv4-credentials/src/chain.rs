@@ -1,5 +1,5 @@
-//! [`DefaultChain`]: environment → profile (static keys, `credential_process`, role chains, web
-//! identity) → web identity (EKS IRSA) → container → IMDS, behind one [`CredentialsCache`].
+//! [`DefaultChain`]: environment → profile (static keys, `credential_process`, assume role, SSO,
+//! `aws login`) → web identity (EKS IRSA) → container → IMDS, behind one [`CredentialsCache`].
 //!
 //! The sources are tried in the AWS SDKs' order, and the rule for moving on is strict:
 //!
@@ -51,7 +51,8 @@ pub const CHAIN_NAME: &str = "default chain";
 /// A named source in a chain.
 pub type NamedProvider = (Cow<'static, str>, Arc<dyn ProvideCredentials>);
 
-/// The default credentials chain (environment → profile → web identity → container → IMDS), cached.
+/// The default credentials chain (environment → profile (static keys, `credential_process`,
+/// assume role, SSO, `aws login`) → web identity → container → IMDS), cached.
 ///
 /// Cheap to clone (an `Arc` inside); clones share the cache. See the [module docs](self) for the
 /// rules.

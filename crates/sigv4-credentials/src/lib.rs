@@ -1,11 +1,12 @@
 //! AWS credentials that find themselves and stay fresh.
 //!
 //! Sources ([`Environment`], [`Profile`] with its role chains, [`WebIdentity`] for EKS IRSA,
-//! [`AssumeRole`] in code, [`Container`], [`Imds`]) each implement [`ProvideCredentials`];
-//! [`CredentialsCache`] sits in front of any expiring source (lock-free reads, one refresh in
-//! flight, refreshed ahead of expiry); [`DefaultChain`] tries them in the SDKs' order. Every source
-//! that calls out uses one transport ([`TransportOptions`], HTTPS through [`tls`] with the default
-//! `tls` feature); STS calls ([`sts`]) are signed by this workspace's own `sigv4-core`.
+//! [`AssumeRole`] in code, IAM Identity Center's [`sso::Sso`], `aws login`'s [`login::Login`],
+//! [`Container`], [`Imds`]) each implement [`ProvideCredentials`]; [`CredentialsCache`] sits in
+//! front of any expiring source (lock-free reads, one refresh in flight, refreshed ahead of
+//! expiry); [`DefaultChain`] tries them in the SDKs' order. Every source that calls out uses one
+//! transport ([`TransportOptions`], HTTPS through [`tls`] with the default `tls` feature); STS
+//! calls ([`sts`]) are signed by this workspace's own `sigv4-core`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), sigv4_credentials::CredentialsError> {
@@ -35,18 +36,23 @@ pub use sigv4_core::clock::{ManualClock, SharedTimeSource, SystemClock, TimeSour
 pub use sigv4_core::Credentials;
 
 pub mod assume_role;
+pub(crate) mod atomic_file;
 pub mod cache;
+pub(crate) mod cached_session;
 pub mod chain;
 pub mod container;
 pub mod document;
+pub mod endpoint;
 pub mod environment;
 pub(crate) mod transport;
 pub mod web_identity;
 #[cfg(feature = "tls")]
 pub use transport::tls;
 pub mod imds;
+pub mod login;
 pub mod process;
 pub mod profile;
+pub mod sso;
 pub mod sts;
 
 pub use assume_role::AssumeRole;

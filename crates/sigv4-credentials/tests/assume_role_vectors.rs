@@ -3,7 +3,8 @@
 //! case, each resolving the case's profiles with `profile::chain::resolve` and comparing the chain
 //! (base, then the roles in the order they are assumed) or the error with the case's output.
 //!
-//! The `Sso` base is compared by kind only: SSO's own settings are read when SSO is supported.
+//! The `Sso` base is compared with its settings (`sso_session`, `sso_start_url`, `sso_region`,
+//! `sso_account_id`, `sso_role_name`: the session's for the `sso_session` form).
 
 use serde_json::Value;
 use sigv4_credentials::profile::chain::{resolve, Base, NamedSource};
@@ -121,7 +122,23 @@ fn run(index: usize, docs: &str) {
             );
             assert_eq!(session_name.clone(), text(v, "role_session_name"), "{docs}");
         }
-        (Base::Sso { .. }, (kind, _)) if kind == "Sso" => {}
+        (
+            Base::Sso {
+                session_name,
+                start_url,
+                region,
+                account_id,
+                role_name,
+                ..
+            },
+            (kind, v),
+        ) if kind == "Sso" => {
+            assert_eq!(session_name.clone(), text(v, "sso_session"), "{docs}");
+            assert_eq!(start_url.clone(), text(v, "sso_start_url"), "{docs}");
+            assert_eq!(region.clone(), text(v, "sso_region"), "{docs}");
+            assert_eq!(account_id.clone(), text(v, "sso_account_id"), "{docs}");
+            assert_eq!(role_name.clone(), text(v, "sso_role_name"), "{docs}");
+        }
         (got, want) => panic!("{docs}: base {got:?}, expected {want:?}"),
     }
     assert_eq!(chain.roles.len(), roles.len(), "{docs}: number of roles");

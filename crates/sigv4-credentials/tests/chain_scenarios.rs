@@ -48,9 +48,18 @@
 //! # Coverage
 //! [`SCENARIOS`] lists all 29 recorded scenarios and how each is covered; every one has a test of
 //! the same name, and `every_scenario_is_accounted_for` checks the list against the fixture folder.
-//! Scenarios that need SSO (not implemented yet) are run too: the chain must stop at the profile
-//! source with a "not supported yet" error naming the profile and key, without any HTTP traffic. None of the recorded scenarios uses `credential_process` (that
-//! source is covered by `profile_provider_vectors.rs`).
+//! None of the recorded scenarios uses `credential_process` (that source is covered by
+//! `profile_provider_vectors.rs`).
+//!
+//! # SSO
+//! - The portal's recorded `https://portal.sso…` authority is reached like STS's (plain HTTP at the
+//!   server, URI and `Host` unchanged: the `Host` header is compared, so the FIPS / dual-stack
+//!   endpoint the source resolved is checked); the token cache of `fs/` is read from the
+//!   temporary `HOME`; the bearer header `x-amz-sso_bearer_token` is compared.
+//! - The order of query parameters is not compared (the recordings have `account_id` and
+//!   `role_name` in both orders); their names and values are.
+//! - `sso_server_error` has one recorded exchange (a 503): that replay makes a single attempt.
+//!   A 5xx from the portal is retried (tests/sso.rs checks it against the emulator).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -82,32 +91,20 @@ use tokio::net::TcpListener;
 enum Coverage {
     /// Replayed as recorded; the SDK's result is expected.
     Replayed,
-    /// Needs a source not implemented yet: the chain must stop at the profile source with a
-    /// "not supported yet" error naming this profile and key, and make no HTTP request.
-    NotSupportedYet {
-        profile: &'static str,
-        key: &'static str,
-    },
     /// Replayed as recorded, but where the SDK's error text is its own wording, ours must contain
     /// this text instead (each use says why).
     ReplayedWithError(&'static str),
 }
 
-use Coverage::{NotSupportedYet, Replayed, ReplayedWithError};
+use Coverage::{Replayed, ReplayedWithError};
 
-const fn unsupported(profile: &'static str, key: &'static str) -> Coverage {
-    NotSupportedYet { profile, key }
-}
+/// Scenarios whose recording holds one attempt of a call our source would retry: replayed with a
+/// single attempt.
+const SINGLE_ATTEMPT: &[&str] = &["sso_server_error"];
 
 /// Every scenario in `tests/fixtures/credential-chain/`, with a test of the same name each.
-///
-/// Out of scope for now: SSO (`sso_start_url`): `e2e_fips_and_dual_stack_sso`, `sso_assume_role`,
-/// `sso_no_token_file`, `sso_server_error` stop at the profile source with "not supported yet".
 const SCENARIOS: &[(&str, Coverage)] = &[
-    (
-        "e2e_fips_and_dual_stack_sso",
-        unsupported("sso-test", "sso_start_url"),
-    ),
+    ("e2e_fips_and_dual_stack_sso", Replayed),
     ("ecs_assume_role", Replayed),
     ("ecs_credentials", Replayed),
     ("ecs_credentials_invalid_profile", Replayed),
@@ -136,12 +133,19 @@ const SCENARIOS: &[(&str, Coverage)] = &[
     ),
     ("profile_static_keys", Replayed),
     ("profile_static_keys_case_insensitive", Replayed),
-    ("sso_assume_role", unsupported("sso-test", "sso_start_url")),
+    ("sso_assume_role", Replayed),
+    // The SDK: "failed to read `/home/.aws/sso/cache/dace….json`: No such file or directory
+    // (os error 2)"; ours has the same words after the temporary directory's path.
     (
         "sso_no_token_file",
-        unsupported("sso-test", "sso_start_url"),
+        ReplayedWithError("/home/.aws/sso/cache/dace00cba5f8355ec9d274ceb2bcebdfbeed0e12.json`: No such file or directory (os error 2)"),
     ),
-    ("sso_server_error", unsupported("sso-test", "sso_start_url")),
+    // The SDK: "an error occurred while loading credentials" (its generic wrapper); ours names
+    // the call and the status.
+    (
+        "sso_server_error",
+        ReplayedWithError("SSO GetRoleCredentials for role MySsoRole in account 123456789 at https://portal.sso.us-east-2.amazonaws.com was refused (HTTP 503)"),
+    ),
     ("web_identity_source_profile_no_env", Replayed),
     ("web_identity_token_env", Replayed),
     // The SDK adds the modeled error's type name ("InvalidIdentityTokenException: ..."); ours
@@ -486,10 +490,9 @@ fn answer(state: &Mutex<ServerState>, request: &Request<Bytes>) -> Response<Full
         body: String::from_utf8_lossy(request.body()).into_owned(),
     });
     let received = &state.received[index];
-    let next = state
-        .script
-        .get(index)
-        .filter(|e| e.method == received.method && e.path == received.path);
+    let next = state.script.get(index).filter(|e| {
+        e.method == received.method && normalized(&e.path) == normalized(&received.path)
+    });
     let Some(exchange) = next else {
         // Not the recorded next request: the test fails on the traffic check; a 404 keeps the
         // chain from being fed an answer meant for another request.
@@ -518,11 +521,24 @@ fn answer(state: &Mutex<ServerState>, request: &Request<Bytes>) -> Response<Full
 type Outcome = Result<Credentials, CredentialsError>;
 
 /// Recorded request headers that must be sent the same way (when the recording has them).
-const KEY_HEADERS: [&str; 3] = [
+const KEY_HEADERS: [&str; 4] = [
     "x-aws-ec2-metadata-token",
     "x-aws-ec2-metadata-token-ttl-seconds",
     "authorization",
+    "x-amz-sso_bearer_token",
 ];
+
+/// A path with its query parameters sorted: the order of query parameters is not significant.
+fn normalized(path: &str) -> String {
+    match path.split_once('?') {
+        None => path.to_owned(),
+        Some((path, query)) => {
+            let mut pairs: Vec<&str> = query.split('&').collect();
+            pairs.sort_unstable();
+            format!("{path}?{}", pairs.join("&"))
+        }
+    }
+}
 
 /// Variables holding a path into the virtual filesystem.
 const PATH_VARIABLES: [&str; 5] = [
@@ -628,6 +644,9 @@ impl Replay {
             .expect("server address");
         let mut transport = sigv4_credentials::TransportOptions::new(patience, patience)
             .initial_backoff(Duration::from_millis(1));
+        if SINGLE_ATTEMPT.contains(&self.name) {
+            transport = transport.max_attempts(1);
+        }
         for exchange in &self.script {
             transport =
                 transport.testing_plaintext_override(exchange.authority.clone(), server_addr);
@@ -670,6 +689,9 @@ impl Replay {
             .expect("server address");
         let mut transport = sigv4_credentials::TransportOptions::new(patience, patience)
             .initial_backoff(Duration::from_millis(1));
+        if SINGLE_ATTEMPT.contains(&self.name) {
+            transport = transport.max_attempts(1);
+        }
         for exchange in &self.script {
             transport =
                 transport.testing_plaintext_override(exchange.authority.clone(), server_addr);
@@ -689,13 +711,13 @@ impl Replay {
         let received = self.server.received();
         let show = |r: &[Received]| {
             r.iter()
-                .map(|r| format!("{} {}", r.method, r.path))
+                .map(|r| format!("{} {}", r.method, normalized(&r.path)))
                 .collect::<Vec<_>>()
         };
         let recorded: Vec<String> = self
             .script
             .iter()
-            .map(|e| format!("{} {}", e.method, e.path))
+            .map(|e| format!("{} {}", e.method, normalized(&e.path)))
             .collect();
         assert_eq!(
             show(&received),
@@ -711,6 +733,17 @@ impl Replay {
             {
                 self.assert_sts_request(i, got, want);
                 continue;
+            }
+            // A named host (STS, the SSO portal, an endpoint override) is reached through the
+            // plaintext override: the Host header says which endpoint the source resolved.
+            if want.host.parse::<std::net::IpAddr>().is_err() {
+                let host = got.headers.get("host").and_then(|v| v.to_str().ok());
+                assert_eq!(
+                    host,
+                    Some(want.host.as_str()),
+                    "scenario {}: request {i}: Host (the endpoint)",
+                    self.name
+                );
             }
             for name in KEY_HEADERS {
                 let Some(expected) = find_header(&want.headers, name) else {
@@ -793,20 +826,6 @@ impl Replay {
         );
     }
 
-    fn assert_no_traffic(&self, outcome: &Outcome) {
-        let received = self.server.received();
-        assert!(
-            received.is_empty(),
-            "scenario {}: expected no HTTP request, got {:?}; the chain answered {}",
-            self.name,
-            received
-                .iter()
-                .map(|r| format!("{} {}", r.method, r.path))
-                .collect::<Vec<_>>(),
-            describe(outcome)
-        );
-    }
-
     /// The result is the SDK's (see the module docs for the mapping).
     fn assert_expected(&self, outcome: &Outcome) {
         match (&self.expected, outcome) {
@@ -835,30 +854,6 @@ impl Replay {
                 describe(outcome)
             ),
         }
-    }
-
-    /// The chain stops at the profile source: "not supported yet", naming profile and key.
-    fn assert_not_supported(&self, outcome: &Outcome, profile: &str, key: &str) {
-        self.assert_no_traffic(outcome);
-        let ok = match outcome {
-            Err(CredentialsError::Failed {
-                provider, message, ..
-            }) => {
-                provider == "profile"
-                    && message.contains("not supported yet")
-                    && message.contains(&format!("profile `{profile}`"))
-                    && message.contains(&format!("`{key}`"))
-            }
-            _ => false,
-        };
-        assert!(
-            ok,
-            "scenario {} (out of scope; the SDK expects {}): expected the profile source to fail with \
-             \"not supported yet\" naming profile `{profile}` and key `{key}`, got {}",
-            self.name,
-            show_expected(&self.expected),
-            describe(outcome)
-        );
     }
 
     /// The attempt line a `NoneFound` error has for `source`.
@@ -970,19 +965,8 @@ async fn replay(name: &'static str) -> Checked {
                 describe(&outcome)
             );
         }
-        other => panic!("scenario {name} is listed as {other:?}, not replayed"),
     }
     Checked { replay, outcome }
-}
-
-/// Runs a scenario listed as [`Coverage::NotSupportedYet`].
-async fn not_supported(name: &'static str) {
-    let NotSupportedYet { profile, key } = coverage(name) else {
-        panic!("scenario {name} is not listed as NotSupportedYet");
-    };
-    let replay = Replay::load(name).await;
-    let outcome = replay.run().await;
-    replay.assert_not_supported(&outcome, profile, key);
 }
 
 // ===== the list itself =====
@@ -1209,26 +1193,46 @@ async fn imds_assume_role() {
     replay("imds_assume_role").await;
 }
 
-// ===== out of scope: SSO =====
+// ===== SSO =====
 
 #[tokio::test]
 async fn e2e_fips_and_dual_stack_sso() {
-    not_supported("e2e_fips_and_dual_stack_sso").await;
+    // AWS_USE_FIPS_ENDPOINT + AWS_USE_DUALSTACK_ENDPOINT: https://portal.sso-fips.us-east-2.api.aws
+    // (the sso_region, not AWS_REGION).
+    let Checked { outcome, .. } = replay("e2e_fips_and_dual_stack_sso").await;
+    assert_eq!(
+        outcome.unwrap().provider_name(),
+        "sso role MySsoRole in account 123456789 (profile sso-test)"
+    );
 }
 
 #[tokio::test]
 async fn sso_assume_role() {
-    not_supported("sso_assume_role").await;
+    replay("sso_assume_role").await;
 }
 
 #[tokio::test]
 async fn sso_no_token_file() {
-    not_supported("sso_no_token_file").await;
+    // No token file: retrying cannot help, so the error is NonRecoverable and says what to run.
+    let Checked { replay, outcome } = replay("sso_no_token_file").await;
+    let err = outcome.unwrap_err();
+    assert!(err.is_non_recoverable(), "scenario {}: {err}", replay.name);
+    assert!(
+        err.to_string().contains("aws sso login --profile sso-test"),
+        "scenario {}: {err}",
+        replay.name
+    );
 }
 
 #[tokio::test]
 async fn sso_server_error() {
-    not_supported("sso_server_error").await;
+    let Checked { replay, outcome } = replay("sso_server_error").await;
+    let err = outcome.unwrap_err();
+    assert!(
+        !err.is_non_recoverable(),
+        "scenario {}: a 503 may pass: {err}",
+        replay.name
+    );
 }
 
 // ===== web identity =====
@@ -1329,4 +1333,27 @@ async fn assume_role_override_service_env_url() {
 #[tokio::test]
 async fn assume_role_override_service_profile_url() {
     replay_profile("assume_role_override_service_profile_url").await;
+}
+
+#[tokio::test]
+async fn sso_credentials() {
+    // sso_session form: the token file is the SHA-1 of the session name `dev`.
+    replay_profile("sso_credentials").await;
+}
+
+#[tokio::test]
+async fn sso_override_global_env_url() {
+    // AWS_ENDPOINT_URL applies to the SSO portal too.
+    replay_profile("sso_override_global_env_url").await;
+}
+
+#[tokio::test]
+async fn sso_token() {
+    // No sso_account_id / sso_role_name: a token profile, not credentials; no request.
+    replay_profile("sso_token").await;
+}
+
+#[tokio::test]
+async fn invalid_sso_credentials_config() {
+    replay_profile("invalid_sso_credentials_config").await;
 }

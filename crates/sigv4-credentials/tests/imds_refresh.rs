@@ -25,7 +25,9 @@ use sigv4_credentials::{
     ProvideCredentials, SharedTimeSource, TimeSource,
 };
 use sigv4_testkit::imds::{Fault, FaultRule, ImdsEmulator, Target};
-use tokio::task::JoinSet;
+
+mod common;
+use common::call_concurrently;
 
 const START: u64 = 1_800_000_000;
 const MIN: Duration = Duration::from_secs(60);
@@ -124,23 +126,6 @@ fn shared(clock: &ManualClock) -> SharedTimeSource {
 }
 
 /// `n` callers at once, each on its own task; their results in no particular order.
-async fn call_concurrently<P>(provider: &P, n: usize) -> Vec<Result<Credentials, CredentialsError>>
-where
-    P: ProvideCredentials + Clone + 'static,
-{
-    let mut tasks = JoinSet::new();
-    for _ in 0..n {
-        let provider = provider.clone();
-        tasks.spawn(async move { provider.provide_credentials().await });
-    }
-    let mut results = Vec::with_capacity(n);
-    while let Some(joined) = tasks.join_next().await {
-        results.push(joined.expect("a caller task panicked"));
-    }
-    results
-}
-
-/// Checks that `got` is the generation with this access key id and expiry, valid at `now`.
 #[track_caller]
 fn assert_generation(
     got: &Result<Credentials, CredentialsError>,

@@ -273,20 +273,23 @@ async fn a_directory_instead_of_a_file_fails() {
 }
 
 #[tokio::test]
-async fn sso_is_not_supported_yet_and_says_so() {
-    // SSO comes with a later release; until then the profile source fails naming the profile and
-    // the key, rather than falling through to the profile's other keys or another source.
+async fn sso_profiles_use_sso_and_never_fall_through_to_their_other_keys() {
+    // An SSO profile is served by SSO, even when it also has static keys: without a token file
+    // the error says to log in (and is not retried); without account and role it is a token
+    // profile, an error naming the profile and key.
     let cases = [
         (
             "sso_session = corp\nsso_account_id = 123456789012\nsso_role_name = R",
-            "sso_session",
+            "run `aws sso login --profile work`",
+            true,
         ),
         (
             "sso_start_url = https://x.awsapps.com/start\nsso_region = us-east-1",
-            "sso_start_url",
+            "profile `work` uses `sso_start_url` without sso_account_id and sso_role_name",
+            false,
         ),
     ];
-    for (body, key) in cases {
+    for (body, wanted, non_recoverable) in cases {
         let home = Home::new();
         home.config(&format!(
             "[profile base]\naws_access_key_id = AKID\naws_secret_access_key = {SECRET}\n\
@@ -294,10 +297,9 @@ async fn sso_is_not_supported_yet_and_says_so() {
              [sso-session corp]\nsso_region = us-east-1\nsso_start_url = https://x.awsapps.com/start\n"
         ));
         let err = home.load(&[("AWS_PROFILE", "work")]).await.unwrap_err();
-        let text = assert_failed(&err);
-        assert!(text.contains("not supported yet"), "{body}: {text}");
-        assert!(text.contains("`work`"), "{body}: {text}");
-        assert!(text.contains(&format!("`{key}`")), "{body}: {text}");
+        assert_eq!(err.is_non_recoverable(), non_recoverable, "{body}: {err}");
+        let text = err.to_string();
+        assert!(text.contains(wanted), "{body}: {text}");
         assert_no_secrets(&err);
     }
 }
@@ -522,4 +524,18 @@ mod credential_process {
             other => panic!("expected Timeout, got {other:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn an_sso_profile_whose_start_url_differs_from_its_session_is_refused() {
+    let home = Home::new();
+    home.config(
+        "[profile work]\nsso_session = corp\nsso_start_url = https://other.awsapps.com/start\n\
+         sso_account_id = 123456789012\nsso_role_name = R\n\
+         [sso-session corp]\nsso_region = us-east-1\nsso_start_url = https://corp.awsapps.com/start\n",
+    );
+    let err = home.load(&[("AWS_PROFILE", "work")]).await.unwrap_err();
+    let text = assert_failed(&err);
+    assert!(text.contains("differs"), "{text}");
+    assert!(text.contains("https://corp.awsapps.com/start"), "{text}");
 }

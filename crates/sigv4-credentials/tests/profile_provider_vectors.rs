@@ -155,7 +155,11 @@ async fn invalid_sso_credentials_config() {
     expect_err(
         "invalid_sso_credentials_config",
         false,
-        &["`default`", "`sso_session`", "not supported yet"],
+        &[
+            "`default`",
+            "`sso_session`",
+            "selected profile will resolve an access token instead of credentials",
+        ],
     )
     .await;
 }

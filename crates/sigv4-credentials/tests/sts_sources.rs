@@ -389,7 +389,7 @@ async fn assume_role_in_code_behind_a_cache() {
         .endpoint(StsEndpoint {
             uri: sts.endpoint().parse().unwrap(),
             region: "eu-central-1".into(),
-            source: "test",
+            source: "test".into(),
         })
         .time_source(shared(&clock))
         .build(request, base);
@@ -424,7 +424,7 @@ async fn access_denied_is_non_recoverable() {
         .endpoint(StsEndpoint {
             uri: sts.endpoint().parse().unwrap(),
             region: "us-east-1".into(),
-            source: "test",
+            source: "test".into(),
         })
         .time_source(shared(&clock))
         .build(request, base);

@@ -3,6 +3,10 @@
 //!
 //! - [`imds`]: the EC2 Instance Metadata Service (IMDSv2), with rotating instance-role credentials.
 //! - [`sts`]: STS `AssumeRole` (signature checked) and `AssumeRoleWithWebIdentity`, role chains.
+//! - [`sso`]: IAM Identity Center: the SSO portal (`GetRoleCredentials`) and SSO-OIDC
+//!   (`CreateToken`), tokens expiring on an injected clock, refresh tokens rotating.
+//! - [`signin`]: the AWS sign-in token endpoint of `aws login` sessions (DPoP-checked refresh,
+//!   rotating refresh tokens).
 //! - [`endpoint`]: an API-Gateway-like endpoint that verifies every signature, following the
 //!   credentials the emulators issue.
 //! - [`fault`]: the fault rules the emulators share (a 5xx, a hang, a delay, a closed connection,
@@ -17,4 +21,6 @@ mod issue;
 mod log;
 mod rfc3339;
 mod server;
+pub mod signin;
+pub mod sso;
 pub mod sts;

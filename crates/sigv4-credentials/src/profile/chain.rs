@@ -69,12 +69,30 @@ pub enum Base {
         /// The command line.
         command: String,
     },
-    /// SSO (`sso_session` or the legacy `sso_start_url` form).
+    /// SSO (`sso_session` or the legacy `sso_start_url` form), with its settings as found (the
+    /// session's `sso_start_url` and `sso_region` for the `sso_session` form).
     Sso {
         /// The profile holding it.
         profile: String,
         /// The key that selected SSO.
         key: &'static str,
+        /// `sso_session`, if set.
+        session_name: Option<String>,
+        /// `sso_start_url`.
+        start_url: Option<String>,
+        /// `sso_region`.
+        region: Option<String>,
+        /// `sso_account_id` (none: the profile is for an SSO token, not credentials).
+        account_id: Option<String>,
+        /// `sso_role_name`.
+        role_name: Option<String>,
+    },
+    /// `login_session` (`aws login`): the session's ARN.
+    LoginSession {
+        /// The profile holding it.
+        profile: String,
+        /// The `login_session` value (the ARN of the signed-in session).
+        session: String,
     },
 }
 
@@ -107,10 +125,28 @@ impl fmt::Debug for Base {
                 .debug_struct("Process")
                 .field("profile", profile)
                 .finish_non_exhaustive(),
-            Base::Sso { profile, key } => f
+            Base::Sso {
+                profile,
+                key,
+                session_name,
+                start_url,
+                region,
+                account_id,
+                role_name,
+            } => f
                 .debug_struct("Sso")
                 .field("profile", profile)
                 .field("key", key)
+                .field("session_name", session_name)
+                .field("start_url", start_url)
+                .field("region", region)
+                .field("account_id", account_id)
+                .field("role_name", role_name)
+                .finish(),
+            Base::LoginSession { profile, session } => f
+                .debug_struct("LoginSession")
+                .field("profile", profile)
+                .field("session", session)
                 .finish(),
         }
     }
@@ -234,9 +270,29 @@ fn leaf(set: &ProfileSet, profile: &Section, name: &str, root: bool) -> Result<B
     }
     if let Some(key) = SSO_KEYS.into_iter().find(|k| value(profile, k).is_some()) {
         validate_sso(set, profile, name)?;
+        let session_name = value(profile, "sso_session").map(str::to_owned);
+        let session = session_name.as_deref().and_then(|s| set.sso_session(s));
+        // The session's settings win; the profile's are the legacy form.
+        let setting = |key: &str| {
+            session
+                .and_then(|s| value(s, key))
+                .or_else(|| value(profile, key))
+                .map(str::to_owned)
+        };
         return Ok(Base::Sso {
             profile: name.to_owned(),
             key,
+            start_url: setting("sso_start_url"),
+            region: setting("sso_region"),
+            session_name,
+            account_id: value(profile, "sso_account_id").map(str::to_owned),
+            role_name: value(profile, "sso_role_name").map(str::to_owned),
+        });
+    }
+    if let Some(session) = value(profile, "login_session") {
+        return Ok(Base::LoginSession {
+            profile: name.to_owned(),
+            session: session.to_owned(),
         });
     }
     if let Some(command) = value(profile, "credential_process") {
@@ -249,12 +305,12 @@ fn leaf(set: &ProfileSet, profile: &Section, name: &str, root: bool) -> Result<B
         return Ok(keys);
     }
     Err(ChainError {
-        message: format!("profile `{name}` did not contain credential information (no aws_access_key_id, credential_process, role_arn or SSO keys)"),
+        message: format!("profile `{name}` did not contain credential information (no aws_access_key_id, credential_process, role_arn, login_session or SSO keys)"),
         not_configured: root,
     })
 }
 
-/// The SDKs' checks of an SSO profile (SSO itself is not supported yet).
+/// The SDKs' checks of an SSO profile's keys.
 fn validate_sso(set: &ProfileSet, profile: &Section, name: &str) -> Result<(), ChainError> {
     let account = value(profile, "sso_account_id");
     let role = value(profile, "sso_role_name");
@@ -272,10 +328,22 @@ fn validate_sso(set: &ProfileSet, profile: &Section, name: &str) -> Result<(), C
         _ => {}
     }
     if let Some(session) = value(profile, "sso_session") {
-        if set.sso_session(session).is_none() {
+        let Some(section) = set.sso_session(session) else {
             return Err(ChainError::broken(format!(
                 "sso-session named `{session}` (referenced by profile `{name}`) was not found"
             )));
+        };
+        // The token cache is keyed by the session: a profile naming another start URL would use
+        // the wrong sign-in.
+        if let (Some(mine), Some(theirs)) = (
+            value(profile, "sso_start_url"),
+            value(section, "sso_start_url"),
+        ) {
+            if mine != theirs {
+                return Err(ChainError::broken(format!(
+                    "profile `{name}`: sso_start_url `{mine}` differs from `{theirs}` of the sso-session `{session}` it names; keep one"
+                )));
+            }
         }
         if value(profile, "sso_region").is_some() && account.is_none() {
             return Err(ChainError::broken(format!(

@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use super::chain::{self, Base, NamedSource};
 use super::ProfileSet;
 use crate::process::{self, CredentialProcess};
+use crate::sso::{Sso, SsoSettings};
 use crate::sts::{self, RoleRequest, StsClient};
 use crate::web_identity::rename;
 use crate::{
@@ -31,7 +32,9 @@ pub const PROVIDER_NAME: &str = "profile";
 ///   `AssumeRoleWithWebIdentity`); `credential_source` (`Environment`, `Ec2InstanceMetadata`,
 ///   `EcsContainer`); `credential_process` (the command is run, see [`crate::process`]);
 ///   `aws_access_key_id` + `aws_secret_access_key` (+ `aws_session_token`, `aws_account_id`),
-///   named `"profile:<name>"`; SSO keys give "not supported yet".
+///   named `"profile:<name>"`; `sso_session` / `sso_start_url` with `sso_account_id` and
+///   `sso_role_name` (IAM Identity Center, see [`crate::sso`]); `login_session` (`aws login`,
+///   see [`crate::login`]).
 /// - Roles: `role_arn` with `source_profile` (chains of any length, loops refused) or
 ///   `credential_source`; `role_session_name`, `external_id`, `duration_seconds`; `mfa_serial` is
 ///   an error (a library cannot prompt). STS's endpoint and region come from
@@ -267,14 +270,65 @@ impl Profile {
                     _ => Ok(creds),
                 }
             }
-            Base::Sso { profile, key } => Err(CredentialsError::failed(
-                PROVIDER_NAME,
-                format!(
-                    "profile `{profile}` uses `{key}` (SSO), which is not supported yet; use \
-                     static keys, credential_process or a role in that profile, or pick another \
-                     profile"
-                ),
-            )),
+            Base::Sso {
+                profile,
+                key,
+                session_name,
+                start_url,
+                region,
+                account_id,
+                role_name,
+            } => {
+                let (Some(account_id), Some(role_name)) = (account_id, role_name) else {
+                    return Err(CredentialsError::failed(
+                        PROVIDER_NAME,
+                        format!(
+                            "profile `{profile}` uses `{key}` without sso_account_id and sso_role_name: the selected profile will resolve an access token instead of credentials (set both to get a role's credentials)"
+                        ),
+                    ));
+                };
+                let missing = |what: &str| {
+                    CredentialsError::failed(
+                        PROVIDER_NAME,
+                        match session_name {
+                            Some(s) => format!(
+                                "sso-session `{s}` (used by profile `{profile}`) has no {what}"
+                            ),
+                            None => format!("profile `{profile}` uses `{key}` but has no {what}"),
+                        },
+                    )
+                };
+                let settings = SsoSettings {
+                    start_url: start_url.clone().ok_or_else(|| missing("sso_start_url"))?,
+                    region: region.clone().ok_or_else(|| missing("sso_region"))?,
+                    account_id: account_id.clone(),
+                    role_name: role_name.clone(),
+                    session_name: session_name.clone(),
+                };
+                let builder = Sso::builder(settings)
+                    .profile_name(profile.as_str())
+                    .env(self.env.clone())
+                    .profile_set(set.clone())
+                    .time_source(self.time_source.clone())
+                    .transport(self.transport.clone());
+                builder
+                    .build()
+                    .load()
+                    .await
+                    .map_err(|e| rename(e, PROVIDER_NAME))
+            }
+            Base::LoginSession { profile, session } => {
+                crate::login::Login::builder(session.as_str())
+                    .profile_name(profile.as_str())
+                    .env(self.env.clone())
+                    .profile_set(set.clone())
+                    .time_source(self.time_source.clone())
+                    .transport(self.transport.clone())
+                    .build()
+                    .load()
+                    .await
+                    .map_err(|e| rename(e, PROVIDER_NAME))
+            }
             Base::WebIdentity {
                 role_arn,
                 token_file,

@@ -1,14 +1,9 @@
 //! Where STS calls go, and in which region they are signed, as the SDKs configure it.
 //!
-//! The endpoint URL, in the SDKs' order (the shared "service-specific endpoints" rules):
-//! 1. `AWS_ENDPOINT_URL_STS`;
-//! 2. `AWS_ENDPOINT_URL`;
-//! 3. the `sts` sub-section's `endpoint_url` in the `[services NAME]` section the profile names
-//!    with `services = NAME`;
-//! 4. the profile's `endpoint_url`;
-//!
-//! none of them when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` (or the profile's
-//! `ignore_configured_endpoint_urls`) is `true`; else the regional endpoint of the region:
+//! The URL is resolved by the crate's one endpoint resolver ([`crate::endpoint`]) for the service
+//! id `sts`: `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`, the `sts` sub-section of the profile's
+//! `services` section, the profile's `endpoint_url` (none of them under
+//! `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`); else the regional endpoint of the region:
 //! `https://sts.{region}.amazonaws.com` (`.amazonaws.com.cn` in China), with FIPS
 //! (`AWS_USE_FIPS_ENDPOINT` / `use_fips_endpoint`: `sts-fips.`) and dual-stack
 //! (`AWS_USE_DUALSTACK_ENDPOINT` / `use_dualstack_endpoint`: `.api.aws`,
@@ -27,23 +22,14 @@
 //! assert!(regional_endpoint("cn-north-1", true, false).is_err());
 //! ```
 
-use http::Uri;
-
+use crate::endpoint::{self as service_endpoint, Service};
 use crate::profile::{ProfileSet, Section};
 use crate::{CredentialsError, Env};
 
 const PROVIDER: &str = "sts";
 
 /// Where STS calls go and how they are signed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StsEndpoint {
-    /// The endpoint URL (scheme, host, optional port and path).
-    pub uri: Uri,
-    /// The region the calls are signed for.
-    pub region: String,
-    /// Where the URL came from (for messages): `AWS_ENDPOINT_URL_STS`, `the regional endpoint`…
-    pub source: &'static str,
-}
+pub type StsEndpoint = service_endpoint::ServiceEndpoint;
 
 /// The regional STS endpoint for `region`, with the FIPS and dual-stack variants.
 pub fn regional_endpoint(
@@ -51,78 +37,23 @@ pub fn regional_endpoint(
     fips: bool,
     dual_stack: bool,
 ) -> Result<String, CredentialsError> {
-    if region.is_empty()
-        || !region
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    {
-        return Err(CredentialsError::failed(
-            PROVIDER,
-            format!("`{region}` is not a valid region name"),
-        ));
-    }
+    sts_url(region, fips, dual_stack).map_err(|e| CredentialsError::failed(PROVIDER, e))
+}
+
+/// STS's default host pattern (see [`regional_endpoint`]), for [`Service::STS`].
+pub(crate) fn sts_url(region: &str, fips: bool, dual_stack: bool) -> Result<String, String> {
     if region == "aws-global" && !fips && !dual_stack {
         return Ok("https://sts.amazonaws.com".to_owned());
-    }
-    let china = region.starts_with("cn-");
-    if china && fips {
-        return Err(CredentialsError::failed(
-            PROVIDER,
-            format!("FIPS endpoints are not available in {region} (the aws-cn partition has none); turn off use_fips_endpoint / AWS_USE_FIPS_ENDPOINT"),
-        ));
     }
     let region = if region == "aws-global" {
         "us-east-1"
     } else {
         region
     };
-    let prefix = if fips { "sts-fips" } else { "sts" };
     // In GovCloud the regular STS endpoints are already FIPS 140 validated.
-    let prefix = if fips && region.starts_with("us-gov-") && !dual_stack {
-        "sts"
-    } else {
-        prefix
-    };
-    let suffix = match (china, dual_stack) {
-        (false, false) => "amazonaws.com",
-        (false, true) => "api.aws",
-        (true, false) => "amazonaws.com.cn",
-        (true, true) => "api.amazonwebservices.com.cn",
-    };
-    Ok(format!("https://{prefix}.{region}.{suffix}"))
-}
-
-fn truthy(value: &str) -> Option<bool> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" => Some(true),
-        "false" => Some(false),
-        _ => None,
-    }
-}
-
-/// A boolean setting: the variable, else the profile key; anything but `true`/`false` is an error.
-fn flag(
-    env: &Env,
-    profile: Option<&Section>,
-    var: &str,
-    key: &str,
-) -> Result<bool, CredentialsError> {
-    let (raw, from) = match env.get_non_blank(var) {
-        Some(v) => (v, var.to_owned()),
-        None => match profile
-            .and_then(|p| p.get(key))
-            .filter(|v| !v.trim().is_empty())
-        {
-            Some(v) => (v.to_owned(), format!("the profile key {key}")),
-            None => return Ok(false),
-        },
-    };
-    truthy(&raw).ok_or_else(|| {
-        CredentialsError::failed(
-            PROVIDER,
-            format!("{from} must be true or false, not `{}`", raw.trim()),
-        )
-    })
+    let gov_regular = region.starts_with("us-gov-") && !dual_stack;
+    let fips = fips && !gov_regular;
+    service_endpoint::partition_host("sts", region, fips, dual_stack)
 }
 
 /// The region for STS calls: `AWS_REGION`, `AWS_DEFAULT_REGION`, then the profile's `region`.
@@ -138,93 +69,19 @@ pub fn resolve_region(env: &Env, profile: Option<&Section>) -> Option<String> {
         .map(|r| r.trim().to_owned())
 }
 
-/// The configured endpoint URL, if any (see the module docs for the order).
-fn configured_url(
-    env: &Env,
-    set: Option<&ProfileSet>,
-) -> Result<Option<(String, &'static str)>, CredentialsError> {
-    let profile = set.and_then(ProfileSet::selected);
-    if flag(
-        env,
-        profile,
-        "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
-        "ignore_configured_endpoint_urls",
-    )? {
-        return Ok(None);
-    }
-    if let Some(url) = env.get_non_blank("AWS_ENDPOINT_URL_STS") {
-        return Ok(Some((url, "AWS_ENDPOINT_URL_STS")));
-    }
-    if let Some(url) = env.get_non_blank("AWS_ENDPOINT_URL") {
-        return Ok(Some((url, "AWS_ENDPOINT_URL")));
-    }
-    if let (Some(set), Some(profile)) = (set, profile) {
-        if let Some(services) = profile
-            .get("services")
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            let section = set.services(services).ok_or_else(|| {
-                CredentialsError::failed(
-                    PROVIDER,
-                    format!(
-                        "profile `{}` names `services = {services}`, but there is no [services {services}] section",
-                        set.selected_name()
-                    ),
-                )
-            })?;
-            if let Some(url) = section
-                .sub_property("sts", "endpoint_url")
-                .filter(|u| !u.trim().is_empty())
-            {
-                return Ok(Some((
-                    url.to_owned(),
-                    "the `sts` endpoint_url of the services section",
-                )));
-            }
-        }
-        if let Some(url) = profile.get("endpoint_url").filter(|u| !u.trim().is_empty()) {
-            return Ok(Some((url.to_owned(), "the profile key endpoint_url")));
-        }
-    }
-    Ok(None)
-}
-
 /// The STS endpoint and signing region for this environment and profile set (the selected
 /// profile's settings apply).
 pub fn resolve(env: &Env, set: Option<&ProfileSet>) -> Result<StsEndpoint, CredentialsError> {
     let profile = set.and_then(ProfileSet::selected);
     let region = resolve_region(env, profile);
-    let configured = configured_url(env, set)?;
-    let (url, source) = match (&configured, &region) {
-        (Some((url, source)), _) => (url.trim().to_owned(), *source),
-        (None, Some(region)) => {
-            let fips = flag(env, profile, "AWS_USE_FIPS_ENDPOINT", "use_fips_endpoint")?;
-            let dual = flag(
-                env,
-                profile,
-                "AWS_USE_DUALSTACK_ENDPOINT",
-                "use_dualstack_endpoint",
-            )?;
-            (
-                regional_endpoint(region, fips, dual)?,
-                "the regional endpoint",
-            )
-        }
-        (None, None) => {
-            return Err(CredentialsError::failed(
-                PROVIDER,
-                "STS needs a region to know where to send the call and how to sign it: set \
-                 AWS_REGION, or `region` in the profile",
-            ))
-        }
-    };
-    let uri = crate::transport::parse_endpoint(
-        &url,
+    let (uri, source) = service_endpoint::resolve(
+        &Service::STS,
         PROVIDER,
-        "STS",
-        source,
-        "https://sts.us-east-1.amazonaws.com",
+        env,
+        set,
+        region.as_deref(),
+        "STS needs a region to know where to send the call and how to sign it: set \
+         AWS_REGION, or `region` in the profile",
     )?;
     let region = match region {
         Some(region) if region == "aws-global" => "us-east-1".to_owned(),
@@ -239,7 +96,6 @@ pub fn resolve(env: &Env, set: Option<&ProfileSet>) -> Result<StsEndpoint, Crede
         source,
     })
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,7 @@ use sigv4_core::{Payload, Signer, SigningParams};
 use zeroize::Zeroizing;
 
 use crate::profile::ProfileSet;
-use crate::transport::{retry, Attempt, HttpClient, HttpError, TransportOptions};
+use crate::transport::{retry, transport_failure, Attempt, HttpClient, TransportOptions};
 use crate::{Credentials, CredentialsError, Env, SharedTimeSource};
 
 pub mod endpoint;
@@ -282,25 +282,16 @@ impl StsClient {
             {
                 Ok(response) => response,
                 Err(e) => {
-                    let retryable = retryable_transport(&e);
-                    let error = CredentialsError::failed_with(
-                        provider.clone(),
-                        format!(
-                            "STS {what} at {} failed{}: {e}",
-                            shown(endpoint),
-                            if attempt.last && attempt.number > 1 {
-                                format!(" after {} attempts", attempt.number)
-                            } else {
-                                String::new()
-                            }
-                        ),
-                        e,
+                    let message = format!(
+                        "STS {what} at {} failed{}",
+                        shown(endpoint),
+                        if attempt.last && attempt.number > 1 {
+                            format!(" after {} attempts", attempt.number)
+                        } else {
+                            String::new()
+                        }
                     );
-                    return if retryable {
-                        Attempt::Retry(error)
-                    } else {
-                        Attempt::Done(Err(error))
-                    };
+                    return transport_failure(e, provider.clone(), &message);
                 }
             };
             let text = String::from_utf8_lossy(&response.body);
@@ -417,21 +408,7 @@ fn host_header(uri: &http::Uri) -> Option<HeaderValue> {
 }
 
 fn shown(endpoint: &StsEndpoint) -> String {
-    format!(
-        "{}://{}",
-        endpoint.uri.scheme_str().unwrap_or("https"),
-        endpoint.uri.authority().map_or("", |a| a.as_str())
-    )
-}
-
-fn retryable_transport(error: &HttpError) -> bool {
-    matches!(
-        error,
-        HttpError::Connect { .. }
-            | HttpError::ConnectTimeout { .. }
-            | HttpError::ReadTimeout { .. }
-            | HttpError::Protocol { .. }
-    )
+    crate::endpoint::origin(&endpoint.uri)
 }
 
 fn truncate(s: &str, max: usize) -> String {

@@ -93,6 +93,18 @@ pub(crate) enum HttpError {
 }
 
 impl HttpError {
+    /// True when another attempt may pass: no connection, a timeout, a broken exchange (not a bad
+    /// URI, TLS, or an oversized answer).
+    pub(crate) fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            HttpError::Connect { .. }
+                | HttpError::ConnectTimeout { .. }
+                | HttpError::ReadTimeout { .. }
+                | HttpError::Protocol { .. }
+        )
+    }
+
     /// True when no connection could be made at all (refused, unreachable, connect timeout).
     pub(crate) fn is_connect(&self) -> bool {
         matches!(

@@ -214,6 +214,23 @@ where
     }
 }
 
+/// A transport error as one attempt's outcome: `"{message}: {error}"`, retried when another
+/// attempt may pass ([`HttpError::is_transient`]), final otherwise.
+pub(crate) fn transport_failure<T>(
+    error: HttpError,
+    provider: impl Into<std::borrow::Cow<'static, str>>,
+    message: &str,
+) -> Attempt<T, crate::CredentialsError> {
+    let transient = error.is_transient();
+    let error =
+        crate::CredentialsError::failed_with(provider, format!("{message}: {error}"), error);
+    if transient {
+        Attempt::Retry(error)
+    } else {
+        Attempt::Done(Err(error))
+    }
+}
+
 /// Exponential backoff with jitter: `initial * 2^(attempt-1)`, times a random factor in
 /// [0.5, 1.0], capped at 2 s.
 pub(crate) fn backoff(initial: Duration, attempt: u32) -> Duration {
