@@ -124,6 +124,15 @@ pub(crate) struct ProxyArgs {
     #[arg(long, value_name = "NAME")]
     pub(crate) profile: Option<String>,
 
+    /// Assume this role (STS AssumeRole, signed with the credentials found by the default chain or
+    /// --profile) and sign with the role's credentials, refreshed before they expire.
+    #[arg(long, value_name = "ARN")]
+    pub(crate) role_arn: Option<String>,
+
+    /// The session name for --role-arn (default: sigv4-rs-<time>).
+    #[arg(long, value_name = "NAME", requires = "role_arn")]
+    pub(crate) role_session_name: Option<String>,
+
     /// How many requests are forwarded at once; more wait their turn.
     #[arg(long, value_name = "N", default_value_t = 1024,
           value_parser = clap::value_parser!(u32).range(1..))]

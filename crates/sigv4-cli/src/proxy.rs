@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use sigv4_credentials::{CredentialsCache, DefaultChain, Env, Profile, ProvideCredentials};
+use sigv4_credentials::{
+    AssumeRole, CredentialsCache, DefaultChain, Env, Profile, ProvideCredentials, RoleRequest,
+};
 use sigv4_proxy::{serve, serve_tls, Admin, ProxyError, RouteSpec, SigningProxy};
 use tokio::net::TcpListener;
 
@@ -77,6 +79,19 @@ async fn serve_until_stopped(args: &ProxyArgs) -> Result<(), CliError> {
             ),
         ),
         None => Arc::new(DefaultChain::builder().env(Env::real()).build().await),
+    };
+    // --role-arn: the role's credentials, from STS with the credentials above, cached.
+    let credentials: Arc<dyn ProvideCredentials> = match &args.role_arn {
+        Some(role_arn) => {
+            let mut role = RoleRequest::new(role_arn.clone());
+            role.session_name = args.role_session_name.clone();
+            Arc::new(CredentialsCache::new(
+                AssumeRole::builder()
+                    .env(Env::real())
+                    .build(role, credentials),
+            ))
+        }
+        None => credentials,
     };
 
     let mut builder = SigningProxy::builder(Arc::clone(&credentials))

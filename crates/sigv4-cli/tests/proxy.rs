@@ -25,11 +25,16 @@ struct ProxyProcess {
 
 impl ProxyProcess {
     fn start(args: &[&str]) -> ProxyProcess {
+        Self::start_with_env(args, &[])
+    }
+
+    fn start_with_env(args: &[&str], extra_env: &[(&str, &str)]) -> ProxyProcess {
         let home = empty_dir("home");
         let mut child = Command::new(env!("CARGO_BIN_EXE_sigv4"))
             .arg("proxy")
             .args(args)
             .env_clear()
+            .envs(extra_env.iter().copied())
             .env("HOME", &home)
             .env("AWS_ACCESS_KEY_ID", AKID)
             .env("AWS_SECRET_ACCESS_KEY", SECRET)
@@ -293,4 +298,62 @@ fn bad_flags_are_usage_errors() {
     );
     let line = child.wait_for("--region");
     assert!(line.contains("region"), "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_arn_signs_with_the_assumed_roles_credentials() {
+    // The environment's keys sign an AssumeRole at the STS emulator (AWS_ENDPOINT_URL_STS); the
+    // endpoint trusts only what STS issued: every request must be signed by the role.
+    let sts = sigv4_testkit::sts::StsEmulator::builder()
+        .caller(
+            sigv4_core::Credentials::builder(AKID, SECRET)
+                .session_token(TOKEN)
+                .build(),
+        )
+        .start()
+        .await;
+    let api = sigv4_testkit::endpoint::Endpoint::builder()
+        .sts(&sts)
+        .start()
+        .await;
+    let upstream = api.url();
+    let endpoint = sts.endpoint();
+    let args = vec![
+        "--upstream",
+        upstream.as_str(),
+        "--region",
+        "us-east-1",
+        "--service",
+        "execute-api",
+        "--listen",
+        "127.0.0.1:0",
+        "--role-arn",
+        "arn:aws:iam::210987654321:role/proxy-role",
+        "--role-session-name",
+        "sidecar",
+    ];
+    let mut proxy = ProxyProcess::start_with_env(
+        &args,
+        &[
+            ("AWS_ENDPOINT_URL_STS", endpoint.as_str()),
+            ("AWS_REGION", "us-east-1"),
+        ],
+    );
+    let listen = proxy.listening("serving");
+    for _ in 0..3 {
+        let (status, body) = get(format!("http://{listen}/prod/items")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let echo: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            echo["access_key_id"].as_str(),
+            Some(sts.last_issued().unwrap().access_key_id())
+        );
+    }
+    assert_eq!(
+        sts.assume_role_calls(),
+        1,
+        "cached: one AssumeRole for three requests"
+    );
+    assert_eq!(sts.issued()[0].role_session_name, "sidecar");
+    proxy.terminate();
 }
