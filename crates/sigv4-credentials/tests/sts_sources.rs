@@ -146,6 +146,48 @@ async fn ten_thousand_callers_across_an_expiry_make_one_sts_call() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sts_failing_through_the_refresh_window_never_fails_a_caller() {
+    // One-hour credentials: the background refresh starts 15 minutes before expiry (the 2026
+    // rule; plus up to 3 minutes of jitter). STS answers 503 from then on.
+    let pod = Pod::start("token-1").await;
+    let chain = pod.chain().await;
+    let first = chain.provide_credentials().await.unwrap();
+    let expiry = first.expiry().unwrap();
+    pod.sts
+        .set_fault(Fault::Status(http::StatusCode::SERVICE_UNAVAILABLE));
+
+    // 11 minutes before expiry: inside the advisory window, a caller gets the valid credentials
+    // at once and one refresh starts in the background (3 attempts, all 503).
+    pod.clock.set(expiry - Duration::from_secs(11 * 60));
+    let got = chain.provide_credentials().await.unwrap();
+    assert_eq!(got.access_key_id(), first.access_key_id());
+    tokio::time::timeout(Duration::from_secs(30), pod.sts.wait_for_requests(1 + 3))
+        .await
+        .expect("the background refresh tries STS three times");
+    let after_failure = pod.sts.requests().len();
+
+    // Through the rest of the window, into the last minute: every caller is served the still
+    // valid credentials, and STS is not asked again (the next try waits 5 to 10 minutes).
+    for left in [600, 300, 120, 50, 10] {
+        pod.clock.set(expiry - Duration::from_secs(left));
+        for got in call_concurrently(&chain, 100).await {
+            let got = got.unwrap_or_else(|e| panic!("{left} s before expiry: {e}"));
+            assert_eq!(
+                got.access_key_id(),
+                first.access_key_id(),
+                "{left} s before expiry"
+            );
+            assert!(!got.is_expired_at(pod.now()));
+        }
+    }
+    assert_eq!(
+        pod.sts.requests().len(),
+        after_failure,
+        "no retry within 5 minutes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_token_file_is_read_again_at_each_refresh() {
     let pod = Pod::start("token-1").await;
     let chain = pod.chain().await;
