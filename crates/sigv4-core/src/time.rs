@@ -195,25 +195,7 @@ pub fn parse_rfc3339(text: &str) -> Result<SystemTime, TimeError> {
     if hh > 23 || mm > 59 || ss > 59 {
         return Err(malformed());
     }
-    let mut at = 19;
-    let mut nanos = 0u32;
-    if b[at] == b'.' {
-        at += 1;
-        let start = at;
-        while at < b.len() && b[at].is_ascii_digit() {
-            if at - start < 9 {
-                nanos = nanos * 10 + u32::from(b[at] - b'0');
-            }
-            at += 1;
-        }
-        let count = at - start;
-        if count == 0 {
-            return Err(malformed());
-        }
-        for _ in count..9 {
-            nanos *= 10;
-        }
-    }
+    let (at, nanos) = fraction(b, 19).ok_or_else(malformed)?;
     // The zone: `Z`, or `+HH:MM` / `-HH:MM`; then nothing.
     let offset: i64 = match b.get(at) {
         Some(b'Z' | b'z') if b.len() == at + 1 => 0,
@@ -296,24 +278,7 @@ pub fn parse_http_date(text: &str) -> Result<SystemTime, TimeError> {
     if d < 1 || d > days_in_month(y, m) || hh > 23 || mm > 59 || ss > 59 {
         return Err(malformed());
     }
-    let mut at = 25;
-    let mut nanos = 0u32;
-    if b[at] == b'.' {
-        at += 1;
-        let start = at;
-        while at < b.len() && b[at].is_ascii_digit() {
-            if at - start < 9 {
-                nanos = nanos * 10 + u32::from(b[at] - b'0');
-            }
-            at += 1;
-        }
-        if at == start {
-            return Err(malformed());
-        }
-        for _ in (at - start).min(9)..9 {
-            nanos *= 10;
-        }
-    }
+    let (at, nanos) = fraction(b, 25).ok_or_else(malformed)?;
     if &text[at..] != " GMT" {
         return Err(malformed());
     }
@@ -383,6 +348,32 @@ pub fn format_rfc3339(time: SystemTime) -> String {
         &s[11..13],
         &s[13..15]
     )
+}
+
+/// An optional fraction of a second at `at` (`.` then one or more digits; digits past
+/// nanoseconds are dropped): where the text goes on, and the nanoseconds. `None` for a `.`
+/// without digits.
+fn fraction(b: &[u8], mut at: usize) -> Option<(usize, u32)> {
+    if b.get(at) != Some(&b'.') {
+        return Some((at, 0));
+    }
+    at += 1;
+    let start = at;
+    let mut nanos = 0u32;
+    while at < b.len() && b[at].is_ascii_digit() {
+        if at - start < 9 {
+            nanos = nanos * 10 + u32::from(b[at] - b'0');
+        }
+        at += 1;
+    }
+    let count = at - start;
+    if count == 0 {
+        return None;
+    }
+    for _ in count.min(9)..9 {
+        nanos *= 10;
+    }
+    Some((at, nanos))
 }
 
 fn put(out: &mut [u8], mut v: u64) {

@@ -6,17 +6,18 @@
 //! Time: the emulator and the sources share one `ManualClock`; waits run on tokio's clock.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sigv4_credentials::sts::StsEndpoint;
 use sigv4_credentials::{
-    AssumeRole, Credentials, CredentialsCache, CredentialsError, DefaultChain, Env, ManualClock,
-    Profile, ProvideCredentials, RoleRequest, SharedTimeSource, TimeSource,
+    AssumeRole, Credentials, CredentialsCache, DefaultChain, Env, ManualClock, Profile,
+    ProvideCredentials, RoleRequest, SharedTimeSource, TimeSource,
 };
 use sigv4_testkit::sts::{Caller, Fault, FaultRule, StsEmulator, Target};
 use tempfile::TempDir;
-use tokio::task::JoinSet;
+mod common;
+use common::{call_concurrently, Captured};
 
 const START: u64 = 1_800_000_000;
 const ROLE: &str = "arn:aws:iam::123456789012:role/checkout";
@@ -84,22 +85,6 @@ impl Pod {
     fn now(&self) -> SystemTime {
         self.clock.now()
     }
-}
-
-async fn call_concurrently<P>(provider: &P, n: usize) -> Vec<Result<Credentials, CredentialsError>>
-where
-    P: ProvideCredentials + Clone + 'static,
-{
-    let mut tasks = JoinSet::new();
-    for _ in 0..n {
-        let provider = provider.clone();
-        tasks.spawn(async move { provider.provide_credentials().await });
-    }
-    let mut out = Vec::with_capacity(n);
-    while let Some(joined) = tasks.join_next().await {
-        out.push(joined.unwrap());
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -478,26 +463,6 @@ async fn access_denied_is_non_recoverable() {
 
 // ===== no secret in any log line =====
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn no_secret_token_or_web_identity_token_in_logs_errors_or_debug() {
     const WEB_TOKEN: &str = "web-identity-token-SECRET-PART";
@@ -530,7 +495,7 @@ async fn no_secret_token_or_web_identity_token_in_logs_errors_or_debug() {
         .unwrap();
     let err = failing.provide_credentials().await.unwrap_err();
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     let shown = format!("{logs}\n{creds:?}\n{err}\n{err:?}\n{chain:?}\n{failing:?}");
     for needle in [WEB_TOKEN, secret.as_str(), token.as_str()] {
         assert!(!shown.contains(needle), "a secret leaked: {needle}");
