@@ -75,7 +75,7 @@ impl AssumeRoleBuilder {
         self
     }
 
-    /// Timeouts, attempts and TLS for the STS call (default [`sts::default_transport`]).
+    /// Timeouts, attempts and TLS for the STS call (default [`sts::default_transport`](crate::sts::default_transport)).
     pub fn transport(mut self, options: TransportOptions) -> Self {
         self.sts.transport = Some(options);
         self

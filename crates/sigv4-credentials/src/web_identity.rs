@@ -92,13 +92,13 @@ impl WebIdentityBuilder {
     }
 
     /// A fixed STS endpoint and region (default: resolved from the environment and the profile
-    /// at each call, see [`sts::endpoint`]).
+    /// at each call, see [`sts::endpoint`](crate::sts::endpoint)).
     pub fn endpoint(mut self, endpoint: StsEndpoint) -> Self {
         self.sts.endpoint = Some(endpoint);
         self
     }
 
-    /// Timeouts, attempts and TLS for the STS call (default [`sts::default_transport`]).
+    /// Timeouts, attempts and TLS for the STS call (default [`sts::default_transport`](crate::sts::default_transport)).
     pub fn transport(mut self, options: TransportOptions) -> Self {
         self.sts.transport = Some(options);
         self
