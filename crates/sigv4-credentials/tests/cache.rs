@@ -5,8 +5,9 @@
 //! Two clocks: expiry is judged by the `ManualClock` the cache is given; waits (the load timeout,
 //! the retry delay, the fake source's own delays) run on tokio's paused clock.
 
+mod common;
+use common::Captured;
 use std::future::Future;
-use std::io;
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -947,38 +948,12 @@ async fn debug_output_never_shows_the_secret() {
     assert!(!text.contains("DO-NOT-LOG"), "{text}");
 }
 
-/// A `MakeWriter` into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn logs_never_show_the_secret() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .finish();
     // Global, not `set_default`: a thread-local subscriber can miss events when tests on other
     // threads register the same callsites concurrently. Other tests' events land here too; their
     // secrets are all marked `DO-NOT-LOG` as well.
-    tracing::subscriber::set_global_default(subscriber).expect("the only test that sets it");
+    let captured = Captured::install();
 
     let (clock, fake, cache) = setup(Behaviour::Succeed(Some(HOUR)));
     cache.provide_credentials().await.unwrap(); // load
@@ -995,7 +970,7 @@ async fn logs_never_show_the_secret() {
     fake.set(Behaviour::Succeed(Some(HOUR)));
     cache.provide_credentials().await.unwrap(); // recovered
 
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     assert!(text.contains("AKID1") && text.contains("AKID2"), "{text}");
     assert!(text.contains("refreshing credentials failed"), "{text}");
     assert!(text.contains("WARN"), "{text}");

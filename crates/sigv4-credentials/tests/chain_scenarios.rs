@@ -634,23 +634,7 @@ impl Replay {
             .read_timeout(patience)
             .initial_backoff(Duration::from_millis(1))
             .build();
-        // STS: every recorded https:// authority (sts.<region>.amazonaws.com:443, ...) is sent to
-        // the scripted server over plain HTTP, URI and Host unchanged.
-        let server_addr: std::net::SocketAddr = self
-            .server
-            .url
-            .trim_start_matches("http://")
-            .parse()
-            .expect("server address");
-        let mut transport = sigv4_credentials::TransportOptions::new(patience, patience)
-            .initial_backoff(Duration::from_millis(1));
-        if SINGLE_ATTEMPT.contains(&self.name) {
-            transport = transport.max_attempts(1);
-        }
-        for exchange in &self.script {
-            transport =
-                transport.testing_plaintext_override(exchange.authority.clone(), server_addr);
-        }
+        let transport = self.transport(patience);
         let chain = DefaultChain::builder()
             .env(env)
             .transport(transport)
@@ -677,10 +661,10 @@ impl Replay {
         outcome
     }
 
-    /// Like [`Replay::run`], with the `Profile` source alone (the profile-provider scenarios).
-    async fn run_profile(&self) -> Outcome {
-        let env = Env::from_pairs(self.env.clone());
-        let patience = Duration::from_secs(10);
+    /// The STS transport of a replay: every recorded https:// authority
+    /// (sts.<region>.amazonaws.com:443, ...) is sent to the scripted server over plain HTTP, URI
+    /// and Host unchanged; 1 ms backoff; one attempt for the scenarios recorded with one.
+    fn transport(&self, patience: Duration) -> sigv4_credentials::TransportOptions {
         let server_addr: std::net::SocketAddr = self
             .server
             .url
@@ -696,6 +680,13 @@ impl Replay {
             transport =
                 transport.testing_plaintext_override(exchange.authority.clone(), server_addr);
         }
+        transport
+    }
+
+    /// Like [`Replay::run`], with the `Profile` source alone (the profile-provider scenarios).
+    async fn run_profile(&self) -> Outcome {
+        let env = Env::from_pairs(self.env.clone());
+        let transport = self.transport(Duration::from_secs(10));
         Profile::builder()
             .env(env)
             .transport(transport)

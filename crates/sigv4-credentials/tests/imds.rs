@@ -1,9 +1,10 @@
 //! The IMDS source: endpoint resolution against the SDKs' shared vectors, then the protocol
 //! against the loopback IMDS emulator (tokens, retries, faults, static stability).
 
+mod common;
+use common::Captured;
 use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{Method, StatusCode};
@@ -484,30 +485,6 @@ async fn a_code_other_than_success_fails() {
     );
 }
 
-/// A `MakeWriter` that keeps what is logged.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[tokio::test]
 async fn expired_credentials_are_extended_with_a_warning() {
     let logs = Captured::default();
@@ -534,8 +511,7 @@ async fn expired_credentials_are_extended_with_a_warning() {
     assert_eq!(creds.access_key_id(), want.access_key_id());
     assert_eq!(creds.secret_access_key(), want.secret_access_key());
 
-    let text =
-        String::from_utf8_lossy(&logs.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+    let text = logs.text();
     assert!(text.contains("WARN"), "{text}");
     assert!(text.contains("static stability"), "{text}");
     assert!(
