@@ -61,6 +61,17 @@ fn setup() -> (Credentials, ManualClock, SharedTimeSource) {
     (creds, clock, time)
 }
 
+/// hyper-util's client speaking only HTTP/2 (prior knowledge), behind `layer`.
+fn h2_client(
+    layer: SigV4Layer,
+) -> sigv4::SigV4Service<Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>> {
+    ServiceBuilder::new().layer(layer).service(
+        Client::builder(TokioExecutor::new())
+            .http2_only(true)
+            .build_http::<Full<Bytes>>(),
+    )
+}
+
 async fn body_json(response: Response<hyper::body::Incoming>) -> serde_json::Value {
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     serde_json::from_slice(&bytes).unwrap()
@@ -70,17 +81,11 @@ async fn body_json(response: Response<hyper::body::Incoming>) -> serde_json::Val
 async fn signed_requests_over_h2c_are_verified_by_authority() {
     let (creds, _clock, time) = setup();
     let addr = start_h2_server(creds.clone(), time.clone()).await;
-    let client = ServiceBuilder::new()
-        .layer(
-            SigV4Layer::builder(creds, "us-east-1", "execute-api")
-                .time_source(time)
-                .build(),
-        )
-        .service(
-            Client::builder(TokioExecutor::new())
-                .http2_only(true)
-                .build_http::<Full<Bytes>>(),
-        );
+    let client = h2_client(
+        SigV4Layer::builder(creds, "us-east-1", "execute-api")
+            .time_source(time)
+            .build(),
+    );
 
     for (method, path, body) in [
         ("GET", "/prod/items?limit=10&next=a%2Fb", ""),
@@ -112,17 +117,11 @@ async fn a_callers_host_header_is_signed_as_the_server_sees_it() {
     // HTTP/2 the server must see what was signed, or the signature breaks.
     let (creds, _clock, time) = setup();
     let addr = start_h2_server(creds.clone(), time.clone()).await;
-    let client = ServiceBuilder::new()
-        .layer(
-            SigV4Layer::builder(creds, "us-east-1", "execute-api")
-                .time_source(time)
-                .build(),
-        )
-        .service(
-            Client::builder(TokioExecutor::new())
-                .http2_only(true)
-                .build_http::<Full<Bytes>>(),
-        );
+    let client = h2_client(
+        SigV4Layer::builder(creds, "us-east-1", "execute-api")
+            .time_source(time)
+            .build(),
+    );
     let request = Request::get(format!("http://{addr}/prod/items"))
         .header("host", "api.internal.example")
         .body(Full::default())
@@ -150,11 +149,7 @@ async fn a_client_clock_ten_minutes_behind_is_corrected_over_h2() {
         .time_source(Arc::new(behind))
         .build();
     let skew = Arc::clone(layer.clock_skew().unwrap());
-    let client = ServiceBuilder::new().layer(layer).service(
-        Client::builder(TokioExecutor::new())
-            .http2_only(true)
-            .build_http::<Full<Bytes>>(),
-    );
+    let client = h2_client(layer);
     for _ in 0..3 {
         let response = client
             .clone()
