@@ -843,7 +843,7 @@ fn earlier(t: SystemTime, by: Duration) -> SystemTime {
 
 fn fmt_expiry(expiry: Option<SystemTime>) -> String {
     match expiry {
-        Some(t) => humantime::format_rfc3339_seconds(t).to_string(),
+        Some(t) => sigv4_core::time::format_rfc3339(t),
         None => "never".to_owned(),
     }
 }

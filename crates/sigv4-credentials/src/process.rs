@@ -207,7 +207,7 @@ impl CredentialProcess {
                 return Err(self.failed(format_args!(
                     "returned credentials that expired at {}; the command must print fresh \
                      credentials",
-                    humantime::format_rfc3339_seconds(expiry)
+                    sigv4_core::time::format_rfc3339(expiry)
                 )));
             }
         }

@@ -337,20 +337,6 @@ fn parse_script(traffic: &Value) -> Vec<Exchange> {
     out
 }
 
-/// `Mon, 20 Sep 2021 21:43:31 GMT` (an HTTP date) as a time.
-fn parse_http_date(text: &str) -> Option<SystemTime> {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let parts: Vec<&str> = text.split_whitespace().collect();
-    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
-        return None;
-    };
-    let month = MONTHS.iter().position(|m| m == month)? + 1;
-    let day: u32 = day.parse().ok()?;
-    humantime::parse_rfc3339(&format!("{year}-{month:02}-{day:02}T{time}Z")).ok()
-}
-
 /// "Now" for a replay: the last `date` the recording's responses carry, unless that is not before
 /// the expected expiry (the ECS recordings serve a 2009 expiry in 2021), then an hour before the
 /// expiry; an arbitrary fixed time when neither is known.
@@ -359,7 +345,7 @@ fn start_time(script: &[Exchange], expected: &Expected) -> SystemTime {
         .iter()
         .rev()
         .find_map(|e| find_header(&e.response_headers, "date"))
-        .and_then(parse_http_date);
+        .and_then(|date| sigv4_core::time::parse_http_date(date).ok());
     let expiry = expected
         .expiry()
         .map(|secs| UNIX_EPOCH + Duration::from_secs(secs));
