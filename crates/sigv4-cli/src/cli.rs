@@ -274,25 +274,13 @@ pub(crate) struct CurlArgs {
     #[arg(long, value_name = "SERVICE")]
     pub(crate) service: Option<String>,
 
-    /// Use this profile of the shared config and credentials files (only it: the environment's
-    /// keys are then ignored).
-    #[arg(long, value_name = "NAME", conflicts_with_all = ["access_key", "secret_key"])]
-    pub(crate) profile: Option<String>,
+    /// Where the credentials come from.
+    #[command(flatten)]
+    pub(crate) credentials: CredentialFlags,
 
-    /// Access key id (with --secret-key).
-    #[arg(long, value_name = "AKID", requires = "secret_key")]
-    pub(crate) access_key: Option<String>,
-
-    /// Secret access key (with --access-key). Other users can read command lines: prefer the
-    /// environment or a profile.
-    #[arg(long, value_name = "SECRET", requires = "access_key")]
-    pub(crate) secret_key: Option<String>,
-
-    /// Session token of temporary credentials (with --access-key and --secret-key).
-    #[arg(long, value_name = "TOKEN", requires = "access_key")]
-    pub(crate) session_token: Option<String>,
-
-    /// S3 rules: path neither normalized nor encoded twice, x-amz-content-sha256 sent.
+    /// S3 rules: path neither normalized nor encoded twice, x-amz-content-sha256 sent. On by
+    /// itself when the service is s3 (--service s3, or an S3 host name), s3-object-lambda,
+    /// s3-outposts or s3express.
     #[arg(long)]
     pub(crate) s3: bool,
 
@@ -341,7 +329,7 @@ pub(crate) struct SignArgs {
     /// Each output line is {id, canonical_request, string_to_sign, signature, signed_headers,
     /// credential_scope, payload_hash, authorization, headers, url}, or {id, error} for a spec
     /// that cannot be signed (the run goes on).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["url", "RequestArgs"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["url", "RequestArgs", "CredentialFlags"])]
     pub(crate) spec: Option<String>,
 
     /// The request URL, already percent-encoded (https://host/path?query).
@@ -351,6 +339,10 @@ pub(crate) struct SignArgs {
     /// The request.
     #[command(flatten)]
     pub(crate) request: RequestArgs,
+
+    /// Where the credentials come from.
+    #[command(flatten)]
+    pub(crate) credentials: CredentialFlags,
 }
 
 /// `sigv4 presign`.
@@ -368,6 +360,10 @@ pub(crate) struct PresignArgs {
     /// The request.
     #[command(flatten)]
     pub(crate) request: RequestArgs,
+
+    /// Where the credentials come from.
+    #[command(flatten)]
+    pub(crate) credentials: CredentialFlags,
 }
 
 /// The request and how to sign it (shared by `sign` and `presign`).
@@ -396,7 +392,8 @@ pub(crate) struct RequestArgs {
     pub(crate) service: Option<String>,
 
     /// S3 rules: path neither normalized nor encoded twice, x-amz-content-sha256 signed,
-    /// UNSIGNED-PAYLOAD in presigned URLs.
+    /// UNSIGNED-PAYLOAD in presigned URLs. On by itself when the service is s3 (--service s3,
+    /// or an S3 host name), s3-object-lambda, s3-outposts or s3express.
     #[arg(long)]
     pub(crate) s3: bool,
 
@@ -407,19 +404,29 @@ pub(crate) struct RequestArgs {
     /// The signing time, YYYYMMDDTHHMMSSZ in UTC [default: now].
     #[arg(long, value_name = "YYYYMMDDTHHMMSSZ")]
     pub(crate) timestamp: Option<String>,
+}
 
-    /// Access key id [default: $AWS_ACCESS_KEY_ID].
-    #[arg(long, value_name = "AKID")]
+/// The credential flags of `curl`, `sign` and `presign`: the keys, else `--profile`, else the
+/// default chain (environment, profile files, web identity, ECS/EKS container credentials, EC2
+/// instance metadata).
+#[derive(Debug, Args)]
+pub(crate) struct CredentialFlags {
+    /// Use this profile of the shared config and credentials files (only it: the environment's
+    /// keys are then ignored) [default: the default chain].
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["access_key", "secret_key"])]
+    pub(crate) profile: Option<String>,
+
+    /// Access key id (with --secret-key).
+    #[arg(long, value_name = "AKID", requires = "secret_key")]
     pub(crate) access_key: Option<String>,
 
-    /// Secret access key [default: $AWS_SECRET_ACCESS_KEY]. Prefer the environment variable:
-    /// other users can read command lines.
-    #[arg(long, value_name = "SECRET")]
+    /// Secret access key (with --access-key). Other users can read command lines: prefer the
+    /// environment or a profile.
+    #[arg(long, value_name = "SECRET", requires = "access_key")]
     pub(crate) secret_key: Option<String>,
 
-    /// Session token of temporary credentials [default: $AWS_SESSION_TOKEN when the keys come
-    /// from the environment].
-    #[arg(long, value_name = "TOKEN")]
+    /// Session token of temporary credentials (with --access-key and --secret-key).
+    #[arg(long, value_name = "TOKEN", requires = "access_key")]
     pub(crate) session_token: Option<String>,
 }
 

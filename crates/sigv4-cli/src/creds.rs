@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use sigv4_credentials::{Credentials, DefaultChain, Env, Profile, ProvideCredentials};
 
-use crate::cli::CredentialsArgs;
+use crate::cli::{CredentialFlags, CredentialsArgs};
 use crate::error::CliError;
 
 /// Where to look for credentials.
@@ -25,6 +25,23 @@ pub(crate) enum Lookup<'a> {
     /// The default chain: environment, profile (static keys, process, role chains, web identity),
     /// web identity, container, IMDS.
     DefaultChain,
+}
+
+impl CredentialFlags {
+    /// What the flags ask for: `--access-key`/`--secret-key` (with `--session-token`) when both
+    /// keys are given, else `--profile`, else the default chain. (clap refuses one key without
+    /// the other, and keys together with a profile.)
+    pub(crate) fn lookup(&self) -> Lookup<'_> {
+        match (&self.access_key, &self.secret_key, &self.profile) {
+            (Some(access_key), Some(secret_key), _) => Lookup::Keys {
+                access_key,
+                secret_key,
+                session_token: self.session_token.as_deref(),
+            },
+            (_, _, Some(profile)) => Lookup::Profile(profile),
+            _ => Lookup::DefaultChain,
+        }
+    }
 }
 
 /// Resolves credentials; the process environment is `env` (the real one outside tests).

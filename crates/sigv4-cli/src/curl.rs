@@ -22,7 +22,7 @@ use sigv4_core::{Credentials, Inspection, Signer, SigningParams, X_AMZ_SECURITY_
 use sigv4_credentials::Env;
 
 use crate::cli::CurlArgs;
-use crate::creds::{self, Lookup};
+use crate::creds;
 use crate::error::{read_input, CliError};
 use crate::human::{mask_tokens, split_header};
 use crate::infer::resolve_scope;
@@ -133,15 +133,7 @@ impl<'a> Output<'a> {
 /// `sigv4 curl`.
 pub(crate) async fn run(args: &CurlArgs) -> Result<(), CliError> {
     let plan = plan(args)?;
-    let lookup = match (&args.access_key, &args.secret_key, &args.profile) {
-        (Some(access_key), Some(secret_key), _) => Lookup::Keys {
-            access_key,
-            secret_key,
-            session_token: args.session_token.as_deref(),
-        },
-        (_, _, Some(profile)) => Lookup::Profile(profile),
-        _ => Lookup::DefaultChain,
-    };
+    let lookup = args.credentials.lookup();
     let credentials = creds::resolve(lookup, Env::real()).await?;
     let transport = Transport::new(
         TlsOptions {
@@ -191,7 +183,8 @@ async fn transfer(
         body: plan.body.clone(),
         sign: true,
     };
-    let switches = Switches::new(args.s3, args.unsigned_payload);
+    let s3 = args.s3 || sigv4_core::infer::uses_s3_rules(&plan.service);
+    let switches = Switches::new(s3, args.unsigned_payload);
     let signer = Signer::new();
     let mut redirects = 0u32;
     loop {

@@ -9,69 +9,13 @@ use std::time::SystemTime;
 use http::header::HeaderMap;
 use http::{Method, Uri};
 use sigv4_core::{AmzDate, Credentials, Inspection, Payload, Signer, SigningParams};
+use sigv4_credentials::Env;
 
-use crate::cli::RequestArgs;
+use crate::cli::{CredentialFlags, RequestArgs};
+use crate::creds;
 use crate::error::{read_input, CliError};
 use crate::infer::resolve_scope;
 use crate::request::{append_header, short_token, value_text, Switches};
-
-/// Where the credentials came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CredentialSource {
-    /// `--access-key` / `--secret-key` (/ `--session-token`).
-    Flags,
-    /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (/ `AWS_SESSION_TOKEN`).
-    Environment,
-}
-
-/// Credentials from the flags, else from the environment (`env` looks a variable up).
-///
-/// The keys come as a pair from one place: a key from a flag is never paired with a secret from
-/// the environment. A session token from the environment is used only with environment keys.
-pub(crate) fn resolve_credentials(
-    args: &RequestArgs,
-    env: impl Fn(&str) -> Option<String>,
-) -> Result<(Credentials, CredentialSource), CliError> {
-    let non_blank = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
-    match (&args.access_key, &args.secret_key) {
-        (Some(akid), Some(secret)) => Ok((
-            Credentials::builder(akid.as_str(), secret.as_str())
-                .session_token_opt(args.session_token.clone())
-                .provider_name("flags")
-                .build(),
-            CredentialSource::Flags,
-        )),
-        (Some(_), None) => Err(CliError::NoCredentials(
-            "--access-key was given without --secret-key: give both".to_owned(),
-        )),
-        (None, Some(_)) => Err(CliError::NoCredentials(
-            "--secret-key was given without --access-key: give both".to_owned(),
-        )),
-        (None, None) => {
-            let akid = non_blank(env("AWS_ACCESS_KEY_ID"));
-            let secret = non_blank(env("AWS_SECRET_ACCESS_KEY"));
-            let (Some(akid), Some(secret)) = (akid, secret) else {
-                return Err(CliError::NoCredentials(
-                    "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and \
-                     AWS_SESSION_TOKEN for temporary credentials), or pass --access-key and \
-                     --secret-key"
-                        .to_owned(),
-                ));
-            };
-            let token = args
-                .session_token
-                .clone()
-                .or_else(|| non_blank(env("AWS_SESSION_TOKEN")));
-            Ok((
-                Credentials::builder(akid, secret)
-                    .session_token_opt(token)
-                    .provider_name("environment")
-                    .build(),
-                CredentialSource::Environment,
-            ))
-        }
-    }
-}
 
 /// Splits a `-H 'Name: value'` flag; the value's surrounding spaces and tabs are dropped.
 pub(crate) fn split_header(flag: &str) -> Result<(&str, &str), CliError> {
@@ -105,7 +49,6 @@ struct Prepared {
     service: String,
     date: AmzDate,
     credentials: Credentials,
-    source: CredentialSource,
     switches: Switches,
 }
 
@@ -113,7 +56,7 @@ fn prepare(
     url: &str,
     args: &RequestArgs,
     presign_expires: Option<u64>,
-    env: impl Fn(&str) -> Option<String>,
+    credentials: Credentials,
     now: SystemTime,
 ) -> Result<Prepared, CliError> {
     let uri = Uri::try_from(url).map_err(|e| {
@@ -144,8 +87,8 @@ fn prepare(
             .map_err(|e| CliError::Usage(format!("the system clock is unusable: {e}")))?,
     };
     let body = read_body(args.data.as_deref())?;
-    let (credentials, source) = resolve_credentials(args, env)?;
-    let mut switches = Switches::new(args.s3, args.unsigned_payload);
+    let s3 = args.s3 || sigv4_core::infer::uses_s3_rules(&service);
+    let mut switches = Switches::new(s3, args.unsigned_payload);
     switches.presign_expires = presign_expires;
     Ok(Prepared {
         method,
@@ -156,20 +99,22 @@ fn prepare(
         service,
         date,
         credentials,
-        source,
         switches,
     })
 }
 
 /// Signs or presigns the request of `args` (presigns when `presign_expires` is set) and prints
-/// the report to standard output.
-pub(crate) fn run(
+/// the report to standard output. Credentials come as for `sigv4 curl`: the key flags, else
+/// `--profile`, else the default chain.
+pub(crate) async fn run(
     url: &str,
     args: &RequestArgs,
+    credentials: &CredentialFlags,
     presign_expires: Option<u64>,
 ) -> Result<(), CliError> {
-    let env = |name: &str| std::env::var(name).ok();
-    let prepared = prepare(url, args, presign_expires, env, SystemTime::now())?;
+    let lookup = credentials.lookup();
+    let credentials = creds::resolve(lookup, Env::real()).await?;
+    let prepared = prepare(url, args, presign_expires, credentials, SystemTime::now())?;
     let mut out = BufWriter::new(io::stdout().lock());
     sign_and_report(&prepared, &mut out)?;
     out.flush()?;
@@ -214,14 +159,11 @@ fn report(
     writeln!(out, "region:        {}", p.region)?;
     writeln!(out, "service:       {}", p.service)?;
     writeln!(out, "time:          {}", p.date)?;
-    let from = match p.source {
-        CredentialSource::Flags => "from the command line",
-        CredentialSource::Environment => "from the environment",
-    };
     writeln!(
         out,
-        "access key:    {} ({from})",
-        p.credentials.access_key_id()
+        "access key:    {} (from {})",
+        p.credentials.access_key_id(),
+        p.credentials.provider_name()
     )?;
     if let Some(token) = p.credentials.session_token() {
         writeln!(out, "session token: {}", short_token(token))?;
@@ -304,49 +246,85 @@ pub(crate) fn mask_tokens(canonical: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_env::env_of;
     use clap::Parser;
 
-    fn args(extra: &[&str]) -> RequestArgs {
+    fn sign_args(extra: &[&str]) -> crate::cli::SignArgs {
         let mut argv = vec!["sigv4", "sign", "https://example.amazonaws.com/"];
         argv.extend_from_slice(extra);
         match crate::cli::Cli::try_parse_from(argv).unwrap().command {
-            crate::cli::Command::Sign(sign) => sign.request,
+            crate::cli::Command::Sign(sign) => sign,
             _ => unreachable!(),
         }
     }
 
+    fn args(extra: &[&str]) -> RequestArgs {
+        sign_args(extra).request
+    }
+
     #[test]
-    fn credentials_from_flags_or_environment() {
-        let env = env_of(&[
+    fn credentials_as_curl_finds_them() {
+        let dir = std::env::temp_dir().join(format!("sigv4-human-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("credentials");
+        std::fs::write(
+            &file,
+            "[dev]\naws_access_key_id = PROFILEKEY\naws_secret_access_key = profilesecret\n",
+        )
+        .unwrap();
+        let env = Env::from_pairs([
             ("AWS_ACCESS_KEY_ID", "ENVKEY"),
             ("AWS_SECRET_ACCESS_KEY", "envsecret"),
             ("AWS_SESSION_TOKEN", "envtoken"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_SHARED_CREDENTIALS_FILE", file.to_str().unwrap()),
+            ("AWS_CONFIG_FILE", "/nonexistent/config"),
         ]);
-        let (c, src) = resolve_credentials(&args(&[]), &env).unwrap();
+        let resolve = |argv: &[&str]| {
+            let a = sign_args(argv);
+            let lookup = a.credentials.lookup();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(creds::resolve(lookup, env.clone()))
+        };
+        // The default chain: the environment's keys and token.
+        let c = resolve(&[]).unwrap();
         assert_eq!(
-            (c.access_key_id(), c.session_token(), src),
-            ("ENVKEY", Some("envtoken"), CredentialSource::Environment)
+            (c.access_key_id(), c.session_token()),
+            ("ENVKEY", Some("envtoken"))
         );
-        let (c, src) = resolve_credentials(
-            &args(&["--access-key", "FLAGKEY", "--secret-key", "s"]),
-            &env,
-        )
-        .unwrap();
-        // The environment's token is not paired with keys from flags.
-        assert_eq!(
-            (c.access_key_id(), c.session_token(), src),
-            ("FLAGKEY", None, CredentialSource::Flags)
-        );
-        let err = resolve_credentials(&args(&["--access-key", "FLAGKEY"]), &env).unwrap_err();
-        assert_eq!(err.exit_code(), 4);
-        let err = resolve_credentials(
-            &args(&[]),
-            env_of(&[("AWS_ACCESS_KEY_ID", "K"), ("AWS_SECRET_ACCESS_KEY", " ")]),
-        )
-        .unwrap_err();
-        assert_eq!(err.exit_code(), 4);
-        assert!(err.to_string().contains("AWS_SECRET_ACCESS_KEY"));
+        // Keys from flags are never paired with the environment's token.
+        let c = resolve(&["--access-key", "FLAGKEY", "--secret-key", "s"]).unwrap();
+        assert_eq!((c.access_key_id(), c.session_token()), ("FLAGKEY", None));
+        // One key without the other, or keys with a profile, is a usage error from clap.
+        let argv = [
+            "sigv4",
+            "sign",
+            "https://example.amazonaws.com/",
+            "--access-key",
+            "K",
+        ];
+        assert!(crate::cli::Cli::try_parse_from(argv).is_err());
+        let argv = [
+            "sigv4",
+            "presign",
+            "https://example.amazonaws.com/",
+            "--profile",
+            "p",
+            "--access-key",
+            "K",
+            "--secret-key",
+            "S",
+        ];
+        assert!(crate::cli::Cli::try_parse_from(argv).is_err());
+        // --profile: that profile only, even with keys in the environment.
+        let c = resolve(&["--profile", "dev"]).unwrap();
+        assert_eq!((c.access_key_id(), c.session_token()), ("PROFILEKEY", None));
+        // A profile that is not there is an error naming it, not the environment's keys.
+        let err = resolve(&["--profile", "missing"]).unwrap_err();
+        assert!(err.to_string().contains("missing"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -359,14 +337,14 @@ mod tests {
 
     #[test]
     fn prepare_defaults_and_usage_errors() {
-        let env = env_of(&[("AWS_ACCESS_KEY_ID", "K"), ("AWS_SECRET_ACCESS_KEY", "S")]);
+        let creds = || Credentials::new("K", "S");
         let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_440_938_160);
         let base = ["--region", "us-east-1", "--service", "service"];
         let p = prepare(
             "https://example.amazonaws.com/",
             &args(&base),
             None,
-            &env,
+            creds(),
             now,
         )
         .unwrap();
@@ -380,7 +358,7 @@ mod tests {
             "https://example.amazonaws.com/",
             &args(&with_data),
             None,
-            &env,
+            creds(),
             now,
         )
         .unwrap();
@@ -390,7 +368,7 @@ mod tests {
         );
 
         let code = |argv: &[&str], url: &str| {
-            prepare(url, &args(argv), None, &env, now)
+            prepare(url, &args(argv), None, creds(), now)
                 .map(|_| ())
                 .unwrap_err()
                 .exit_code()
@@ -406,6 +384,42 @@ mod tests {
         let mut bad = base.to_vec();
         bad.extend(["-H", "bad name: x"]);
         assert_eq!(code(&bad, "https://example.amazonaws.com/"), 2);
+    }
+
+    #[test]
+    fn s3_rules_follow_the_service() {
+        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_440_938_160);
+        let s3 = |url: &str, argv: &[&str]| {
+            prepare(url, &args(argv), None, Credentials::new("K", "S"), now)
+                .unwrap()
+                .switches
+                .s3
+        };
+        // Told from an S3 host name, or named with --service: S3 rules without --s3.
+        assert!(s3("https://bucket.s3.eu-west-1.amazonaws.com/a//b", &[]));
+        let local = ["--region", "us-east-1", "--service", "s3"];
+        assert!(s3("http://127.0.0.1:9000/bucket/a//b", &local));
+        let api = ["--region", "us-east-1", "--service", "execute-api"];
+        assert!(!s3("http://127.0.0.1:9000/prod", &api));
+        assert!(!s3("https://sqs.eu-west-1.amazonaws.com/", &[]));
+
+        // The canonical path keeps `//` (S3) rather than collapsing it (every other service).
+        let p = prepare(
+            "http://127.0.0.1:9000/bucket/a//b",
+            &args(&local),
+            None,
+            Credentials::new("K", "S"),
+            now,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        sign_and_report(&p, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("\nGET\n/bucket/a//b\n") || text.contains("GET\n/bucket/a//b\n"),
+            "{text}"
+        );
+        assert!(text.contains("x-amz-content-sha256"), "{text}");
     }
 
     #[test]

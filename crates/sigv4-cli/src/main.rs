@@ -49,11 +49,18 @@ fn run(cli: &Cli) -> Result<(), CliError> {
     match &cli.command {
         Command::Sign(args) => match (&args.spec, &args.url) {
             (Some(path), _) => spec::run_file(path),
-            (None, Some(url)) => human::run(url, &args.request, None),
+            (None, Some(url)) => {
+                runtime()?.block_on(human::run(url, &args.request, &args.credentials, None))
+            }
             // clap requires one of the two; kept as an error rather than a panic.
             (None, None) => Err(CliError::Usage("give a URL or --spec FILE".to_owned())),
         },
-        Command::Presign(args) => human::run(&args.url, &args.request, Some(args.expires)),
+        Command::Presign(args) => runtime()?.block_on(human::run(
+            &args.url,
+            &args.request,
+            &args.credentials,
+            Some(args.expires),
+        )),
         Command::Curl(args) => runtime()?.block_on(curl::run(args)),
         Command::Credentials(args) => {
             let mut out = std::io::stdout().lock();

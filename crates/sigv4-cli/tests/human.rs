@@ -194,8 +194,10 @@ fn exit_codes() {
     assert_eq!(run.code, 4);
     assert!(run.stderr.contains("AWS_ACCESS_KEY_ID"), "{}", run.stderr);
     assert_eq!(run.stderr.lines().count(), 1);
+    // One key without the other is a usage error (as for `sigv4 curl`).
     let run = sigv4(&args("sign", &["--access-key", AKID]), b"", &[]);
-    assert_eq!(run.code, 4);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--secret-key"), "{}", run.stderr);
 
     // Usage: 2 (missing --service, bad URL, bad -H, unknown flag, --spec with flags).
     let run = sigv4(
@@ -295,4 +297,42 @@ fn region_and_service_are_told_from_aws_host_names() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn sign_and_presign_find_credentials_as_curl_does() {
+    // No keys in the environment: the default chain finds the profile file's default profile,
+    // and --profile picks another one (what `sigv4 curl` does; the CLI no longer has its own
+    // environment-only lookup).
+    let file = temp_file(
+        "credentials",
+        b"[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key = s1\n\
+          [ops]\naws_access_key_id = AKIDOPS\naws_secret_access_key = s2\n\
+          aws_session_token = opstoken1234567890\n",
+    );
+    let file = file.to_str().unwrap();
+    let env = [("AWS_SHARED_CREDENTIALS_FILE", file)];
+    let run = sigv4(&args("sign", &[]), b"", &env);
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    assert!(
+        run.stdout.contains("Credential=AKIDDEFAULT/20150830/"),
+        "{}",
+        run.stdout
+    );
+    let run = sigv4(&args("presign", &["--profile", "ops"]), b"", &env);
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("X-Amz-Credential=AKIDOPS%2F20150830%2F"),
+        "{}",
+        run.stdout
+    );
+    assert!(run
+        .stdout
+        .contains("X-Amz-Security-Token=opstoken1234567890"));
+    assert!(!run.stdout.contains("s2"));
+    // A profile that does not exist is a credentials error (4) naming it.
+    let run = sigv4(&args("sign", &["--profile", "nope"]), b"", &env);
+    assert_eq!(run.code, 4, "stderr: {}", run.stderr);
+    assert!(run.stderr.contains("nope"), "{}", run.stderr);
 }

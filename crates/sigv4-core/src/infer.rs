@@ -120,6 +120,24 @@ pub fn resolve_scope(
     }
 }
 
+/// Whether requests signed for `service` follow S3's signing rules (the path neither normalized
+/// nor encoded twice, `x-amz-content-sha256` always sent, `UNSIGNED-PAYLOAD` in presigned URLs):
+/// `s3`, `s3-object-lambda`, `s3-outposts` and `s3express`. Signing these with the generic rules
+/// is the classic cause of S3's `SignatureDoesNotMatch` for keys with `//`, `./` or `%`.
+///
+/// ```
+/// use sigv4_core::infer::uses_s3_rules;
+///
+/// assert!(uses_s3_rules("s3") && uses_s3_rules("s3-outposts"));
+/// assert!(!uses_s3_rules("execute-api") && !uses_s3_rules("s3control"));
+/// ```
+pub fn uses_s3_rules(service: &str) -> bool {
+    matches!(
+        service,
+        "s3" | "s3-object-lambda" | "s3-outposts" | "s3express"
+    )
+}
+
 /// A region name: `us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`,
 /// `us-isob-east-1`, `eusc-de-east-1`.
 fn is_region(label: &str) -> bool {

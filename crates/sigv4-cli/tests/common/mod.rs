@@ -41,6 +41,11 @@ pub fn sigv4(args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Run {
             command.env_remove(name);
         }
     }
+    // Hermetic: no profile files from the real home, no instance metadata (the default chain
+    // would otherwise look there); a test's own variables come after and may change both.
+    command
+        .env("HOME", empty_dir("home"))
+        .env("AWS_EC2_METADATA_DISABLED", "true");
     command.envs(env.iter().copied());
     command
         .stdin(Stdio::piped())
