@@ -403,7 +403,7 @@ impl SigningProxyBuilder {
                 upstream: spec.upstream.clone(),
                 reason,
             })?;
-            let settings = if service == "s3" {
+            let settings = if sigv4_core::infer::uses_s3_rules(&service) {
                 SigningSettings::s3()
             } else {
                 SigningSettings::default()
