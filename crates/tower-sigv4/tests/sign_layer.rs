@@ -1097,3 +1097,32 @@ impl ProvideCredentials for CountingProvider {
         }
     }
 }
+
+#[test]
+fn s3_signing_names_get_s3_rules_by_default() {
+    use sigv4_core::ContentSha256Header;
+    for service in ["s3", "s3-object-lambda", "s3-outposts", "s3express"] {
+        let layer = SigV4Layer::new(Credentials::new("AKID", "SECRET"), "eu-west-1", service);
+        let s = layer.settings();
+        assert!(!s.normalize_path && !s.double_encode, "{service}");
+        assert_eq!(
+            s.content_sha256_header,
+            ContentSha256Header::Always,
+            "{service}"
+        );
+    }
+    for service in ["execute-api", "s3control", "lambda"] {
+        let layer = SigV4Layer::new(Credentials::new("AKID", "SECRET"), "eu-west-1", service);
+        let s = layer.settings();
+        let d = SigningSettings::default();
+        assert_eq!(
+            (s.normalize_path, s.double_encode),
+            (d.normalize_path, d.double_encode)
+        );
+    }
+    // Explicit settings still win.
+    let layer = SigV4Layer::builder(Credentials::new("AKID", "SECRET"), "eu-west-1", "s3")
+        .settings(SigningSettings::default())
+        .build();
+    assert!(layer.settings().normalize_path);
+}

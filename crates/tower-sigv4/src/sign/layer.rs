@@ -166,7 +166,9 @@ pub struct SigV4Layer {
 impl SigV4Layer {
     /// A layer signing for `region` and `service` (the signing name: `execute-api`, `lambda`,
     /// `s3`, ...) with credentials from `provider`, with the default settings (right for API
-    /// Gateway and most services) and [`PayloadPolicy::BufferAndHash`].
+    /// Gateway and most services; [`SigningSettings::s3`] when the service is one of S3's
+    /// signing names, see [`uses_s3_rules`](sigv4_core::infer::uses_s3_rules)) and
+    /// [`PayloadPolicy::BufferAndHash`].
     ///
     /// Give it a cached source ([`DefaultChain`](sigv4_credentials::DefaultChain) is one, or wrap a
     /// source in a [`CredentialsCache`](sigv4_credentials::CredentialsCache)): the layer asks the
@@ -185,11 +187,17 @@ impl SigV4Layer {
         region: impl Into<Cow<'static, str>>,
         service: impl Into<Cow<'static, str>>,
     ) -> SigV4LayerBuilder {
+        let service = service.into();
+        let settings = if sigv4_core::infer::uses_s3_rules(&service) {
+            SigningSettings::s3()
+        } else {
+            SigningSettings::default()
+        };
         SigV4LayerBuilder {
             provider: Arc::new(provider),
             region: region.into(),
-            service: service.into(),
-            settings: SigningSettings::default(),
+            service,
+            settings,
             payload_policy: PayloadPolicy::default(),
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             time_source: None,
@@ -289,7 +297,8 @@ impl fmt::Debug for SigV4LayerBuilder {
 impl SigV4LayerBuilder {
     /// The signing settings (path normalization, double encoding, session token mode,
     /// `x-amz-content-sha256`, excluded headers, headers or presigned query). Default:
-    /// [`SigningSettings::default`]; use [`SigningSettings::s3`] for S3.
+    /// [`SigningSettings::s3`] for S3's signing names (`s3`, `s3-object-lambda`, `s3-outposts`,
+    /// `s3express`), [`SigningSettings::default`] for every other service.
     pub fn settings(mut self, settings: SigningSettings) -> Self {
         self.settings = settings;
         self
