@@ -113,14 +113,10 @@ pub fn sign(data: &[u8]) {
         Err(e) => panic!("a request we signed does not parse back: {e:?}"),
     };
     let verified = signer.verify(
-        &parts.method,
-        &parts.uri,
-        &parts.headers,
+        sigv4_core::RequestHead::from(&parts),
         &claimed,
         payload,
-        &creds,
-        now,
-        &verify_settings,
+        &sigv4_core::verify::VerifyParams::new(&creds, now, &verify_settings),
     );
     assert!(
         verified.is_ok(),
@@ -132,14 +128,10 @@ pub fn sign(data: &[u8]) {
         .session_token_opt(creds.session_token().map(str::to_owned))
         .build();
     let refused = signer.verify(
-        &parts.method,
-        &parts.uri,
-        &parts.headers,
+        sigv4_core::RequestHead::from(&parts),
         &claimed,
         payload,
-        &other,
-        now,
-        &verify_settings,
+        &sigv4_core::verify::VerifyParams::new(&other, now, &verify_settings),
     );
     assert!(
         refused.is_err(),
@@ -169,14 +161,10 @@ pub fn verify(data: &[u8]) {
     s3.max_skew = Duration::MAX;
     for settings in [VerifySettings::default(), s3] {
         let _ = Signer::new().verify(
-            &h.method,
-            &h.uri,
-            &h.headers,
+            sigv4_core::RequestHead::new(&h.method, &h.uri, &h.headers),
             &claimed,
             Payload::Bytes(&h.body),
-            &creds,
-            now,
-            &settings,
+            &sigv4_core::verify::VerifyParams::new(&creds, now, &settings),
         );
     }
 }

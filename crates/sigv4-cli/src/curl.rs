@@ -18,7 +18,9 @@ use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use sigv4_core::mismatch::{explain_against, AwsView};
-use sigv4_core::{Credentials, Inspection, Signer, SigningParams, X_AMZ_SECURITY_TOKEN};
+use sigv4_core::{
+    Credentials, Inspection, RequestHead, Signer, SigningParams, X_AMZ_SECURITY_TOKEN,
+};
 use sigv4_credentials::Env;
 
 use crate::cli::CurlArgs;
@@ -345,9 +347,7 @@ fn prepare(
         let signing = |e: sigv4_core::SigningError| CliError::Signing(e.to_string());
         let (signed, inspection) = signer
             .inspect(
-                &hop.method,
-                &uri,
-                &headers,
+                RequestHead::new(&hop.method, &uri, &headers),
                 switches.payload(&hop.body),
                 &params,
             )

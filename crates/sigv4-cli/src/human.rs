@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use http::header::HeaderMap;
 use http::{Method, Uri};
-use sigv4_core::{AmzDate, Credentials, Inspection, Payload, Signer, SigningParams};
+use sigv4_core::{AmzDate, Credentials, Inspection, RequestHead, Signer, SigningParams};
 use sigv4_credentials::Env;
 
 use crate::cli::{CredentialFlags, RequestArgs};
@@ -133,11 +133,15 @@ fn sign_and_report(p: &Prepared, out: &mut impl Write) -> Result<(), CliError> {
     let payload = p.switches.payload(&p.body);
     let signing = |e: sigv4_core::SigningError| CliError::Signing(e.to_string());
     let (output, inspection) = Signer::new()
-        .inspect(&p.method, &p.uri, &p.headers, payload, &params)
+        .inspect(
+            RequestHead::new(&p.method, &p.uri, &p.headers),
+            payload,
+            &params,
+        )
         .map_err(signing)?;
     let (mut uri, mut headers) = (p.uri.clone(), p.headers.clone());
     output.apply(&mut uri, &mut headers).map_err(signing)?;
-    report(p, &payload, &inspection, &uri, &headers, out)?;
+    report(p, &inspection, &uri, &headers, out)?;
     Ok(())
 }
 
@@ -147,7 +151,6 @@ fn section(out: &mut impl Write, title: &str) -> io::Result<()> {
 
 fn report(
     p: &Prepared,
-    payload: &Payload<'_>,
     inspection: &Inspection,
     signed_uri: &Uri,
     signed_headers: &HeaderMap,
@@ -168,13 +171,15 @@ fn report(
     if let Some(token) = p.credentials.session_token() {
         writeln!(out, "session token: {}", short_token(token))?;
     }
-    match payload {
-        Payload::Unsigned => writeln!(
+    // What was signed, as the core decided it (S3 presigned URLs sign UNSIGNED-PAYLOAD).
+    if inspection.payload_hash == sigv4_core::UNSIGNED_PAYLOAD {
+        writeln!(
             out,
             "payload:       UNSIGNED-PAYLOAD ({} bytes not hashed)",
             p.body.len()
-        )?,
-        _ => writeln!(out, "payload:       SHA-256 of {} bytes", p.body.len())?,
+        )?;
+    } else {
+        writeln!(out, "payload:       SHA-256 of {} bytes", p.body.len())?;
     }
 
     section(out, "Canonical request")?;

@@ -61,6 +61,8 @@ impl Switches {
         } else {
             SessionTokenMode::AddedAfterSigning
         };
+        // S3 presigned URLs sign UNSIGNED-PAYLOAD (the core applies the rule).
+        settings.presigned_payload_unsigned = self.s3;
         settings.location = match self.presign_expires {
             None => SignatureLocation::Headers,
             Some(seconds) => SignatureLocation::Query {
@@ -70,10 +72,11 @@ impl Switches {
         settings
     }
 
-    /// The payload to sign: unsigned when asked, and for S3 presigned URLs (S3 signs
-    /// `UNSIGNED-PAYLOAD` there); otherwise the body's bytes.
+    /// The payload to sign: unsigned when asked, otherwise the body's bytes (for S3 presigned
+    /// URLs the core signs `UNSIGNED-PAYLOAD` whatever is given: see
+    /// [`SigningSettings::presigned_payload_unsigned`]).
     pub(crate) fn payload<'a>(&self, body: &'a [u8]) -> Payload<'a> {
-        if self.unsigned_payload || (self.s3 && self.presign_expires.is_some()) {
+        if self.unsigned_payload {
             Payload::Unsigned
         } else {
             Payload::Bytes(body)
@@ -202,16 +205,16 @@ mod tests {
             Switches::new(false, true).payload(body),
             Payload::Unsigned
         ));
-        // S3 header signing hashes the body; S3 presigning does not.
+        // S3 presigning signs UNSIGNED-PAYLOAD: a setting the core applies.
         assert!(matches!(
             Switches::new(true, false).payload(body),
             Payload::Bytes(_)
         ));
         let mut presign = Switches::new(true, false);
         presign.presign_expires = Some(900);
-        assert!(matches!(presign.payload(body), Payload::Unsigned));
+        assert!(presign.settings().presigned_payload_unsigned);
         presign.s3 = false;
-        assert!(matches!(presign.payload(body), Payload::Bytes(_)));
+        assert!(!presign.settings().presigned_payload_unsigned);
     }
 
     #[test]

@@ -38,7 +38,7 @@ use serde::ser::SerializeSeq;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 use sigv4_core::{
-    AmzDate, Credentials, Inspection, Signer, SigningError, SigningParams, TimeError,
+    AmzDate, Credentials, Inspection, RequestHead, Signer, SigningError, SigningParams, TimeError,
 };
 
 use crate::error::{read_input, CliError};
@@ -229,8 +229,11 @@ fn sign_spec(signer: &Signer, spec: &Value) -> Result<Signed, SpecError> {
 
     let settings = switches.settings();
     let params = SigningParams::new(&credentials, region, service, time).with_settings(&settings);
-    let (output, inspection) =
-        signer.inspect(&method, &uri, &headers, switches.payload(&body), &params)?;
+    let (output, inspection) = signer.inspect(
+        RequestHead::new(&method, &uri, &headers),
+        switches.payload(&body),
+        &params,
+    )?;
     let authorization = output
         .headers()
         .find(|(name, _)| *name == AUTHORIZATION)

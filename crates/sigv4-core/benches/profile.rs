@@ -64,14 +64,10 @@ fn main() {
                 let claimed = SignedRequest::parse(req.uri(), req.headers()).expect("parses");
                 let verified = signer
                     .verify(
-                        req.method(),
-                        req.uri(),
-                        req.headers(),
+                        req.into(),
                         &claimed,
                         Payload::Bytes(b""),
-                        &creds,
-                        time(),
-                        &verify_settings,
+                        &sigv4_core::verify::VerifyParams::new(&creds, time(), &verify_settings),
                     )
                     .expect("verifies");
                 black_box(verified);

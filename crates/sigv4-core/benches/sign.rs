@@ -193,14 +193,10 @@ fn verify_api_gateway_get(c: &mut Criterion) {
         let claimed = SignedRequest::parse(req.uri(), req.headers()).expect("parses");
         ours.signer
             .verify(
-                req.method(),
-                req.uri(),
-                req.headers(),
+                req.into(),
                 &claimed,
                 Payload::Bytes(req.body()),
-                &ours.creds,
-                time(),
-                &settings,
+                &sigv4_core::verify::VerifyParams::new(&ours.creds, time(), &settings),
             )
             .expect("verifies")
     };

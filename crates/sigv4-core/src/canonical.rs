@@ -156,7 +156,7 @@ const STACK_PARAMS: usize = 16;
 
 /// The query parameters a signing writes. A re-signing leaves none of the old ones in place:
 /// the verifier would read them instead of the new ones.
-pub(crate) const SIGNING_QUERY_PARAMS: [&str; 7] = [
+pub(crate) const SIGNING_QUERY_PARAMS: [&str; 8] = [
     "X-Amz-Algorithm",
     "X-Amz-Credential",
     "X-Amz-Date",
@@ -164,6 +164,7 @@ pub(crate) const SIGNING_QUERY_PARAMS: [&str; 7] = [
     "X-Amz-SignedHeaders",
     "X-Amz-Signature",
     "X-Amz-Security-Token",
+    "X-Amz-Region-Set",
 ];
 
 /// True when the wire-form parameter name `name` decodes to one of `names`.

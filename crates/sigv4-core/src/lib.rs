@@ -35,7 +35,7 @@
 //! // Debugging a SignatureDoesNotMatch: the canonical request and string to sign, on demand.
 //! let fresh = http::Request::get("https://abc123.execute-api.eu-west-1.amazonaws.com/prod").body(()).unwrap();
 //! let (_, inspection) = signer
-//!     .inspect(fresh.method(), fresh.uri(), fresh.headers(), Payload::Bytes(b""), &params)
+//!     .inspect((&fresh).into(), Payload::Bytes(b""), &params)
 //!     .unwrap();
 //! assert!(inspection.canonical_request.starts_with("GET\n/prod\n"));
 //! ```
@@ -51,22 +51,33 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+mod algorithm;
 mod canonical;
 pub mod clock;
 mod credentials;
 mod error;
+mod head;
 pub mod infer;
-mod key;
 pub mod mismatch;
 mod settings;
 mod sign;
 pub mod time;
 pub mod verify;
 
+pub use algorithm::sigv4::derive_signing_key;
+pub use algorithm::Algorithm;
+
+/// SigV4a (`AWS4-ECDSA-P256-SHA256`, feature `sigv4a`): the public key derived from an access
+/// key, and a check of a signature against a public key. Signing and verifying go through
+/// [`Signer`] with [`Algorithm::SigV4a`].
+#[cfg(feature = "sigv4a")]
+pub mod sigv4a {
+    pub use crate::algorithm::sigv4a::{public_key, verify_with_public_key};
+}
 pub use clock::{ManualClock, SharedTimeSource, SystemClock, TimeSource};
 pub use credentials::{Credentials, CredentialsBuilder};
 pub use error::SigningError;
-pub use key::derive_signing_key;
+pub use head::RequestHead;
 pub use settings::{
     ContentSha256Header, ExcludedHeaders, SessionTokenMode, SignatureLocation, SigningSettings,
     DEFAULT_EXCLUDED_HEADERS, MAX_EXPIRES, MIN_EXPIRES,
@@ -74,6 +85,6 @@ pub use settings::{
 pub use sign::{
     sha256_hex, Inspection, Payload, Signature, Signer, SigningOutput, SigningParams, ALGORITHM,
     DEFAULT_KEY_CACHE_CAPACITY, EMPTY_SHA256, UNSIGNED_PAYLOAD, X_AMZ_CONTENT_SHA256, X_AMZ_DATE,
-    X_AMZ_SECURITY_TOKEN,
+    X_AMZ_REGION_SET, X_AMZ_SECURITY_TOKEN,
 };
 pub use time::{AmzDate, TimeError};

@@ -23,9 +23,10 @@
 
 use std::fmt::{self, Write as _};
 
-use http::{HeaderMap, Method, Uri};
+use http::HeaderMap;
 
 use crate::verify::SignedRequest;
+use crate::RequestHead;
 use crate::{
     Credentials, ExcludedHeaders, Inspection, Payload, SignatureLocation, Signer, SigningParams,
     SigningSettings,
@@ -356,12 +357,16 @@ impl fmt::Display for Explanation {
 /// secret plays no part in these texts, so none is needed (the `signature` field of the result
 /// means nothing). `None` when the request carries no readable SigV4 `Authorization`.
 pub fn recompute(
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
+    head: RequestHead<'_>,
     payload: Payload<'_>,
     settings: &SigningSettings,
 ) -> Option<Inspection> {
+    let RequestHead {
+        method,
+        uri,
+        headers,
+        ..
+    } = head;
     let claimed = SignedRequest::parse(uri, headers).ok()?;
     if claimed.is_presigned() {
         return None;
@@ -399,26 +404,25 @@ pub fn recompute(
         claimed.service(),
         claimed.date().to_system_time(),
     )
-    .with_settings(&settings);
+    .with_settings(&settings)
+    .with_algorithm(claimed.algorithm());
     let (_, inspection) = Signer::with_cache_capacity(0)
-        .inspect(method, uri, &signed, payload, &params)
+        .inspect(RequestHead::new(method, uri, &signed), payload, &params)
         .ok()?;
     Some(inspection)
 }
 
-/// For a request we signed (`method`, `uri`, `headers` as sent, with `Authorization`) and the
-/// body of AWS's refusal: AWS's canonical request and string to sign against ours. `None` when
-/// the refusal shows neither or the request cannot be recomputed.
+/// For a request we signed (its head as sent, with `Authorization`) and the body of AWS's
+/// refusal: AWS's canonical request and string to sign against ours. `None` when the refusal
+/// shows neither or the request cannot be recomputed.
 pub fn explain(
     refusal_body: &[u8],
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
+    head: RequestHead<'_>,
     payload: Payload<'_>,
     settings: &SigningSettings,
 ) -> Option<Explanation> {
     let aws = AwsView::from_body(refusal_body)?;
-    let ours = recompute(method, uri, headers, payload, settings)?;
+    let ours = recompute(head, payload, settings)?;
     Some(explain_against(&aws, &ours))
 }
 
@@ -517,19 +521,11 @@ mod tests {
             .unwrap();
         let params = SigningParams::new(&creds, "eu-west-1", "execute-api", time);
         let (output, inspection) = signer
-            .inspect(
-                request.method(),
-                request.uri(),
-                request.headers(),
-                Payload::Bytes(b"{}"),
-                &params,
-            )
+            .inspect((&request).into(), Payload::Bytes(b"{}"), &params)
             .unwrap();
         output.apply_to_request(&mut request).unwrap();
         let again = recompute(
-            request.method(),
-            request.uri(),
-            request.headers(),
+            (&request).into(),
             Payload::Bytes(b"{}"),
             &SigningSettings::default(),
         )
@@ -541,9 +537,7 @@ mod tests {
             .headers_mut()
             .insert("content-type", "text/plain".parse().unwrap());
         let changed = recompute(
-            request.method(),
-            request.uri(),
-            request.headers(),
+            (&request).into(),
             Payload::Bytes(b"{}"),
             &SigningSettings::default(),
         )

@@ -155,6 +155,10 @@ pub struct SigningSettings {
     pub excluded_headers: ExcludedHeaders,
     /// Headers or presigned query.
     pub location: SignatureLocation,
+    /// A presigned URL signs `UNSIGNED-PAYLOAD` whatever body is given (S3's rule: the body
+    /// is not known when the URL is made); a [`Payload::Precomputed`](crate::Payload) hash is
+    /// still signed as given. On in [`SigningSettings::s3`]; no effect on header signing.
+    pub presigned_payload_unsigned: bool,
 }
 
 impl Default for SigningSettings {
@@ -172,15 +176,17 @@ impl SigningSettings {
         content_sha256_header: ContentSha256Header::WhenUnsigned,
         excluded_headers: ExcludedHeaders(None),
         location: SignatureLocation::Headers,
+        presigned_payload_unsigned: false,
     };
 
-    /// S3's rules: the path as given (no normalization, single encoding) and
-    /// `x-amz-content-sha256` always signed.
+    /// S3's rules: the path as given (no normalization, single encoding),
+    /// `x-amz-content-sha256` always signed, and `UNSIGNED-PAYLOAD` in presigned URLs.
     pub fn s3() -> Self {
         Self {
             normalize_path: false,
             double_encode: false,
             content_sha256_header: ContentSha256Header::Always,
+            presigned_payload_unsigned: true,
             ..Self::DEFAULT
         }
     }

@@ -6,21 +6,24 @@ use std::time::SystemTime;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 use http::uri::PathAndQuery;
-use http::{Method, Request, Uri};
+use http::{Request, Uri};
 use sha2::{Digest, Sha256};
 
+use crate::algorithm::sigv4::hex;
+pub use crate::algorithm::Signature;
+use crate::algorithm::{Algorithm, Keys, Scope};
 use crate::canonical::{
     encode_into, has_host_header, name_is_one_of, write_canonical_headers, write_request_lines,
     ExtraHeader, ExtraParam, UriHost, SIGNING_QUERY_PARAMS,
 };
 use crate::credentials::Credentials;
 use crate::error::{shorten, SigningError};
-use crate::key::{hex, KeyCache, SigningKey};
+use crate::head::RequestHead;
 use crate::settings::{ContentSha256Header, SessionTokenMode, SignatureLocation, SigningSettings};
 use crate::time::AmzDate;
 
-/// The SigV4 algorithm name.
-pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+/// The SigV4 algorithm name (see [`Algorithm::name`] for every algorithm).
+pub const ALGORITHM: &str = crate::algorithm::sigv4::NAME;
 /// The payload hash that says "the body is not signed".
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 /// `hex(sha256(""))`, the payload hash of an empty body.
@@ -32,6 +35,8 @@ pub static X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
 pub static X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
 /// `x-amz-content-sha256`.
 pub static X_AMZ_CONTENT_SHA256: HeaderName = HeaderName::from_static("x-amz-content-sha256");
+/// `x-amz-region-set`: the regions a SigV4a signature is valid in.
+pub static X_AMZ_REGION_SET: HeaderName = HeaderName::from_static("x-amz-region-set");
 
 /// The payload, as the signer needs it: the bytes to hash, a hash already computed, or unsigned.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +49,20 @@ pub enum Payload<'a> {
     Precomputed(&'a str),
     /// `UNSIGNED-PAYLOAD` (S3, presigned URLs).
     Unsigned,
+}
+
+impl Payload<'_> {
+    /// S3's rule: a presigned URL signs `UNSIGNED-PAYLOAD` (the body is not known when the URL
+    /// is used) when the settings say so, unless the caller gave a hash of its own. Signing and
+    /// verifying both apply it.
+    pub(crate) fn for_location(self, presigned: bool, settings: &SigningSettings) -> Self {
+        match self {
+            Payload::Bytes(_) if presigned && settings.presigned_payload_unsigned => {
+                Payload::Unsigned
+            }
+            other => other,
+        }
+    }
 }
 
 /// `hex(sha256(bytes))`.
@@ -99,7 +118,8 @@ pub(crate) fn payload_hash<'a>(payload: &Payload<'a>) -> Result<PayloadHash<'a>,
 pub struct SigningParams<'a> {
     /// The credentials to sign with.
     pub credentials: &'a Credentials,
-    /// The AWS region (`us-east-1`).
+    /// The AWS region (`us-east-1`); with [`Algorithm::SigV4a`], the region set instead
+    /// (`*`, `us-east-1,us-west-2`), sent in `X-Amz-Region-Set`.
     pub region: &'a str,
     /// The service's signing name (`execute-api`, `s3`, `lambda`).
     pub service: &'a str,
@@ -107,6 +127,8 @@ pub struct SigningParams<'a> {
     pub time: SystemTime,
     /// The settings.
     pub settings: &'a SigningSettings,
+    /// The algorithm (SigV4 unless set).
+    pub algorithm: Algorithm,
 }
 
 static DEFAULT_SETTINGS: SigningSettings = SigningSettings::DEFAULT;
@@ -125,36 +147,21 @@ impl<'a> SigningParams<'a> {
             service,
             time,
             settings: &DEFAULT_SETTINGS,
+            algorithm: Algorithm::SigV4,
         }
+    }
+
+    /// The same parameters with another algorithm. With SigV4a, [`SigningParams::region`] is
+    /// read as the region set.
+    pub fn with_algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.algorithm = algorithm;
+        self
     }
 
     /// The same parameters with other settings.
     pub fn with_settings(mut self, settings: &'a SigningSettings) -> Self {
         self.settings = settings;
         self
-    }
-}
-
-/// A hex-encoded signature, held on the stack.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Signature([u8; 64]);
-
-impl Signature {
-    /// The 64 lower-case hex digits.
-    pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).unwrap_or("")
-    }
-}
-
-impl fmt::Debug for Signature {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Signature({})", self.as_str())
-    }
-}
-
-impl fmt::Display for Signature {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -188,10 +195,11 @@ struct PresignedTarget {
 }
 
 /// Headers a presigning removes: the header-signing artifacts of an earlier signing.
-static PRESIGN_REMOVES: [HeaderName; 3] = [
+static PRESIGN_REMOVES: [HeaderName; 4] = [
     AUTHORIZATION,
     HeaderName::from_static("x-amz-date"),
     HeaderName::from_static("x-amz-security-token"),
+    HeaderName::from_static("x-amz-region-set"),
 ];
 /// Header signing without a session token removes a stale one.
 static HEADER_REMOVES_TOKEN: [HeaderName; 1] = [HeaderName::from_static("x-amz-security-token")];
@@ -353,7 +361,8 @@ pub struct Inspection {
     pub string_to_sign: String,
     /// The signed headers, `;`-separated.
     pub signed_headers: String,
-    /// The credential scope, `date/region/service/aws4_request`.
+    /// The credential scope, `date/region/service/aws4_request` (SigV4a:
+    /// `date/service/aws4_request`).
     pub credential_scope: String,
     /// The payload hash used.
     pub payload_hash: String,
@@ -380,14 +389,12 @@ pub struct Inspection {
 /// ```
 #[derive(Clone)]
 pub struct Signer {
-    cache: Arc<KeyCache>,
+    keys: Arc<Keys>,
 }
 
 impl fmt::Debug for Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Signer")
-            .field("cache", &self.cache)
-            .finish()
+        f.debug_struct("Signer").field("keys", &self.keys).finish()
     }
 }
 
@@ -409,13 +416,25 @@ impl Signer {
     /// A signer keeping up to `capacity` derived keys (0 disables the cache).
     pub fn with_cache_capacity(capacity: usize) -> Self {
         Self {
-            cache: Arc::new(KeyCache::new(capacity)),
+            keys: Arc::new(Keys::new(capacity)),
         }
     }
 
     /// How many derived keys the cache holds now.
     pub fn cached_keys(&self) -> usize {
-        self.cache.len()
+        self.keys.len()
+    }
+
+    /// The SigV4a public key of `credentials` (SEC1 uncompressed, `04 || X || Y`), derived
+    /// once per access key and kept in the signer's cache. `None` only if no key can be derived
+    /// (a probability of about 2^-8000).
+    #[cfg(feature = "sigv4a")]
+    pub fn sigv4a_public_key(&self, credentials: &Credentials) -> Option<[u8; 65]> {
+        self.keys.sigv4a(credentials).public_key()
+    }
+
+    pub(crate) fn keys(&self) -> &Keys {
+        &self.keys
     }
 
     /// Signs `request` in place: sets `authorization`, `x-amz-date` (and the token and payload
@@ -426,13 +445,7 @@ impl Signer {
         payload: Payload<'_>,
         params: &SigningParams<'_>,
     ) -> Result<Signature, SigningError> {
-        let output = self.sign(
-            request.method(),
-            request.uri(),
-            request.headers(),
-            payload,
-            params,
-        )?;
+        let output = self.sign(RequestHead::from(&*request), payload, params)?;
         let signature = output.signature;
         output.apply_to_signed(request)?;
         Ok(signature)
@@ -441,22 +454,18 @@ impl Signer {
     /// Computes the signature of a request head and what to add to it, without changing it.
     pub fn sign(
         &self,
-        method: &Method,
-        uri: &Uri,
-        headers: &HeaderMap,
+        head: RequestHead<'_>,
         payload: Payload<'_>,
         params: &SigningParams<'_>,
     ) -> Result<SigningOutput, SigningError> {
-        self.run(method, uri, headers, payload, params, None)
+        self.run(head, payload, params, None)
     }
 
     /// Signs like [`Signer::sign`] and also returns the canonical request, string to sign and
     /// signed headers (for debugging a `SignatureDoesNotMatch`).
     pub fn inspect(
         &self,
-        method: &Method,
-        uri: &Uri,
-        headers: &HeaderMap,
+        head: RequestHead<'_>,
         payload: Payload<'_>,
         params: &SigningParams<'_>,
     ) -> Result<(SigningOutput, Inspection), SigningError> {
@@ -468,50 +477,47 @@ impl Signer {
             payload_hash: String::new(),
             signature: String::new(),
         };
-        let output = self.run(method, uri, headers, payload, params, Some(&mut inspection))?;
+        let output = self.run(head, payload, params, Some(&mut inspection))?;
         Ok((output, inspection))
-    }
-
-    pub(crate) fn key(
-        &self,
-        secret: &str,
-        date: &str,
-        region: &str,
-        service: &str,
-    ) -> Arc<SigningKey> {
-        self.cache.get(secret, date, region, service)
     }
 
     fn run(
         &self,
-        method: &Method,
-        uri: &Uri,
-        headers: &HeaderMap,
+        head: RequestHead<'_>,
         payload: Payload<'_>,
         params: &SigningParams<'_>,
         inspection: Option<&mut Inspection>,
     ) -> Result<SigningOutput, SigningError> {
-        with_scratch(|buf| self.run_in(buf, method, uri, headers, payload, params, inspection))
+        with_scratch(|buf| self.run_in(buf, head, payload, params, inspection))
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn run_in(
         &self,
         buf: &mut Vec<u8>,
-        method: &Method,
-        uri: &Uri,
-        headers: &HeaderMap,
+        head: RequestHead<'_>,
         payload: Payload<'_>,
         params: &SigningParams<'_>,
         inspection: Option<&mut Inspection>,
     ) -> Result<SigningOutput, SigningError> {
+        let RequestHead {
+            method,
+            uri,
+            headers,
+        } = head;
         let creds = params.credentials;
         let settings = params.settings;
+        let algorithm = params.algorithm;
         check_credentials(creds)?;
-        check_field("region", params.region)?;
+        if algorithm.uses_region_set() {
+            check_region_set(params.region)?;
+        } else {
+            check_field("region", params.region)?;
+        }
         check_field("service", params.service)?;
         let (date, date_value) = amz_date(params.time)?;
         let expires = settings.checked_expiry()?;
+        let is_query = matches!(settings.location, SignatureLocation::Query { .. });
+        let payload = payload.for_location(is_query, settings);
         let hash = payload_hash(&payload)?;
         let token = match creds.session_token() {
             Some(_) => Some(
@@ -541,7 +547,6 @@ impl Signer {
             + scope_len * 2;
         buf.reserve(capacity);
 
-        let is_query = matches!(settings.location, SignatureLocation::Query { .. });
         let add_content_sha = !is_query
             && match settings.content_sha256_header {
                 ContentSha256Header::Always => true,
@@ -550,16 +555,20 @@ impl Signer {
             };
 
         // Set by this signing (or, for a stale token, removed): never signed from the request.
-        let mut replaced: [&'static str; 3] = ["x-amz-date", "x-amz-security-token", ""];
+        let mut replaced: [&'static str; 4] = ["x-amz-date", "x-amz-security-token", "", ""];
         if add_content_sha {
             replaced[2] = "x-amz-content-sha256";
+        }
+        let region_set = algorithm.uses_region_set();
+        if region_set {
+            replaced[3] = "x-amz-region-set";
         }
 
         let signed_range;
         let canonical_end;
         let strip_query;
         if !is_query {
-            let mut extras_list: [ExtraHeader<'_>; 4] = [ExtraHeader::EMPTY; 4];
+            let mut extras_list: [ExtraHeader<'_>; 5] = [ExtraHeader::EMPTY; 5];
             let mut n = 0;
             if host_from_uri {
                 extras_list[n] = ExtraHeader::new("host", host_value, true);
@@ -577,6 +586,11 @@ impl Signer {
             }
             if add_content_sha {
                 extras_list[n] = ExtraHeader::new("x-amz-content-sha256", hash.as_bytes(), true);
+                n += 1;
+            }
+            if region_set {
+                extras_list[n] =
+                    ExtraHeader::new("x-amz-region-set", params.region.as_bytes(), true);
                 n += 1;
             }
             strip_query =
@@ -603,30 +617,39 @@ impl Signer {
                 Vec::with_capacity(3 * (creds.access_key_id().len() + scope_len) + 8);
             encode_into(&mut credential, creds.access_key_id().as_bytes());
             credential.extend_from_slice(b"%2F");
-            credential.extend_from_slice(date.date().as_bytes());
-            credential.extend_from_slice(b"%2F");
-            encode_into(&mut credential, params.region.as_bytes());
-            credential.extend_from_slice(b"%2F");
-            encode_into(&mut credential, params.service.as_bytes());
-            credential.extend_from_slice(b"%2Faws4_request");
+            algorithm.write_scope_encoded(
+                &mut credential,
+                date.date(),
+                params.region,
+                params.service,
+            );
             let mut signed_encoded = Vec::with_capacity(3 * signed.len());
             encode_into(&mut signed_encoded, signed);
             let expires_buf = itoa_buf(expires.unwrap_or(0));
             // The algorithm, the date and the expiry have nothing to encode.
             let param = |name, value| ExtraParam { name, value };
+            let mut region_set_encoded = Vec::new();
+            if region_set {
+                encode_into(&mut region_set_encoded, params.region.as_bytes());
+            }
             let mut params_list = [
-                param("X-Amz-Algorithm", ALGORITHM.as_bytes()),
+                param("X-Amz-Algorithm", algorithm.name().as_bytes()),
                 param("X-Amz-Credential", &credential),
                 param("X-Amz-Date", date.as_bytes()),
                 param("X-Amz-Expires", expires_buf.as_bytes()),
                 param("X-Amz-SignedHeaders", &signed_encoded),
+                param("X-Amz-Region-Set", &region_set_encoded),
                 param("X-Amz-Security-Token", b""),
             ];
+            // The region set takes slot 5 when there is one; the signed token the next free one.
             let mut n_params = 5;
+            if region_set {
+                n_params = 6;
+            }
             let token_encoded = token.and(creds.session_token_encoded());
             if let (Some(_), Some(encoded)) = (sign_token, token_encoded) {
-                params_list[5].value = encoded;
-                n_params = 6;
+                params_list[n_params] = param("X-Amz-Security-Token", encoded);
+                n_params += 1;
             }
             strip_query = write_request_lines(
                 buf,
@@ -665,6 +688,10 @@ impl Signer {
                 }
                 push_param(&mut query, p.name, p.value);
             }
+            if region_set {
+                query.push(b'&');
+                push_param(&mut query, "X-Amz-Region-Set", &region_set_encoded);
+            }
             if let Some(encoded) = token_encoded {
                 query.push(b'&');
                 push_param(&mut query, "X-Amz-Security-Token", encoded);
@@ -679,7 +706,7 @@ impl Signer {
                 inspection,
             );
             query.push(b'&');
-            push_param(&mut query, "X-Amz-Signature", &signature.0);
+            push_param(&mut query, "X-Amz-Signature", signature.as_bytes());
             let path_and_query =
                 String::from_utf8(query).map_err(|e| SigningError::InvalidUri(e.to_string()))?;
             return Ok(SigningOutput {
@@ -706,15 +733,15 @@ impl Signer {
         );
         // Authorization, written after the string to sign and turned into a header value.
         let auth_start = buf.len();
-        buf.extend_from_slice(ALGORITHM.as_bytes());
+        buf.extend_from_slice(algorithm.name().as_bytes());
         buf.extend_from_slice(b" Credential=");
         buf.extend_from_slice(creds.access_key_id().as_bytes());
         buf.push(b'/');
-        write_scope(buf, &date, params.region, params.service);
+        algorithm.write_scope(buf, date.date(), params.region, params.service);
         buf.extend_from_slice(b", SignedHeaders=");
         buf.extend_from_within(signed_range.0..signed_range.1);
         buf.extend_from_slice(b", Signature=");
-        buf.extend_from_slice(&signature.0);
+        buf.extend_from_slice(signature.as_bytes());
         let mut authorization = HeaderValue::from_bytes(&buf[auth_start..]).map_err(|_| {
             SigningError::InvalidField {
                 field: "access key id",
@@ -743,6 +770,15 @@ impl Signer {
             };
             out_headers.push(X_AMZ_CONTENT_SHA256.clone(), value);
         }
+        if region_set {
+            let value =
+                HeaderValue::from_str(params.region).map_err(|_| SigningError::InvalidField {
+                    field: "region set",
+                    value: shorten(params.region),
+                    reason: "cannot be sent in a header",
+                })?;
+            out_headers.push(X_AMZ_REGION_SET.clone(), value);
+        }
         Ok(SigningOutput {
             signature,
             date,
@@ -770,16 +806,18 @@ impl Signer {
         hash: &PayloadHash<'_>,
         inspection: Option<&mut Inspection>,
     ) -> Signature {
-        let key = self.key(
-            params.credentials.secret_access_key(),
-            date.date(),
-            params.region,
-            params.service,
-        );
+        let algorithm = params.algorithm;
         let canonical_hash: [u8; 32] = Sha256::digest(&buf[..canonical_end]).into();
         let sts_start = buf.len();
-        write_string_to_sign(buf, date, params.region, params.service, &canonical_hash);
-        let signature = Signature(key.sign(&buf[sts_start..]));
+        algorithm.write_string_to_sign(buf, date, params.region, params.service, &canonical_hash);
+        let scope = Scope {
+            date: date.date(),
+            region: params.region,
+            service: params.service,
+        };
+        let signature = self
+            .keys
+            .sign(algorithm, params.credentials, &scope, &buf[sts_start..]);
         if let Some(inspection) = inspection {
             fill_inspection(
                 inspection,
@@ -862,9 +900,9 @@ pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
     })
 }
 
-/// The (at most four) headers a signing sets, without a heap allocation.
+/// The (at most five) headers a signing sets, without a heap allocation.
 #[derive(Clone, Default)]
-struct OutputHeaders([Option<(HeaderName, HeaderValue)>; 4]);
+struct OutputHeaders([Option<(HeaderName, HeaderValue)>; 5]);
 
 impl OutputHeaders {
     fn push(&mut self, name: HeaderName, value: HeaderValue) {
@@ -898,35 +936,12 @@ fn fill_inspection(
     inspection.string_to_sign = text(sts_start..buf.len());
     inspection.signed_headers = text(signed_range.0..signed_range.1);
     let mut scope = Vec::new();
-    write_scope(&mut scope, date, params.region, params.service);
+    params
+        .algorithm
+        .write_scope(&mut scope, date.date(), params.region, params.service);
     inspection.credential_scope = String::from_utf8_lossy(&scope).into_owned();
     inspection.payload_hash = String::from_utf8_lossy(hash.as_bytes()).into_owned();
     inspection.signature = signature.as_str().to_owned();
-}
-
-pub(crate) fn write_scope(out: &mut Vec<u8>, date: &AmzDate, region: &str, service: &str) {
-    out.extend_from_slice(date.date().as_bytes());
-    out.push(b'/');
-    out.extend_from_slice(region.as_bytes());
-    out.push(b'/');
-    out.extend_from_slice(service.as_bytes());
-    out.extend_from_slice(b"/aws4_request");
-}
-
-pub(crate) fn write_string_to_sign(
-    out: &mut Vec<u8>,
-    date: &AmzDate,
-    region: &str,
-    service: &str,
-    canonical_hash: &[u8; 32],
-) {
-    out.extend_from_slice(ALGORITHM.as_bytes());
-    out.push(b'\n');
-    out.extend_from_slice(date.as_bytes());
-    out.push(b'\n');
-    write_scope(out, date, region, service);
-    out.push(b'\n');
-    out.extend_from_slice(&hex(canonical_hash));
 }
 
 fn check_credentials(creds: &Credentials) -> Result<(), SigningError> {
@@ -934,6 +949,23 @@ fn check_credentials(creds: &Credentials) -> Result<(), SigningError> {
         return Err(SigningError::EmptyCredentials);
     }
     check_field("access key id", creds.access_key_id())
+}
+
+/// Refuses a region set that cannot be sent in `X-Amz-Region-Set`: empty, or holding a space,
+/// a control character or non-ASCII. (Its regions are separated by `,`.)
+fn check_region_set(value: &str) -> Result<(), SigningError> {
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Ok(());
+    }
+    Err(SigningError::InvalidField {
+        field: "region set",
+        value: shorten(value),
+        reason: if value.is_empty() {
+            "is empty"
+        } else {
+            "holds a space, a control character or a non-ASCII character"
+        },
+    })
 }
 
 /// Refuses a scope field the verifier could not read back: empty, or holding `/` (the scope's

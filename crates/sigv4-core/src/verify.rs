@@ -12,8 +12,8 @@
 //! `Duration::MAX`) or clock reading can overflow.
 //!
 //! ```
-//! use sigv4_core::{Credentials, Payload, Signer, SigningParams};
-//! use sigv4_core::verify::{SignedRequest, VerifySettings};
+//! use sigv4_core::{Credentials, Payload, RequestHead, Signer, SigningParams};
+//! use sigv4_core::verify::{SignedRequest, VerifyParams, VerifySettings};
 //! use std::time::{Duration, UNIX_EPOCH};
 //!
 //! let signer = Signer::new();
@@ -26,13 +26,14 @@
 //! // On the server:
 //! let claimed = SignedRequest::parse(request.uri(), request.headers()).unwrap();
 //! assert_eq!(claimed.access_key_id(), "AKIDEXAMPLE");
-//! let verified = signer.verify(request.method(), request.uri(), request.headers(), &claimed,
-//!     Payload::Bytes(b"{}"), &creds, now, &VerifySettings::default()).unwrap();
+//! let settings = VerifySettings::default();
+//! let params = VerifyParams::new(&creds, now, &settings);
+//! let head = RequestHead::from(&request);
+//! let verified = signer.verify(head, &claimed, Payload::Bytes(b"{}"), &params).unwrap();
 //! assert_eq!(verified.region, "eu-west-1");
 //!
 //! // A changed body no longer verifies.
-//! let err = signer.verify(request.method(), request.uri(), request.headers(), &claimed,
-//!     Payload::Bytes(b"{\"x\":1}"), &creds, now, &VerifySettings::default()).unwrap_err();
+//! let err = signer.verify(head, &claimed, Payload::Bytes(b"{\"x\":1}"), &params).unwrap_err();
 //! assert_eq!(err.code(), "SignatureDoesNotMatch");
 //! ```
 
@@ -40,18 +41,20 @@ use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
 use http::header::{HeaderMap, AUTHORIZATION};
-use http::{Method, Uri};
+use http::Uri;
 use percent_encoding::percent_decode_str;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+use crate::algorithm::{Algorithm, Scope};
+use crate::head::RequestHead;
 
 use crate::canonical::{
     has_host_header, write_listed_headers, write_request_lines, ExtraHeader, ListedError, UriHost,
 };
 use crate::settings::{MAX_EXPIRES, MIN_EXPIRES};
 use crate::sign::{
-    payload_hash, with_scratch, write_string_to_sign, Payload, Signer, ALGORITHM, X_AMZ_DATE,
-    X_AMZ_SECURITY_TOKEN,
+    payload_hash, with_scratch, Payload, Signer, X_AMZ_DATE, X_AMZ_REGION_SET, X_AMZ_SECURITY_TOKEN,
 };
 use crate::time::AmzDate;
 use crate::{Credentials, SigningError, SigningSettings};
@@ -77,6 +80,35 @@ impl Default for VerifySettings {
             max_skew: Duration::from_secs(300),
             region: None,
             service: None,
+        }
+    }
+}
+
+/// What a verification needs besides the request: the credentials its access key id names, the
+/// server's time and the settings.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct VerifyParams<'a> {
+    /// The credentials of the access key id the request claims (looked up by the caller):
+    /// the secret recomputes the signature, the session token must be the one sent.
+    pub credentials: &'a Credentials,
+    /// The server's time, for the skew and expiry checks.
+    pub now: SystemTime,
+    /// How requests are checked.
+    pub settings: &'a VerifySettings,
+}
+
+impl<'a> VerifyParams<'a> {
+    /// Parameters from their three parts.
+    pub fn new(
+        credentials: &'a Credentials,
+        now: SystemTime,
+        settings: &'a VerifySettings,
+    ) -> Self {
+        Self {
+            credentials,
+            now,
+            settings,
         }
     }
 }
@@ -219,10 +251,12 @@ pub enum AuthLocation {
 
 /// What a request claims: who signed it, when, for which scope, and the signature.
 ///
-/// Held in one buffer (one heap allocation): the access key id, scope date, region, service,
-/// signed headers, signature (lower-cased) and session token, one after the other.
+/// Held in one buffer (one heap allocation): the access key id, scope date, region (the region
+/// set for SigV4a), service, signed headers, signature (lower-cased) and session token, one
+/// after the other.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SignedRequest {
+    algorithm: Algorithm,
     location: AuthLocation,
     date: AmzDate,
     text: String,
@@ -248,6 +282,7 @@ const PARTS: usize = 7;
 impl std::fmt::Debug for SignedRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SignedRequest")
+            .field("algorithm", &self.algorithm)
             .field("location", &self.location)
             .field("access_key_id", &self.access_key_id())
             .field("region", &self.region())
@@ -285,14 +320,14 @@ impl SignedRequest {
     fn parse_header(auth: &[u8], headers: &HeaderMap) -> Result<Self, VerifyError> {
         let auth = std::str::from_utf8(auth)
             .map_err(|_| incomplete("Authorization header is not valid text"))?;
-        let rest = auth
-            .strip_prefix(ALGORITHM)
-            .and_then(|r| r.strip_prefix(' '))
+        let (algorithm, rest) = auth
+            .split_once(' ')
+            .and_then(|(name, rest)| Some((Algorithm::from_name(name)?, rest)))
             .ok_or_else(|| {
                 if auth.trim().is_empty() {
                     VerifyError::MissingAuthentication
                 } else {
-                    incomplete("Authorization header must start with AWS4-HMAC-SHA256")
+                    incomplete(UNKNOWN_ALGORITHM_HEADER)
                 }
             })?;
         let (mut credential, mut signed, mut signature) = (None, None, None);
@@ -330,9 +365,20 @@ impl SignedRequest {
                     Ok(text) => Cow::Borrowed(text),
                     Err(_) => String::from_utf8_lossy(v.as_bytes()),
                 });
+        let region_set = if algorithm.uses_region_set() {
+            let set = headers
+                .get(&X_AMZ_REGION_SET)
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| incomplete("SigV4a requires the X-Amz-Region-Set header."))?;
+            Some(Cow::Borrowed(set.trim()))
+        } else {
+            None
+        };
         Self::build(
+            algorithm,
             AuthLocation::Header,
             credential,
+            region_set,
             signed,
             signature,
             date,
@@ -348,11 +394,8 @@ impl SignedRequest {
             "X-Amz-Algorithm",
             "Query-string authentication requires the X-Amz-Algorithm parameter.",
         )?;
-        if algorithm != ALGORITHM {
-            return Err(incomplete(
-                "X-Amz-Algorithm only supports AWS4-HMAC-SHA256.",
-            ));
-        }
+        let algorithm =
+            Algorithm::from_name(&algorithm).ok_or_else(|| incomplete(UNKNOWN_ALGORITHM_QUERY))?;
         let credential = get(
             "X-Amz-Credential",
             "Query-string authentication requires the X-Amz-Credential parameter.",
@@ -383,9 +426,19 @@ impl SignedRequest {
         let date = AmzDate::parse(&date)
             .map_err(|_| incomplete("X-Amz-Date must be in the form YYYYMMDD'T'HHMMSS'Z'."))?;
         let session_token = query_param(query, "X-Amz-Security-Token");
+        let region_set = if algorithm.uses_region_set() {
+            Some(get(
+                "X-Amz-Region-Set",
+                "SigV4a query-string authentication requires the X-Amz-Region-Set parameter.",
+            )?)
+        } else {
+            None
+        };
         Self::build(
+            algorithm,
             AuthLocation::Query { expires_in },
             &credential,
+            region_set,
             &signed,
             &signature,
             date,
@@ -393,22 +446,26 @@ impl SignedRequest {
         )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn build(
+        algorithm: Algorithm,
         location: AuthLocation,
         credential: &str,
+        region_set: Option<Cow<'_, str>>,
         signed: &str,
         signature: &str,
         date: AmzDate,
         session_token: Option<Cow<'_, str>>,
     ) -> Result<Self, VerifyError> {
         let mut parts = credential.split('/');
-        let (akid, scope_date, region, service, terminator) = (
-            parts.next().unwrap_or(""),
-            parts.next().unwrap_or(""),
-            parts.next().unwrap_or(""),
-            parts.next().unwrap_or(""),
-            parts.next().unwrap_or(""),
-        );
+        let akid = parts.next().unwrap_or("");
+        let scope_date = parts.next().unwrap_or("");
+        // SigV4a's scope has no region: the region set is sent on its own.
+        let region = match &region_set {
+            Some(set) => set.as_ref(),
+            None => parts.next().unwrap_or(""),
+        };
+        let (service, terminator) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
         if parts.next().is_some()
             || akid.is_empty()
             || scope_date.is_empty()
@@ -416,13 +473,19 @@ impl SignedRequest {
             || service.is_empty()
             || terminator != "aws4_request"
         {
-            return Err(incomplete(
-                "Credential must have the form <access key id>/<date>/<region>/<service>/aws4_request.",
-            ));
+            return Err(incomplete(if algorithm.uses_region_set() {
+                "Credential must have the form <access key id>/<date>/<service>/aws4_request."
+            } else {
+                "Credential must have the form <access key id>/<date>/<region>/<service>/aws4_request."
+            }));
         }
         check_signed_headers(signed).map_err(VerifyError::SignedHeaders)?;
-        if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(incomplete("Signature must be 64 hexadecimal digits."));
+        if !signature_text_ok(algorithm, signature) {
+            return Err(incomplete(if algorithm.uses_region_set() {
+                "Signature must be a DER-encoded ECDSA signature in hexadecimal."
+            } else {
+                "Signature must be 64 hexadecimal digits."
+            }));
         }
         let token = session_token.as_deref().unwrap_or("");
         let parts: [&str; PARTS] = [akid, scope_date, region, service, signed, signature, token];
@@ -440,6 +503,7 @@ impl SignedRequest {
         let sig = Part::Signature as usize;
         text[ends[sig - 1] as usize..ends[sig] as usize].make_ascii_lowercase();
         Ok(SignedRequest {
+            algorithm,
             location,
             date,
             text,
@@ -464,7 +528,12 @@ impl SignedRequest {
         self.has_token.then(|| self.part(Part::SessionToken))
     }
 
-    /// The region of the credential scope.
+    /// The algorithm the request was signed with.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// The region of the credential scope; for SigV4a, the region set (`X-Amz-Region-Set`).
     pub fn region(&self) -> &str {
         self.part(Part::Region)
     }
@@ -489,7 +558,8 @@ impl SignedRequest {
         self.part(Part::SignedHeaders)
     }
 
-    /// The signature sent (64 hex digits, lower-cased).
+    /// The signature sent (hex, lower-cased: 64 digits for SigV4, a DER-encoded ECDSA
+    /// signature for SigV4a).
     pub fn signature(&self) -> &str {
         self.part(Part::Signature)
     }
@@ -502,6 +572,30 @@ impl SignedRequest {
     /// True for a presigned URL.
     pub fn is_presigned(&self) -> bool {
         matches!(self.location, AuthLocation::Query { .. })
+    }
+}
+
+const UNKNOWN_ALGORITHM_HEADER: &str = if cfg!(feature = "sigv4a") {
+    "Authorization header must start with AWS4-HMAC-SHA256 or AWS4-ECDSA-P256-SHA256"
+} else {
+    "Authorization header must start with AWS4-HMAC-SHA256"
+};
+
+const UNKNOWN_ALGORITHM_QUERY: &str = if cfg!(feature = "sigv4a") {
+    "X-Amz-Algorithm only supports AWS4-HMAC-SHA256 and AWS4-ECDSA-P256-SHA256."
+} else {
+    "X-Amz-Algorithm only supports AWS4-HMAC-SHA256."
+};
+
+/// The signature's text fits the algorithm: 64 hex digits (SigV4), or an even number of hex
+/// digits no longer than a DER-encoded P-256 signature (SigV4a; its DER form is checked when
+/// verifying).
+fn signature_text_ok(algorithm: Algorithm, signature: &str) -> bool {
+    let hex = signature.bytes().all(|b| b.is_ascii_hexdigit());
+    if algorithm.uses_region_set() {
+        hex && signature.len() % 2 == 0 && (16..=144).contains(&signature.len())
+    } else {
+        hex && signature.len() == 64
     }
 }
 
@@ -540,28 +634,14 @@ impl Signer {
     ///
     /// Runs [`Signer::verify_signature`], then builds the [`Verified`] identity (three small
     /// strings).
-    #[allow(clippy::too_many_arguments)]
     pub fn verify(
         &self,
-        method: &Method,
-        uri: &Uri,
-        headers: &HeaderMap,
+        head: RequestHead<'_>,
         claimed: &SignedRequest,
         payload: Payload<'_>,
-        credentials: &Credentials,
-        now: SystemTime,
-        settings: &VerifySettings,
+        params: &VerifyParams<'_>,
     ) -> Result<Verified, VerifyError> {
-        self.verify_signature(
-            method,
-            uri,
-            headers,
-            claimed,
-            payload,
-            credentials,
-            now,
-            settings,
-        )?;
+        self.verify_signature(head, claimed, payload, params)?;
         Ok(Verified {
             access_key_id: claimed.access_key_id().to_owned(),
             region: claimed.region().to_owned(),
@@ -575,18 +655,19 @@ impl Signer {
     /// Every check of [`Signer::verify`] (identity, session token, time, scope, signature),
     /// without building the [`Verified`] identity: once the signing key is cached, it makes no
     /// heap allocation (the canonical request is written into a per-thread buffer).
-    #[allow(clippy::too_many_arguments)]
     pub fn verify_signature(
         &self,
-        method: &Method,
-        uri: &Uri,
-        headers: &HeaderMap,
+        head: RequestHead<'_>,
         claimed: &SignedRequest,
         payload: Payload<'_>,
-        credentials: &Credentials,
-        now: SystemTime,
-        settings: &VerifySettings,
+        params: &VerifyParams<'_>,
     ) -> Result<(), VerifyError> {
+        let RequestHead {
+            method,
+            uri,
+            headers,
+        } = head;
+        let (credentials, settings) = (params.credentials, params.settings);
         if credentials.access_key_id() != claimed.access_key_id() {
             return Err(VerifyError::InvalidClientTokenId);
         }
@@ -598,9 +679,10 @@ impl Signer {
         if !token_ok {
             return Err(VerifyError::InvalidClientTokenId);
         }
-        check_time(claimed, now, settings.max_skew)?;
+        check_time(claimed, params.now, settings.max_skew)?;
         check_scope(claimed, settings)?;
 
+        let payload = payload.for_location(claimed.is_presigned(), &settings.signing);
         let hash = payload_hash(&payload).map_err(VerifyError::Canonicalization)?;
         let host = if has_host_header(headers) {
             None
@@ -619,12 +701,12 @@ impl Signer {
             .session_token()
             .filter(|_| credentials.session_token_is_canonical())
             .map(|t| ("x-amz-security-token", t.as_bytes()));
-        let key = self.key(
-            credentials.secret_access_key(),
-            claimed.scope_date(),
-            claimed.region(),
-            claimed.service(),
-        );
+        let algorithm = claimed.algorithm;
+        let scope = Scope {
+            date: claimed.scope_date(),
+            region: claimed.region(),
+            service: claimed.service(),
+        };
         let expected = claimed.signature().as_bytes();
         let matches = |buf: &mut Vec<u8>, skip: &[&str]| -> Result<bool, VerifyError> {
             buf.clear();
@@ -646,14 +728,16 @@ impl Signer {
             buf.extend_from_slice(hash.as_bytes());
             let canonical_hash: [u8; 32] = Sha256::digest(&buf[..]).into();
             let sts_start = buf.len();
-            write_string_to_sign(
+            algorithm.write_string_to_sign(
                 buf,
                 &claimed.date,
                 claimed.region(),
                 claimed.service(),
                 &canonical_hash,
             );
-            Ok(constant_time_eq(&key.sign(&buf[sts_start..]), expected))
+            Ok(self
+                .keys()
+                .check(algorithm, credentials, &scope, &buf[sts_start..], expected))
         };
         let ok = with_scratch(|buf| {
             if claimed.is_presigned() {
@@ -675,7 +759,7 @@ impl Signer {
 
 /// Compares two byte strings in time that depends only on their lengths: a word at a time, the
 /// differences folded together, one comparison at the end.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -704,7 +788,16 @@ fn check_scope(claimed: &SignedRequest, settings: &VerifySettings) -> Result<(),
         ))));
     }
     if let Some(region) = &settings.region {
-        if region != claimed.region() {
+        // A SigV4a region set covers this endpoint's region when it lists it or is `*`.
+        let covered = if claimed.algorithm.uses_region_set() {
+            claimed
+                .region()
+                .split(',')
+                .any(|r| r.trim() == "*" || r.trim() == region)
+        } else {
+            region == claimed.region()
+        };
+        if !covered {
             return Err(VerifyError::BadScope(Cow::Owned(format!(
                 "expected region {region}, got {}",
                 crate::error::shorten(claimed.region())
@@ -807,15 +900,12 @@ mod tests {
         now: SystemTime,
     ) -> Result<Verified, VerifyError> {
         let claimed = SignedRequest::parse(req.uri(), req.headers())?;
+        let settings = VerifySettings::default();
         Signer::new().verify(
-            req.method(),
-            req.uri(),
-            req.headers(),
+            req.into(),
             &claimed,
             Payload::Bytes(b""),
-            creds,
-            now,
-            &VerifySettings::default(),
+            &VerifyParams::new(creds, now, &settings),
         )
     }
 

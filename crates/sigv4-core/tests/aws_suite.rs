@@ -158,13 +158,7 @@ fn run_aws_c_auth(suite: &str, case: &str, query: bool) {
         .with_settings(&ctx.settings);
     let signer = Signer::new();
     let (output, inspection) = signer
-        .inspect(
-            request.method(),
-            request.uri(),
-            request.headers(),
-            Payload::Bytes(&body),
-            &params,
-        )
+        .inspect((&request).into(), Payload::Bytes(&body), &params)
         .unwrap_or_else(|e| panic!("{case}: {e}"));
     let prefix = if query { "query" } else { "header" };
     let expect = |file: &str| read(&dir.join(format!("{prefix}-{file}")));
@@ -292,13 +286,7 @@ fn run_legacy(path: &str) {
     let body = request.body().clone();
     let params = SigningParams::new(&creds, "us-east-1", "service", time).with_settings(&settings);
     let (output, inspection) = Signer::new()
-        .inspect(
-            request.method(),
-            request.uri(),
-            request.headers(),
-            Payload::Bytes(&body),
-            &params,
-        )
+        .inspect((&request).into(), Payload::Bytes(&body), &params)
         .unwrap_or_else(|e| panic!("{path}: {e}"));
     assert_eq!(
         inspection.canonical_request, creq,
@@ -400,13 +388,7 @@ mod smithy_rs_extra {
             AmzDate::parse(time).unwrap().to_system_time(),
         );
         let (_, inspection) = Signer::new()
-            .inspect(
-                request.method(),
-                request.uri(),
-                request.headers(),
-                Payload::Bytes(request.body()),
-                &params,
-            )
+            .inspect((&request).into(), Payload::Bytes(request.body()), &params)
             .unwrap();
         inspection
     }

@@ -72,13 +72,7 @@ fn ours_with(
     service: &str,
 ) -> Result<(String, String), SigningError> {
     let params = SigningParams::new(creds, region, service, time());
-    let (_, inspection) = Signer::new().inspect(
-        req.method(),
-        req.uri(),
-        req.headers(),
-        Payload::Bytes(b""),
-        &params,
-    )?;
+    let (_, inspection) = Signer::new().inspect(req.into(), Payload::Bytes(b""), &params)?;
     // The full path a layer takes must agree with `inspect`.
     let mut signed = req.clone();
     let signature = Signer::new().sign_request(&mut signed, Payload::Bytes(b""), &params)?;

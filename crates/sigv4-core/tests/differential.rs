@@ -529,7 +529,7 @@ fn ours(case: &Case, req: &mut Request<Vec<u8>>) -> Result<String, String> {
 
 fn our_canonical(case: &Case, req: &Request<Vec<u8>>) -> String {
     with_our_params(case, |signer, payload, params| {
-        match signer.inspect(req.method(), req.uri(), req.headers(), payload, params) {
+        match signer.inspect(req.into(), payload, params) {
             Ok((_, inspection)) => inspection.canonical_request,
             Err(e) => format!("error: {e}"),
         }

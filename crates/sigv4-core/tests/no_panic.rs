@@ -7,7 +7,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use sigv4_core::verify::{SignedRequest, VerifySettings};
 use sigv4_core::{
-    Credentials, Payload, SessionTokenMode, SignatureLocation, Signer, SigningParams,
+    Credentials, Payload, RequestHead, SessionTokenMode, SignatureLocation, Signer, SigningParams,
     SigningSettings,
 };
 
@@ -121,21 +121,21 @@ fn random_inputs_never_panic() {
         } else {
             Method::POST
         };
-        match signer.sign(&method, &uri, &headers, payload, &params) {
+        match signer.sign(RequestHead::new(&method, &uri, &headers), payload, &params) {
             Ok(output) => {
                 signed += 1;
                 let (mut uri, mut headers) = (uri.clone(), headers.clone());
                 if output.apply(&mut uri, &mut headers).is_ok() {
                     if let Ok(claimed) = SignedRequest::parse(&uri, &headers) {
                         let _ = signer.verify(
-                            &method,
-                            &uri,
-                            &headers,
+                            sigv4_core::RequestHead::new(&method, &uri, &headers),
                             &claimed,
                             payload,
-                            &creds,
-                            time,
-                            &VerifySettings::default(),
+                            &sigv4_core::verify::VerifyParams::new(
+                                &creds,
+                                time,
+                                &VerifySettings::default(),
+                            ),
                         );
                     }
                 }
@@ -153,14 +153,10 @@ fn random_inputs_never_panic() {
         }
         if let Ok(claimed) = SignedRequest::parse(&uri, &forged) {
             let _ = signer.verify(
-                &method,
-                &uri,
-                &forged,
+                sigv4_core::RequestHead::new(&method, &uri, &forged),
                 &claimed,
                 payload,
-                &creds,
-                time,
-                &VerifySettings::default(),
+                &sigv4_core::verify::VerifyParams::new(&creds, time, &VerifySettings::default()),
             );
         }
     }

@@ -40,14 +40,10 @@ fn verify_with(
     let claimed = SignedRequest::parse(req.uri(), req.headers())?;
     Signer::new()
         .verify(
-            req.method(),
-            req.uri(),
-            req.headers(),
+            req.into(),
             &claimed,
             Payload::Bytes(b""),
-            creds,
-            t0(),
-            settings,
+            &sigv4_core::verify::VerifyParams::new(creds, t0(), settings),
         )
         .map(|_| ())
 }

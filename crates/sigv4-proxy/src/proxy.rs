@@ -742,9 +742,7 @@ async fn explain<C>(route: &Route<C>, capture: &Capture, body: Incoming) -> Opti
         };
         match sigv4_core::mismatch::explain(
             &bytes,
-            &captured.method,
-            &captured.uri,
-            &captured.headers,
+            sigv4_core::RequestHead::new(&captured.method, &captured.uri, &captured.headers),
             payload,
             &route.settings,
         ) {

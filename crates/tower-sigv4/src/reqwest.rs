@@ -163,9 +163,7 @@ impl SigV4Middleware {
             },
         };
         let output = config.sign(
-            request.method(),
-            &uri,
-            request.headers(),
+            sigv4_core::RequestHead::new(request.method(), &uri, request.headers()),
             payload,
             &credentials,
             Some(region),

@@ -60,7 +60,11 @@ impl Seen {
         let uri: http::Uri = self.url.parse().unwrap();
         let params = SigningParams::new(creds, "us-east-1", "execute-api", time);
         Signer::new()
-            .inspect(&self.method, &uri, &headers, payload, &params)
+            .inspect(
+                sigv4_core::RequestHead::new(&self.method, &uri, &headers),
+                payload,
+                &params,
+            )
             .unwrap()
             .1
             .signature

@@ -165,9 +165,7 @@ fn recompute(
     let params = SigningParams::new(creds, region, service, time);
     let (_, inspection) = Signer::new()
         .inspect(
-            &seen.parts.method,
-            &seen.parts.uri,
-            &headers,
+            sigv4_core::RequestHead::new(&seen.parts.method, &seen.parts.uri, &headers),
             payload,
             &params,
         )
@@ -586,9 +584,7 @@ async fn unsigned_payload_for_s3_sends_the_marker_and_streams_the_body_untouched
     let params = SigningParams::new(&creds, "us-east-1", "s3", t0()).with_settings(&settings);
     let (_, inspection) = Signer::new()
         .inspect(
-            &seen.parts.method,
-            &seen.parts.uri,
-            &headers,
+            sigv4_core::RequestHead::new(&seen.parts.method, &seen.parts.uri, &headers),
             Payload::Unsigned,
             &params,
         )
@@ -805,9 +801,7 @@ async fn a_traceparent_added_after_signing_is_not_signed() {
     let params = SigningParams::new(&creds, "us-east-1", "execute-api", t0());
     let (_, inspection) = Signer::new()
         .inspect(
-            &seen.parts.method,
-            &seen.parts.uri,
-            &headers,
+            sigv4_core::RequestHead::new(&seen.parts.method, &seen.parts.uri, &headers),
             Payload::Bytes(b""),
             &params,
         )

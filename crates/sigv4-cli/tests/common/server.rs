@@ -39,14 +39,10 @@ impl Recorded {
         settings.region = Some(region.to_owned());
         settings.service = Some(service.to_owned());
         Signer::new().verify(
-            &self.method,
-            &self.uri,
-            &self.headers,
+            sigv4_core::RequestHead::new(&self.method, &self.uri, &self.headers),
             &claimed,
             Payload::Bytes(&self.body),
-            credentials,
-            SystemTime::now(),
-            &settings,
+            &sigv4_core::verify::VerifyParams::new(credentials, SystemTime::now(), &settings),
         )
     }
 }

@@ -140,26 +140,18 @@ pub fn measure_verify() -> ((usize, usize, usize), usize) {
         if with_identity {
             signer
                 .verify(
-                    method,
-                    uri,
-                    headers,
+                    sigv4_core::RequestHead::new(method, uri, headers),
                     &claimed,
                     payload,
-                    &creds,
-                    time(),
-                    &settings,
+                    &sigv4_core::verify::VerifyParams::new(&creds, time(), &settings),
                 )
                 .map(|_| ())
         } else {
             signer.verify_signature(
-                method,
-                uri,
-                headers,
+                sigv4_core::RequestHead::new(method, uri, headers),
                 &claimed,
                 payload,
-                &creds,
-                time(),
-                &settings,
+                &sigv4_core::verify::VerifyParams::new(&creds, time(), &settings),
             )
         }
     };

@@ -510,9 +510,7 @@ fn sign<B, S>(
         },
     };
     let output = job.config.sign(
-        request.method(),
-        request.uri(),
-        request.headers(),
+        (&*request).into(),
         payload,
         credentials,
         job.region.as_deref(),

@@ -3,9 +3,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use http::{HeaderMap, Method, StatusCode, Uri};
+use http::{HeaderMap, StatusCode};
 use sigv4_core::SharedTimeSource;
-use sigv4_core::{Credentials, Payload, Signer, SigningOutput, SigningParams, SigningSettings};
+use sigv4_core::{
+    Credentials, Payload, RequestHead, Signer, SigningOutput, SigningParams, SigningSettings,
+};
 use sigv4_credentials::ProvideCredentials;
 use tower_layer::Layer;
 
@@ -119,12 +121,9 @@ impl Config {
     }
 
     /// Signs a request head at `stamp`; `region`/`service` are the per-request overrides.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn sign(
         &self,
-        method: &Method,
-        uri: &Uri,
-        headers: &HeaderMap,
+        head: RequestHead<'_>,
         payload: Payload<'_>,
         credentials: &Credentials,
         region: Option<&str>,
@@ -138,18 +137,16 @@ impl Config {
             region,
             service,
             access_key_id = credentials.access_key_id(),
-            method = %method,
-            host = uri.host().unwrap_or(""),
+            method = %head.method,
+            host = head.uri.host().unwrap_or(""),
         );
         let _entered = span.enter();
         let params = SigningParams::new(credentials, region, service, stamp.time())
             .with_settings(&self.settings);
-        self.signer
-            .sign(method, uri, headers, payload, &params)
-            .map_err(|error| {
-                tracing::debug!(%error, "signing failed");
-                SigV4Error::Signing(error)
-            })
+        self.signer.sign(head, payload, &params).map_err(|error| {
+            tracing::debug!(%error, "signing failed");
+            SigV4Error::Signing(error)
+        })
     }
 }
 

@@ -152,22 +152,16 @@ where
     let verified = config
         .signer
         .verify(
-            &parts.method,
-            &parts.uri,
-            &parts.headers,
+            sigv4_core::RequestHead::from(&parts),
             &claimed,
             payload,
-            &credentials,
-            now,
-            &config.settings,
+            &sigv4_core::verify::VerifyParams::new(&credentials, now, &config.settings),
         )
         .map_err(|e| match e {
             // As API Gateway does: say which canonical request and string to sign were expected.
             VerifyError::SignatureDoesNotMatch => {
                 match sigv4_core::mismatch::recompute(
-                    &parts.method,
-                    &parts.uri,
-                    &parts.headers,
+                    sigv4_core::RequestHead::from(&parts),
                     payload,
                     &config.settings.signing,
                 ) {

@@ -1,16 +1,26 @@
-//! Signing-key derivation and the small bounded cache that makes it a once-a-day cost.
+//! SigV4 (`AWS4-HMAC-SHA256`): the credential scope, signing-key derivation and the small
+//! bounded cache that makes it a once-a-day cost, and the hex HMAC signature.
 
 use std::fmt;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use super::cache::BoundedCache;
+
 type HmacSha256 = Hmac<Sha256>;
 
-fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
+/// The algorithm's name.
+pub(crate) const NAME: &str = "AWS4-HMAC-SHA256";
+
+/// Writes the credential scope `date/region/service/aws4_request`.
+pub(crate) fn write_scope(out: super::ScopeWriter<'_>, date: &str, region: &str, service: &str) {
+    out.parts(&[date, region, service]);
+}
+
+pub(crate) fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     // HMAC accepts keys of any length, so `new_from_slice` cannot fail here.
     let mut mac = match HmacSha256::new_from_slice(key) {
         Ok(mac) => mac,
@@ -97,19 +107,12 @@ pub(crate) fn hex(bytes: &[u8; 32]) -> [u8; 64] {
     out
 }
 
-/// A small bounded cache of derived signing keys, keyed by (secret, date, region, service).
-/// Lookups are lock-free (one atomic load); a miss derives the key and publishes a new list.
-pub(crate) struct KeyCache {
-    entries: ArcSwap<Vec<Arc<SigningKey>>>,
-    capacity: usize,
-}
+/// The SigV4 key cache, keyed by (secret, date, region, service).
+pub(crate) struct KeyCache(BoundedCache<SigningKey>);
 
 impl KeyCache {
     pub(crate) fn new(capacity: usize) -> Self {
-        Self {
-            entries: ArcSwap::from_pointee(Vec::new()),
-            capacity,
-        }
+        Self(BoundedCache::new(capacity))
     }
 
     pub(crate) fn get(
@@ -119,43 +122,20 @@ impl KeyCache {
         region: &str,
         service: &str,
     ) -> Arc<SigningKey> {
-        {
-            let entries = self.entries.load();
-            if let Some(hit) = entries
-                .iter()
-                .find(|k| k.matches(secret, date, region, service))
-            {
-                return Arc::clone(hit);
-            }
-        }
-        let fresh = Arc::new(SigningKey::new(secret, date, region, service));
-        if self.capacity > 0 {
-            self.entries.rcu(|old| {
-                let mut list = Vec::with_capacity(self.capacity);
-                list.push(Arc::clone(&fresh));
-                list.extend(
-                    old.iter()
-                        .filter(|k| !k.matches(secret, date, region, service))
-                        .take(self.capacity - 1)
-                        .cloned(),
-                );
-                list
-            });
-        }
-        fresh
+        self.0.get(
+            |k| k.matches(secret, date, region, service),
+            || SigningKey::new(secret, date, region, service),
+        )
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.entries.load().len()
+        self.0.len()
     }
 }
 
 impl fmt::Debug for KeyCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyCache")
-            .field("len", &self.len())
-            .field("capacity", &self.capacity)
-            .finish()
+        self.0.fmt(f)
     }
 }
 
