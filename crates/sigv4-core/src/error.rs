@@ -24,6 +24,22 @@ pub enum SigningError {
         /// The expiry that was asked for.
         expires_in: Duration,
     },
+    /// A presigned URL would outlive the credentials that sign it (see
+    /// [`ExpiryPastCredentials`](crate::ExpiryPastCredentials)).
+    #[error(
+        "presigned URL expiry of {} s reaches past the credentials' expiry ({} s left): ask for \
+         at most {} s, sign with longer-lived credentials, or cap the expiry \
+         (ExpiryPastCredentials::Cap)",
+        expires_in.as_secs(),
+        credentials_left.as_secs(),
+        credentials_left.as_secs()
+    )]
+    ExpiresAfterCredentials {
+        /// The expiry that was asked for.
+        expires_in: Duration,
+        /// What the credentials have left at the signing time, in whole seconds.
+        credentials_left: Duration,
+    },
     /// The access key id or the secret key is empty.
     #[error("credentials are empty: an access key id and a secret access key are both required")]
     EmptyCredentials,

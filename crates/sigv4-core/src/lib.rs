@@ -79,8 +79,8 @@ pub use credentials::{Credentials, CredentialsBuilder};
 pub use error::SigningError;
 pub use head::RequestHead;
 pub use settings::{
-    ContentSha256Header, ExcludedHeaders, SessionTokenMode, SignatureLocation, SigningSettings,
-    DEFAULT_EXCLUDED_HEADERS, MAX_EXPIRES, MIN_EXPIRES,
+    ContentSha256Header, ExcludedHeaders, ExpiryPastCredentials, SessionTokenMode,
+    SignatureLocation, SigningSettings, DEFAULT_EXCLUDED_HEADERS, MAX_EXPIRES, MIN_EXPIRES,
 };
 pub use sign::{
     sha256_hex, Inspection, Payload, Signature, Signer, SigningOutput, SigningParams, ALGORITHM,

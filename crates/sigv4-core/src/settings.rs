@@ -1,10 +1,11 @@
 //! Every knob of a signing, in one struct.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use http::header::{self, HeaderName};
 
+use crate::credentials::Credentials;
 use crate::error::SigningError;
 
 /// Shortest presigned-URL lifetime AWS accepts.
@@ -159,6 +160,48 @@ pub struct SigningSettings {
     /// is not known when the URL is made); a [`Payload::Precomputed`](crate::Payload) hash is
     /// still signed as given. On in [`SigningSettings::s3`]; no effect on header signing.
     pub presigned_payload_unsigned: bool,
+    /// What a presigned URL does when it would outlive the credentials that sign it (a URL
+    /// signed with temporary credentials stops working when they expire, whatever its
+    /// `X-Amz-Expires` says). Default: [`ExpiryPastCredentials::Refuse`]. Credentials without an
+    /// expiry (long-term keys) are never limited.
+    pub expiry_past_credentials: ExpiryPastCredentials,
+}
+
+/// What presigning does when the URL's expiry reaches past the credentials' own expiry.
+///
+/// ```
+/// use sigv4_core::{Credentials, ExpiryPastCredentials, Payload, Signer, SigningError,
+///                  SigningParams, SigningSettings};
+/// use std::time::{Duration, UNIX_EPOCH};
+///
+/// let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+/// // Temporary credentials with ten minutes left.
+/// let creds = Credentials::builder("ASIAEXAMPLE", "secret")
+///     .session_token("token")
+///     .expiry(now + Duration::from_secs(600))
+///     .build();
+/// let mut settings = SigningSettings::presigned(Duration::from_secs(3600));
+/// let params = SigningParams::new(&creds, "eu-west-1", "s3", now).with_settings(&settings);
+/// let mut get = http::Request::get("https://bucket.s3.eu-west-1.amazonaws.com/a").body(()).unwrap();
+/// let err = Signer::new().sign_request(&mut get, Payload::Unsigned, &params).unwrap_err();
+/// assert!(matches!(err, SigningError::ExpiresAfterCredentials { .. }));
+///
+/// // Capped instead: the URL lives as long as the credentials do.
+/// settings.expiry_past_credentials = ExpiryPastCredentials::Cap;
+/// let params = SigningParams::new(&creds, "eu-west-1", "s3", now).with_settings(&settings);
+/// Signer::new().sign_request(&mut get, Payload::Unsigned, &params).unwrap();
+/// assert!(get.uri().query().unwrap().contains("X-Amz-Expires=600&"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ExpiryPastCredentials {
+    /// A typed error, [`SigningError::ExpiresAfterCredentials`]: ask for a shorter expiry, or
+    /// sign with credentials that live longer.
+    #[default]
+    Refuse,
+    /// Shorten the URL's expiry to the whole seconds the credentials have left (an error when
+    /// less than one second is left).
+    Cap,
 }
 
 impl Default for SigningSettings {
@@ -177,6 +220,7 @@ impl SigningSettings {
         excluded_headers: ExcludedHeaders(None),
         location: SignatureLocation::Headers,
         presigned_payload_unsigned: false,
+        expiry_past_credentials: ExpiryPastCredentials::Refuse,
     };
 
     /// S3's rules: the path as given (no normalization, single encoding),
@@ -199,19 +243,102 @@ impl SigningSettings {
         }
     }
 
-    pub(crate) fn checked_expiry(&self) -> Result<Option<u64>, SigningError> {
-        match self.location {
-            SignatureLocation::Headers => Ok(None),
-            SignatureLocation::Query { expires_in } => {
-                if expires_in.subsec_nanos() != 0
-                    || expires_in < MIN_EXPIRES
-                    || expires_in > MAX_EXPIRES
-                {
-                    Err(SigningError::ExpiresOutOfRange { expires_in })
-                } else {
-                    Ok(Some(expires_in.as_secs()))
-                }
-            }
+    /// The presigned expiry in whole seconds (`None` for header signing): in range, and not
+    /// past the expiry of `credentials` signing at `time` (refused or capped, by
+    /// [`expiry_past_credentials`](Self::expiry_past_credentials)).
+    pub(crate) fn checked_expiry(
+        &self,
+        credentials: &Credentials,
+        time: SystemTime,
+    ) -> Result<Option<u64>, SigningError> {
+        let SignatureLocation::Query { expires_in } = self.location else {
+            return Ok(None);
+        };
+        if expires_in.subsec_nanos() != 0 || expires_in < MIN_EXPIRES || expires_in > MAX_EXPIRES {
+            return Err(SigningError::ExpiresOutOfRange { expires_in });
         }
+        let asked = expires_in.as_secs();
+        let Some(expiry) = credentials.expiry() else {
+            return Ok(Some(asked));
+        };
+        // Whole seconds left (0 when the credentials are already past their expiry).
+        let left = expiry.duration_since(time).map_or(0, |d| d.as_secs());
+        if asked <= left {
+            return Ok(Some(asked));
+        }
+        match self.expiry_past_credentials {
+            ExpiryPastCredentials::Cap if left >= 1 => Ok(Some(left)),
+            _ => Err(SigningError::ExpiresAfterCredentials {
+                expires_in,
+                credentials_left: Duration::from_secs(left),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod expiry_tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    fn creds_expiring(expiry: Option<SystemTime>) -> Credentials {
+        Credentials::builder("ASIA", "secret")
+            .expiry_opt(expiry)
+            .build()
+    }
+
+    #[test]
+    fn presigned_urls_do_not_outlive_their_credentials() {
+        let now = at(1_700_000_000);
+        let ten_minutes = creds_expiring(Some(now + Duration::from_secs(600)));
+        let refuse = SigningSettings::presigned(Duration::from_secs(3600));
+        let mut cap = refuse.clone();
+        cap.expiry_past_credentials = ExpiryPastCredentials::Cap;
+
+        // Long-term keys: never limited, up to 7 days.
+        let week = SigningSettings::presigned(MAX_EXPIRES);
+        assert_eq!(
+            week.checked_expiry(&creds_expiring(None), now),
+            Ok(Some(604_800))
+        );
+        // Within the credentials' life: as asked, both ways; exactly at the edge too.
+        let edge = SigningSettings::presigned(Duration::from_secs(600));
+        assert_eq!(edge.checked_expiry(&ten_minutes, now), Ok(Some(600)));
+        // Past it: refused with what is left, or capped to it.
+        assert_eq!(
+            refuse.checked_expiry(&ten_minutes, now),
+            Err(SigningError::ExpiresAfterCredentials {
+                expires_in: Duration::from_secs(3600),
+                credentials_left: Duration::from_secs(600),
+            })
+        );
+        assert_eq!(cap.checked_expiry(&ten_minutes, now), Ok(Some(600)));
+        // Fractions of a second left are not a second: 599.5 s caps to 599.
+        let fraction = creds_expiring(Some(now + Duration::from_millis(599_500)));
+        assert_eq!(cap.checked_expiry(&fraction, now), Ok(Some(599)));
+        // Less than a second left, or already expired: an error even when capping.
+        for expiry in [now + Duration::from_millis(400), now, at(1)] {
+            let c = creds_expiring(Some(expiry));
+            assert!(matches!(
+                cap.checked_expiry(&c, now),
+                Err(SigningError::ExpiresAfterCredentials { credentials_left, .. })
+                    if credentials_left == Duration::ZERO
+            ));
+        }
+        // Header signing is not limited here.
+        assert_eq!(
+            SigningSettings::default().checked_expiry(&creds_expiring(Some(at(1))), now),
+            Ok(None)
+        );
+        // The range check still comes first.
+        let zero = SigningSettings::presigned(Duration::ZERO);
+        assert!(matches!(
+            zero.checked_expiry(&ten_minutes, now),
+            Err(SigningError::ExpiresOutOfRange { .. })
+        ));
     }
 }

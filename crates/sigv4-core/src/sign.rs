@@ -515,7 +515,7 @@ impl Signer {
         }
         check_field("service", params.service)?;
         let (date, date_value) = amz_date(params.time)?;
-        let expires = settings.checked_expiry()?;
+        let expires = settings.checked_expiry(creds, params.time)?;
         let is_query = matches!(settings.location, SignatureLocation::Query { .. });
         let payload = payload.for_location(is_query, settings);
         let hash = payload_hash(&payload)?;
