@@ -196,7 +196,7 @@ pub(crate) struct CurlArgs {
     #[arg(value_name = "URL")]
     pub(crate) url: String,
 
-    /// The HTTP method [default: GET, or POST with a body].
+    /// The HTTP method [default: GET; POST with -d; PUT with -T].
     #[arg(short = 'X', long = "request", value_name = "METHOD")]
     pub(crate) method: Option<String>,
 
@@ -218,6 +218,18 @@ pub(crate) struct CurlArgs {
     /// The body, byte for byte: text, @FILE, or @- for standard input.
     #[arg(long = "data-binary", value_name = "DATA")]
     pub(crate) data_binary: Option<String>,
+
+    /// Upload FILE ('-' for standard input) as the body, streamed from disk in constant memory
+    /// [default method: PUT]. For S3 it is sent aws-chunked (each 64 KiB chunk signed);
+    /// elsewhere its SHA-256 is computed first (a second read), or UNSIGNED-PAYLOAD with
+    /// --unsigned-payload. A progress line is drawn on a terminal for large files.
+    #[arg(
+        short = 'T',
+        long = "upload-file",
+        value_name = "FILE",
+        conflicts_with_all = ["data", "data_binary"]
+    )]
+    pub(crate) upload_file: Option<String>,
 
     /// Write the response's status line and headers before its body.
     #[arg(short = 'i', long = "include")]

@@ -11,15 +11,15 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::header::{
-    HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, COOKIE, HOST, LOCATION,
-    PROXY_AUTHORIZATION, USER_AGENT,
+    HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, COOKIE, HOST,
+    LOCATION, PROXY_AUTHORIZATION, USER_AGENT,
 };
 use http::{Method, Request, Response, StatusCode, Uri};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use sigv4_core::mismatch::{explain_against, AwsView};
 use sigv4_core::{
-    Credentials, Inspection, RequestHead, Signer, SigningParams, X_AMZ_SECURITY_TOKEN,
+    Credentials, Inspection, Payload, RequestHead, Signer, SigningParams, X_AMZ_SECURITY_TOKEN,
 };
 use sigv4_credentials::Env;
 
@@ -28,8 +28,9 @@ use crate::creds;
 use crate::error::{read_input, CliError};
 use crate::human::{mask_tokens, split_header};
 use crate::infer::resolve_scope;
-use crate::net::{proxy_matcher, Origin, TlsOptions, Transport};
+use crate::net::{full_body, proxy_matcher, Origin, RequestBody, TlsOptions, Transport};
 use crate::request::{append_header, short_token, value_text, Switches};
+use crate::upload::{Framing, Upload};
 
 /// The request as the user described it.
 #[derive(Debug)]
@@ -41,6 +42,8 @@ struct Plan {
     /// Default headers the user switched off with `-H 'Name:'`.
     suppressed: Vec<HeaderName>,
     body: Bytes,
+    /// `-T`: the file streamed as the body instead of `body`.
+    upload: Option<Upload>,
     region: String,
     service: String,
 }
@@ -64,10 +67,14 @@ fn plan(args: &CurlArgs) -> Result<Plan, CliError> {
             None => Bytes::from(text.as_bytes().to_vec()),
         },
     };
-    let method_text = args
-        .method
-        .as_deref()
-        .unwrap_or(if data.is_some() { "POST" } else { "GET" });
+    let upload = args.upload_file.as_deref().map(Upload::open).transpose()?;
+    let method_text = args.method.as_deref().unwrap_or(if upload.is_some() {
+        "PUT"
+    } else if data.is_some() {
+        "POST"
+    } else {
+        "GET"
+    });
     let method = Method::from_bytes(method_text.as_bytes())
         .map_err(|_| CliError::Usage(format!("-X {method_text:?} is not a valid HTTP method")))?;
     let mut headers = HeaderMap::new();
@@ -89,6 +96,7 @@ fn plan(args: &CurlArgs) -> Result<Plan, CliError> {
         headers,
         suppressed,
         body,
+        upload,
         region,
         service,
     })
@@ -166,6 +174,8 @@ struct Hop {
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
+    /// Send the plan's `-T` file as the body (until a redirect turns the method into GET).
+    upload: bool,
     /// Sign this hop (it goes to the origin signed for, and the chain never left it).
     sign: bool,
 }
@@ -183,15 +193,28 @@ async fn transfer(
         uri: plan.uri.clone(),
         headers: plan.headers.clone(),
         body: plan.body.clone(),
+        upload: plan.upload.is_some(),
         sign: true,
     };
     let s3 = args.s3 || sigv4_core::infer::uses_s3_rules(&plan.service);
     let switches = Switches::new(s3, args.unsigned_payload);
     let signer = Signer::new();
+    // The upload's payload hash, read once for every hop (not needed when unsigned).
+    let upload_hash = match &plan.upload {
+        Some(upload) if !switches.unsigned_payload => Some(upload.sha256_hex()?),
+        _ => None,
+    };
     let mut redirects = 0u32;
     loop {
-        let (request, inspection) =
-            prepare(&hop, &plan, &switches, &signer, credentials, args.verbose)?;
+        let (request, inspection) = prepare(
+            &hop,
+            &plan,
+            &switches,
+            &signer,
+            credentials,
+            upload_hash.as_deref(),
+            args.verbose,
+        )?;
         let response = transport.send(request).await?;
         if args.verbose {
             show_response_head(&response);
@@ -223,6 +246,7 @@ async fn transfer(
             {
                 hop.method = Method::GET;
                 hop.body = Bytes::new();
+                hop.upload = false;
             }
             if hop.sign && next_origin != home {
                 hop.sign = false;
@@ -312,8 +336,10 @@ fn prepare(
     switches: &Switches,
     signer: &Signer,
     credentials: &Credentials,
+    upload_hash: Option<&str>,
     verbose: bool,
-) -> Result<(Request<Full<Bytes>>, Option<Inspection>), CliError> {
+) -> Result<(Request<RequestBody>, Option<Inspection>), CliError> {
+    let upload = plan.upload.as_ref().filter(|_| hop.upload);
     let mut headers = HeaderMap::new();
     if !hop.headers.contains_key(HOST) {
         if let Some(authority) = hop.uri.authority() {
@@ -337,6 +363,9 @@ fn prepare(
     for (name, value) in &hop.headers {
         headers.append(name.clone(), value.clone());
     }
+    if let Some(upload) = upload {
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(upload.len()));
+    }
     let mut uri = hop.uri.clone();
     let mut inspected = None;
     if hop.sign {
@@ -348,7 +377,11 @@ fn prepare(
         let (signed, inspection) = signer
             .inspect(
                 RequestHead::new(&hop.method, &uri, &headers),
-                switches.payload(&hop.body),
+                match (upload, upload_hash) {
+                    (None, _) => switches.payload(&hop.body),
+                    (Some(_), Some(hash)) => Payload::Precomputed(hash),
+                    (Some(_), None) => Payload::Unsigned,
+                },
                 &params,
             )
             .map_err(signing)?;
@@ -371,7 +404,11 @@ fn prepare(
     if verbose {
         show_request_head(&hop.method, &uri, &headers);
     }
-    let mut request = Request::new(Full::new(hop.body.clone()));
+    let body = match upload {
+        Some(upload) => upload.body(Framing::Plain)?.boxed_unsync(),
+        None => full_body(hop.body.clone()),
+    };
+    let mut request = Request::new(body);
     *request.method_mut() = hop.method.clone();
     *request.uri_mut() = uri;
     *request.headers_mut() = headers;

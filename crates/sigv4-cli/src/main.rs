@@ -25,6 +25,7 @@ mod request;
 mod spec;
 #[cfg(test)]
 mod test_env;
+mod upload;
 
 use std::process::ExitCode;
 

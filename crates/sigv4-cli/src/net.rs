@@ -10,7 +10,6 @@ use bytes::Bytes;
 use http::header::{HeaderValue, HOST, PROXY_AUTHORIZATION};
 use http::uri::{PathAndQuery, Scheme};
 use http::{Request, Response, Uri};
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::TokioIo;
@@ -22,6 +21,18 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use crate::error::CliError;
+
+/// The body of a request `sigv4 curl` sends: bytes in memory (`-d`), or a file streamed from
+/// disk (`-T`).
+pub(crate) type RequestBody = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// A body of bytes already in memory.
+pub(crate) fn full_body(bytes: Bytes) -> RequestBody {
+    use http_body_util::BodyExt as _;
+    http_body_util::Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
 
 /// How long to wait for a TCP connection (the proxy's or the server's).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -126,7 +137,7 @@ impl Transport {
     /// URI when absent) and gives the response, its body still to be read.
     pub(crate) async fn send(
         &self,
-        request: Request<Full<Bytes>>,
+        request: Request<RequestBody>,
     ) -> Result<Response<Incoming>, CliError> {
         let origin = Origin::of(request.uri())?;
         let (mut parts, body) = request.into_parts();
@@ -290,7 +301,7 @@ async fn tunnel(
 /// driven in the background while the body is read.
 async fn exchange<S>(
     stream: S,
-    request: Request<Full<Bytes>>,
+    request: Request<RequestBody>,
     origin: &Origin,
 ) -> Result<Response<Incoming>, CliError>
 where

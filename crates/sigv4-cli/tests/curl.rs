@@ -599,3 +599,44 @@ async fn body_from_stdin_output_file_and_timeout() {
     );
     drop(silent);
 }
+
+#[tokio::test]
+async fn upload_file_streams_a_signed_put() {
+    let api = Endpoint::builder()
+        .key_store(StaticKeyStore::new().with(keys()))
+        .start()
+        .await;
+    let url = format!("{}/prod/objects/report.bin", api.url());
+    // 200 KiB and a bit: several reads from disk, the last one short.
+    let content: Vec<u8> = (0..200 * 1024 + 13).map(|i| (i * 7 % 251) as u8).collect();
+    let file = temp_file("curl-upload.bin", &content);
+    let run = curl_scoped(&[url.as_str(), "-T", file.to_str().unwrap()], &env_keys()).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let echo: serde_json::Value = serde_json::from_str(&run.stdout).expect("the echo JSON");
+    assert_eq!(echo["method"], "PUT");
+    assert_eq!(echo["body_bytes"], content.len() as u64);
+
+    // Standard input (spooled, then streamed), with an explicit method.
+    let mut argv = vec!["curl", url.as_str(), "-T", "-", "-X", "POST"];
+    argv.extend(SCOPE);
+    let run = sigv4_clean(&argv, &content[..5000], &env_keys()).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let echo: serde_json::Value = serde_json::from_str(&run.stdout).expect("the echo JSON");
+    assert_eq!(
+        (echo["method"].as_str(), echo["body_bytes"].as_u64()),
+        (Some("POST"), Some(5000))
+    );
+
+    // Every upload was accepted: the signed hash is the hash of the bytes that arrived.
+    assert_eq!(api.rejected(), 0, "{:?}", api.rejections());
+    assert_eq!(api.accepted_requests().len(), 2);
+
+    // A file that is not there, or -T with -d: usage errors before any request.
+    let run = curl_scoped(&[url.as_str(), "-T", "/nonexistent/file"], &env_keys()).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("/nonexistent/file"), "{}", run.stderr);
+    let run = curl_scoped(&[url.as_str(), "-T", "-", "-d", "x"], &env_keys()).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(api.accepted_requests().len(), 2);
+    let _ = std::fs::remove_file(file);
+}
