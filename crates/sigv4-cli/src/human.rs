@@ -13,7 +13,7 @@ use sigv4_core::{AmzDate, Credentials, Inspection, RequestHead, Signer, SigningP
 use crate::cli::RequestArgs;
 use crate::error::{read_input, CliError};
 use crate::infer::resolve_scope;
-use crate::request::{append_header, short_token, value_text, Switches};
+use crate::request::{append_header, hex, short_token, value_text, Switches};
 
 /// Where the credentials came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,7 +123,11 @@ fn prepare(
             crate::request::shorten(url, 100)
         ))
     })?;
-    let (region, service) = resolve_scope(&uri, args.region.as_deref(), args.service.as_deref())?;
+    let mut switches = Switches::new(args.s3, args.unsigned_payload);
+    switches.presign_expires = presign_expires;
+    switches.sigv4a = args.sigv4a;
+    let region = switches.region(args.region.as_deref(), args.region_set.as_deref());
+    let (region, service) = resolve_scope(&uri, region, args.service.as_deref())?;
     let method_text =
         args.method
             .as_deref()
@@ -145,8 +149,6 @@ fn prepare(
     };
     let body = read_body(args.data.as_deref())?;
     let (credentials, source) = resolve_credentials(args, env)?;
-    let mut switches = Switches::new(args.s3, args.unsigned_payload);
-    switches.presign_expires = presign_expires;
     Ok(Prepared {
         method,
         uri,
@@ -184,7 +186,8 @@ fn sign_and_report(p: &Prepared, out: &mut impl Write) -> Result<(), CliError> {
         &p.service,
         p.date.to_system_time(),
     )
-    .with_settings(&settings);
+    .with_settings(&settings)
+    .with_algorithm(p.switches.algorithm());
     let payload = p.switches.payload(&p.body);
     let signing = |e: sigv4_core::SigningError| CliError::Signing(e.to_string());
     let (output, inspection) = Signer::new()
@@ -214,7 +217,15 @@ fn report(
     let presign = p.switches.presign_expires;
     writeln!(out, "Request\n-------")?;
     writeln!(out, "{} {}", p.method, p.uri)?;
-    writeln!(out, "region:        {}", p.region)?;
+    if p.switches.sigv4a {
+        writeln!(out, "algorithm:     SigV4a (AWS4-ECDSA-P256-SHA256)")?;
+        writeln!(out, "region set:    {}", p.region)?;
+        if let Some(key) = Signer::new().sigv4a_public_key(&p.credentials) {
+            writeln!(out, "public key:    {}", hex(&key))?;
+        }
+    } else {
+        writeln!(out, "region:        {}", p.region)?;
+    }
     writeln!(out, "service:       {}", p.service)?;
     writeln!(out, "time:          {}", p.date)?;
     let from = match p.source {

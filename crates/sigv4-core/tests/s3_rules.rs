@@ -19,7 +19,9 @@ fn payload_hash(settings: &SigningSettings, payload: Payload<'_>) -> String {
     let (_, inspection) = Signer::new()
         .inspect((&request).into(), payload, &params)
         .unwrap();
-    assert!(inspection.canonical_request.ends_with(&inspection.payload_hash));
+    assert!(inspection
+        .canonical_request
+        .ends_with(&inspection.payload_hash));
     inspection.payload_hash
 }
 
