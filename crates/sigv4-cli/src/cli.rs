@@ -299,6 +299,15 @@ pub(crate) struct CurlArgs {
     /// Sign UNSIGNED-PAYLOAD instead of the body's SHA-256 (S3 accepts it; API Gateway does not).
     #[arg(long)]
     pub(crate) unsigned_payload: bool,
+
+    /// Sign with SigV4a (AWS4-ECDSA-P256-SHA256) for --region-set instead of SigV4 for
+    /// --region (S3 Multi-Region Access Points, global endpoints).
+    #[arg(long)]
+    pub(crate) sigv4a: bool,
+
+    /// The SigV4a region set: '*' or a comma-separated list (us-east-1,us-west-2) [default: *].
+    #[arg(long, value_name = "REGIONS", requires = "sigv4a")]
+    pub(crate) region_set: Option<String>,
 }
 
 /// `sigv4 credentials`.
@@ -337,10 +346,11 @@ pub(crate) struct SignArgs {
     /// FILE holds one JSON object or an array of them, each {id, method, url, headers: [[name,
     /// value], ...], body | body_b64, access_key, secret_key, session_token, region, service,
     /// timestamp: "YYYYMMDDTHHMMSSZ", mode: "header" | "query", expires, s3, unsigned_payload}
-    /// and optionally normalize_path, double_encode, content_sha256_header, sign_session_token.
+    /// and optionally normalize_path, double_encode, content_sha256_header, sign_session_token,
+    /// algorithm: "sigv4" | "sigv4a" with region_set (SigV4a; region is then not needed).
     /// Each output line is {id, canonical_request, string_to_sign, signature, signed_headers,
-    /// credential_scope, payload_hash, authorization, headers, url}, or {id, error} for a spec
-    /// that cannot be signed (the run goes on).
+    /// credential_scope, payload_hash, authorization, headers, url} (and public_key for SigV4a),
+    /// or {id, error} for a spec that cannot be signed (the run goes on).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["url", "RequestArgs", "CredentialFlags"])]
     pub(crate) spec: Option<String>,
 
@@ -412,6 +422,15 @@ pub(crate) struct RequestArgs {
     /// Sign UNSIGNED-PAYLOAD instead of the body's SHA-256.
     #[arg(long)]
     pub(crate) unsigned_payload: bool,
+
+    /// Sign with SigV4a (AWS4-ECDSA-P256-SHA256) for --region-set instead of SigV4 for
+    /// --region (S3 Multi-Region Access Points, global endpoints).
+    #[arg(long)]
+    pub(crate) sigv4a: bool,
+
+    /// The SigV4a region set: '*' or a comma-separated list (us-east-1,us-west-2) [default: *].
+    #[arg(long, value_name = "REGIONS", requires = "sigv4a")]
+    pub(crate) region_set: Option<String>,
 
     /// The signing time, YYYYMMDDTHHMMSSZ in UTC [default: now].
     #[arg(long, value_name = "YYYYMMDDTHHMMSSZ")]

@@ -58,7 +58,10 @@ fn plan(args: &CurlArgs) -> Result<Plan, CliError> {
         ))
     })?;
     Origin::of(&uri)?;
-    let (region, service) = resolve_scope(&uri, args.region.as_deref(), args.service.as_deref())?;
+    let mut switches = Switches::new(args.s3, args.unsigned_payload);
+    switches.sigv4a = args.sigv4a;
+    let region = switches.region(args.region.as_deref(), args.region_set.as_deref());
+    let (region, service) = resolve_scope(&uri, region, args.service.as_deref())?;
     let data = args.data.as_deref().or(args.data_binary.as_deref());
     let body = match data {
         None => Bytes::new(),
@@ -197,7 +200,8 @@ async fn transfer(
         sign: true,
     };
     let s3 = args.s3 || sigv4_core::infer::uses_s3_rules(&plan.service);
-    let switches = Switches::new(s3, args.unsigned_payload);
+    let mut switches = Switches::new(s3, args.unsigned_payload);
+    switches.sigv4a = args.sigv4a;
     let signer = Signer::new();
     // The upload's payload hash, read once for every hop (not needed when unsigned).
     let upload_hash = match &plan.upload {
@@ -372,7 +376,8 @@ fn prepare(
         let settings = switches.settings();
         let params =
             SigningParams::new(credentials, &plan.region, &plan.service, SystemTime::now())
-                .with_settings(&settings);
+                .with_settings(&settings)
+                .with_algorithm(switches.algorithm());
         let signing = |e: sigv4_core::SigningError| CliError::Signing(e.to_string());
         let (signed, inspection) = signer
             .inspect(

@@ -15,7 +15,7 @@ use crate::cli::{CredentialFlags, RequestArgs};
 use crate::creds;
 use crate::error::{read_input, CliError};
 use crate::infer::resolve_scope;
-use crate::request::{append_header, short_token, value_text, Switches};
+use crate::request::{append_header, hex, short_token, value_text, Switches};
 
 /// Splits a `-H 'Name: value'` flag; the value's surrounding spaces and tabs are dropped.
 pub(crate) fn split_header(flag: &str) -> Result<(&str, &str), CliError> {
@@ -66,7 +66,11 @@ fn prepare(
             crate::request::shorten(url, 100)
         ))
     })?;
-    let (region, service) = resolve_scope(&uri, args.region.as_deref(), args.service.as_deref())?;
+    let mut switches = Switches::new(args.s3, args.unsigned_payload);
+    switches.presign_expires = presign_expires;
+    switches.sigv4a = args.sigv4a;
+    let region = switches.region(args.region.as_deref(), args.region_set.as_deref());
+    let (region, service) = resolve_scope(&uri, region, args.service.as_deref())?;
     let method_text =
         args.method
             .as_deref()
@@ -87,9 +91,7 @@ fn prepare(
             .map_err(|e| CliError::Usage(format!("the system clock is unusable: {e}")))?,
     };
     let body = read_body(args.data.as_deref())?;
-    let s3 = args.s3 || sigv4_core::infer::uses_s3_rules(&service);
-    let mut switches = Switches::new(s3, args.unsigned_payload);
-    switches.presign_expires = presign_expires;
+    switches.s3 = args.s3 || sigv4_core::infer::uses_s3_rules(&service);
     Ok(Prepared {
         method,
         uri,
@@ -129,7 +131,8 @@ fn sign_and_report(p: &Prepared, out: &mut impl Write) -> Result<(), CliError> {
         &p.service,
         p.date.to_system_time(),
     )
-    .with_settings(&settings);
+    .with_settings(&settings)
+    .with_algorithm(p.switches.algorithm());
     let payload = p.switches.payload(&p.body);
     let signing = |e: sigv4_core::SigningError| CliError::Signing(e.to_string());
     let (output, inspection) = Signer::new()
@@ -159,7 +162,15 @@ fn report(
     let presign = p.switches.presign_expires;
     writeln!(out, "Request\n-------")?;
     writeln!(out, "{} {}", p.method, p.uri)?;
-    writeln!(out, "region:        {}", p.region)?;
+    if p.switches.sigv4a {
+        writeln!(out, "algorithm:     SigV4a (AWS4-ECDSA-P256-SHA256)")?;
+        writeln!(out, "region set:    {}", p.region)?;
+        if let Some(key) = Signer::new().sigv4a_public_key(&p.credentials) {
+            writeln!(out, "public key:    {}", hex(&key))?;
+        }
+    } else {
+        writeln!(out, "region:        {}", p.region)?;
+    }
     writeln!(out, "service:       {}", p.service)?;
     writeln!(out, "time:          {}", p.date)?;
     writeln!(

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use sigv4_core::{
-    ContentSha256Header, Payload, SessionTokenMode, SignatureLocation, SigningSettings,
+    Algorithm, ContentSha256Header, Payload, SessionTokenMode, SignatureLocation, SigningSettings,
 };
 
 /// How a request is to be signed: the switches of a spec or of the flags.
@@ -27,6 +27,8 @@ pub(crate) struct Switches {
     pub(crate) content_sha256_header: Option<bool>,
     /// Overrides whether the session token is signed (default: yes).
     pub(crate) sign_session_token: Option<bool>,
+    /// SigV4a (the region is then a region set) instead of SigV4.
+    pub(crate) sigv4a: bool,
 }
 
 impl Switches {
@@ -40,6 +42,29 @@ impl Switches {
             double_encode: None,
             content_sha256_header: None,
             sign_session_token: None,
+            sigv4a: false,
+        }
+    }
+
+    /// The signature algorithm.
+    pub(crate) fn algorithm(&self) -> Algorithm {
+        if self.sigv4a {
+            Algorithm::SigV4a
+        } else {
+            Algorithm::SigV4
+        }
+    }
+
+    /// The region to sign for: the SigV4a region set (`*` unless given) or the `--region`.
+    pub(crate) fn region<'a>(
+        &self,
+        region: Option<&'a str>,
+        region_set: Option<&'a str>,
+    ) -> Option<&'a str> {
+        if self.sigv4a {
+            Some(region_set.unwrap_or("*"))
+        } else {
+            region
         }
     }
 
@@ -82,6 +107,11 @@ impl Switches {
             Payload::Bytes(body)
         }
     }
+}
+
+/// Lower-case hex of `bytes` (a SigV4a public key).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A header the `http` crate refuses.

@@ -10,7 +10,9 @@
 //!  access_key, secret_key, session_token (null/absent: none), region, service,
 //!  timestamp ("YYYYMMDDTHHMMSSZ"), mode ("header" | "query", default "header"),
 //!  expires (seconds, query mode), s3 (bool), unsigned_payload (bool),
-//!  normalize_path, double_encode, content_sha256_header, sign_session_token (optional bools)}
+//!  normalize_path, double_encode, content_sha256_header, sign_session_token (optional bools),
+//!  algorithm ("sigv4" | "sigv4a", default "sigv4"), region_set (SigV4a: "*" or
+//!  "us-east-1,us-west-2"; region is then not needed)}
 //! ```
 //!
 //! Output, one line per object, in input order:
@@ -19,7 +21,8 @@
 //! {id, canonical_request, string_to_sign, signature, signed_headers, credential_scope,
 //!  payload_hash, authorization (header mode only), headers: [[name, value], ...] (every header
 //!  after signing, `host` included: when the spec has none it is the one signed from the URL),
-//!  url}
+//!  url, public_key (SigV4a only: the ECDSA P-256 key derived from the access key and secret,
+//!  uncompressed SEC1 `04 || X || Y`, lower-case hex)}
 //! ```
 //!
 //! or `{id, error}` for an object that cannot be signed; the run goes on. A document that is
@@ -42,7 +45,7 @@ use sigv4_core::{
 };
 
 use crate::error::{read_input, CliError};
-use crate::request::{append_header, shorten, value_text, BadHeader, Switches};
+use crate::request::{append_header, hex, shorten, value_text, BadHeader, Switches};
 
 /// Why one spec could not be signed; the message goes on the spec's output line. Messages
 /// never hold the secret key or the session token.
@@ -62,6 +65,14 @@ pub(crate) enum SpecError {
         /// What it must be.
         expected: &'static str,
     },
+    /// `algorithm` is neither `sigv4` nor `sigv4a`.
+    #[error("field `algorithm` must be \"sigv4\" or \"sigv4a\", not {0:?}")]
+    BadAlgorithm(String),
+    /// SigV4a without `region_set`.
+    #[error(
+        "field `region_set` is required when `algorithm` is \"sigv4a\" (\"*\" for every region)"
+    )]
+    MissingRegionSet,
     /// `mode` is neither `header` nor `query`.
     #[error("field `mode` must be \"header\" or \"query\", not {0:?}")]
     BadMode(String),
@@ -176,6 +187,8 @@ struct Signed {
     authorization: Option<String>,
     headers: HeaderMap,
     url: String,
+    /// SigV4a: the derived public key, hex.
+    public_key: Option<String>,
 }
 
 /// Signs one spec.
@@ -197,7 +210,18 @@ fn sign_spec(signer: &Signer, spec: &Value) -> Result<Signed, SpecError> {
     let access_key = fields.str_req("access_key")?;
     let secret_key = fields.str_req("secret_key")?;
     let session_token = fields.str_opt("session_token")?;
-    let region = fields.str_req("region")?;
+    let sigv4a = match fields.str_opt("algorithm")?.unwrap_or("sigv4") {
+        "sigv4" => false,
+        "sigv4a" => true,
+        other => return Err(SpecError::BadAlgorithm(shorten(other, 40).into_owned())),
+    };
+    let region = if sigv4a {
+        fields
+            .str_opt("region_set")?
+            .ok_or(SpecError::MissingRegionSet)?
+    } else {
+        fields.str_req("region")?
+    };
     let service = fields.str_req("service")?;
     let timestamp = fields.str_req("timestamp")?;
     let s3 = fields.bool_opt("s3")?.unwrap_or(false);
@@ -213,6 +237,7 @@ fn sign_spec(signer: &Signer, spec: &Value) -> Result<Signed, SpecError> {
     switches.double_encode = fields.bool_opt("double_encode")?;
     switches.content_sha256_header = fields.bool_opt("content_sha256_header")?;
     switches.sign_session_token = fields.bool_opt("sign_session_token")?;
+    switches.sigv4a = sigv4a;
 
     let method = Method::from_bytes(method.as_bytes())
         .map_err(|_| SpecError::BadMethod(shorten(method, 40).into_owned()))?;
@@ -228,7 +253,9 @@ fn sign_spec(signer: &Signer, spec: &Value) -> Result<Signed, SpecError> {
         .build();
 
     let settings = switches.settings();
-    let params = SigningParams::new(&credentials, region, service, time).with_settings(&settings);
+    let params = SigningParams::new(&credentials, region, service, time)
+        .with_settings(&settings)
+        .with_algorithm(switches.algorithm());
     let (output, inspection) = signer.inspect(
         RequestHead::new(&method, &uri, &headers),
         switches.payload(&body),
@@ -257,11 +284,17 @@ fn sign_spec(signer: &Signer, spec: &Value) -> Result<Signed, SpecError> {
             headers = with_host;
         }
     }
+    let public_key = if sigv4a {
+        signer.sigv4a_public_key(&credentials).map(|key| hex(&key))
+    } else {
+        None
+    };
     Ok(Signed {
         inspection,
         authorization,
         headers,
         url: uri.to_string(),
+        public_key,
     })
 }
 
@@ -291,6 +324,8 @@ struct OkLine<'a> {
     authorization: Option<&'a str>,
     headers: HeadersJson<'a>,
     url: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    public_key: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -327,6 +362,7 @@ impl<W: Write> Runner<W> {
                         authorization: signed.authorization.as_deref(),
                         headers: HeadersJson(&signed.headers),
                         url: &signed.url,
+                        public_key: signed.public_key.as_deref(),
                     },
                 )
             }

@@ -336,3 +336,53 @@ fn sign_and_presign_find_credentials_as_curl_does() {
     assert_eq!(run.code, 4, "stderr: {}", run.stderr);
     assert!(run.stderr.contains("nope"), "{}", run.stderr);
 }
+
+#[test]
+fn sign_and_presign_with_sigv4a() {
+    // v4a/get-vanilla-with-session-token: header-string-to-sign.txt, public-key.json.
+    let run = sigv4(
+        &args("sign", &["--sigv4a", "--region-set", "us-east-1"]),
+        b"",
+        &ENV,
+    );
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    assert!(
+        run.stdout.contains(
+            "AWS4-ECDSA-P256-SHA256\n20150830T123600Z\n20150830/service/aws4_request\n\
+         79893373104239a0547df489af395ec3c1b8873a8601f07f11ffd3f1ac557e7d"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("region set:    us-east-1\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains(
+        "public key:    04b6618f6a65740a99e650b33b6b4b5bd0d43b176d721a3edfea7e7d2d56d936b1\
+         865ed22a7eadc9c5cb9d2cbaca1b3699139fedc5043dc6661864218330c8e518"
+    ));
+    assert!(!run.stdout.contains(SECRET));
+    // presign, with the default region set `*`.
+    let run = sigv4(
+        &args("presign", &["--sigv4a", "--expires", "60"]),
+        b"",
+        &ENV,
+    );
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("X-Amz-Algorithm=AWS4-ECDSA-P256-SHA256"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("X-Amz-Region-Set=%2A"),
+        "{}",
+        run.stdout
+    );
+    // --region-set alone is a usage error.
+    let run = sigv4(&args("sign", &["--region-set", "*"]), b"", &ENV);
+    assert_ne!(run.code, 0);
+}

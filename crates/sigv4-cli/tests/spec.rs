@@ -352,3 +352,78 @@ fn host_signed_from_the_url_is_listed_among_the_headers() {
         "{line}"
     );
 }
+
+// v4a/get-vanilla-with-session-token/header-canonical-request.txt
+const V4A_HEADER_CANONICAL: &str =
+    "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\
+x-amz-region-set:us-east-1\n\
+x-amz-security-token:6e86291e8372ff2a2260956d9b8aae1d763fbf315fa00fa31553b73ebf194267\n\n\
+host;x-amz-date;x-amz-region-set;x-amz-security-token\n\
+e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+// v4a/get-vanilla-with-session-token/header-string-to-sign.txt
+const V4A_HEADER_STS: &str =
+    "AWS4-ECDSA-P256-SHA256\n20150830T123600Z\n20150830/service/aws4_request\n\
+79893373104239a0547df489af395ec3c1b8873a8601f07f11ffd3f1ac557e7d";
+// v4a/get-vanilla-with-session-token/query-string-to-sign.txt
+const V4A_QUERY_STS: &str =
+    "AWS4-ECDSA-P256-SHA256\n20150830T123600Z\n20150830/service/aws4_request\n\
+496062b4c2ed2175fe08ad084158783fa8d013c694542af721d49b25d1ebd390";
+// v4a/get-vanilla-with-session-token/public-key.json: 04 || X || Y
+const V4A_PUBLIC_KEY: &str = "04b6618f6a65740a99e650b33b6b4b5bd0d43b176d721a3edfea7e7d2d56d936b1\
+865ed22a7eadc9c5cb9d2cbaca1b3699139fedc5043dc6661864218330c8e518";
+
+#[test]
+fn sigv4a_specs_match_the_v4a_suite_and_print_the_public_key() {
+    let mut header = session_token_spec("v4a-hdr", "header");
+    let mut query = session_token_spec("v4a-qry", "query");
+    for spec in [&mut header, &mut query] {
+        let fields = spec.as_object_mut().unwrap();
+        fields.insert("algorithm".into(), json!("sigv4a"));
+        fields.insert("region_set".into(), json!("us-east-1"));
+        fields.remove("region");
+    }
+    let out = run_spec(
+        "v4a.json",
+        &json!([header, query, session_token_spec("v4", "header")]),
+    );
+    assert_eq!(out.len(), 3);
+    assert_eq!(out[0]["canonical_request"], V4A_HEADER_CANONICAL);
+    assert_eq!(out[0]["string_to_sign"], V4A_HEADER_STS);
+    assert_eq!(out[0]["credential_scope"], "20150830/service/aws4_request");
+    assert_eq!(out[0]["public_key"], V4A_PUBLIC_KEY);
+    let signature = out[0]["signature"].as_str().unwrap();
+    assert!(
+        signature.starts_with("30"),
+        "a DER signature in hex: {signature}"
+    );
+    assert!(out[0]["authorization"].as_str().unwrap().starts_with(
+        "AWS4-ECDSA-P256-SHA256 Credential=AKIDEXAMPLE/20150830/service/aws4_request, "
+    ));
+    assert_eq!(out[1]["string_to_sign"], V4A_QUERY_STS);
+    assert_eq!(out[1]["public_key"], V4A_PUBLIC_KEY);
+    assert!(out[1]["url"]
+        .as_str()
+        .unwrap()
+        .contains("&X-Amz-Region-Set=us-east-1&"));
+    // SigV4 lines carry no public key.
+    assert!(out[2].get("public_key").is_none(), "{}", out[2]);
+}
+
+#[test]
+fn sigv4a_without_a_region_set_is_an_error_line() {
+    let mut spec = session_token_spec("no-set", "header");
+    spec["algorithm"] = json!("sigv4a");
+    let mut bad = session_token_spec("bad-alg", "header");
+    bad["algorithm"] = json!("sigv5");
+    let out = run_spec("v4a-errors.json", &json!([spec, bad]));
+    assert!(
+        out[0]["error"].as_str().unwrap().contains("region_set"),
+        "{}",
+        out[0]
+    );
+    assert!(
+        out[1]["error"].as_str().unwrap().contains("algorithm"),
+        "{}",
+        out[1]
+    );
+}

@@ -118,7 +118,7 @@ pub(crate) fn payload_hash<'a>(payload: &Payload<'a>) -> Result<PayloadHash<'a>,
 pub struct SigningParams<'a> {
     /// The credentials to sign with.
     pub credentials: &'a Credentials,
-    /// The AWS region (`us-east-1`); with [`Algorithm::SigV4a`], the region set instead
+    /// The AWS region (`us-east-1`); with SigV4a (feature `sigv4a`), the region set instead
     /// (`*`, `us-east-1,us-west-2`), sent in `X-Amz-Region-Set`.
     pub region: &'a str,
     /// The service's signing name (`execute-api`, `s3`, `lambda`).

@@ -45,6 +45,8 @@ pub(crate) struct Config {
     pub(crate) skew: Option<Arc<ClockSkew>>,
     /// Whether a request refused for its time is retried once.
     pub(crate) skew_retry: bool,
+    /// SigV4a's region set; `None`: SigV4 for `region`.
+    pub(crate) region_set: Option<Cow<'static, str>>,
 }
 
 impl fmt::Debug for Config {
@@ -59,6 +61,7 @@ impl fmt::Debug for Config {
             .field("max_body_size", &self.max_body_size)
             .field("time_source", &self.time_source)
             .field("clock_skew", &self.skew)
+            .field("region_set", &self.region_set)
             .finish_non_exhaustive()
     }
 }
@@ -141,8 +144,14 @@ impl Config {
             host = head.uri.host().unwrap_or(""),
         );
         let _entered = span.enter();
-        let params = SigningParams::new(credentials, region, service, stamp.time())
-            .with_settings(&self.settings);
+        let params = match &self.region_set {
+            // SigV4a: signed for the region set, whatever the region.
+            #[cfg(feature = "sigv4a")]
+            Some(set) => SigningParams::new(credentials, set, service, stamp.time())
+                .with_algorithm(sigv4_core::Algorithm::SigV4a),
+            _ => SigningParams::new(credentials, region, service, stamp.time()),
+        }
+        .with_settings(&self.settings);
         self.signer.sign(head, payload, &params).map_err(|error| {
             tracing::debug!(%error, "signing failed");
             SigV4Error::Signing(error)
@@ -200,12 +209,19 @@ impl SigV4Layer {
             time_source: None,
             signer: None,
             clock_skew: ClockSkewCorrection::default(),
+            region_set: None,
         }
     }
 
     /// The region requests are signed for (unless overridden per request).
     pub fn region(&self) -> &str {
         &self.config.region
+    }
+
+    /// The SigV4a region set requests are signed for, when one was set (the builder's
+    /// `region_set`, feature `sigv4a`).
+    pub fn region_set(&self) -> Option<&str> {
+        self.config.region_set.as_deref()
     }
 
     /// The service requests are signed for (unless overridden per request).
@@ -276,6 +292,7 @@ pub struct SigV4LayerBuilder {
     time_source: Option<SharedTimeSource>,
     signer: Option<Signer>,
     clock_skew: ClockSkewCorrection,
+    region_set: Option<Cow<'static, str>>,
 }
 
 impl fmt::Debug for SigV4LayerBuilder {
@@ -335,6 +352,17 @@ impl SigV4LayerBuilder {
         self
     }
 
+    /// Signs with SigV4a (`AWS4-ECDSA-P256-SHA256`) for this region set instead of SigV4 for
+    /// the region: `*` for every region, or a comma-separated list (`us-east-1,us-west-2`),
+    /// as S3 Multi-Region Access Points and other global endpoints require. The set is sent in
+    /// `X-Amz-Region-Set`; the ECDSA key is derived from the secret once per access key.
+    /// Feature `sigv4a`.
+    #[cfg(feature = "sigv4a")]
+    pub fn region_set(mut self, region_set: impl Into<Cow<'static, str>>) -> Self {
+        self.region_set = Some(region_set.into());
+        self
+    }
+
     /// The layer.
     pub fn build(self) -> SigV4Layer {
         SigV4Layer {
@@ -350,6 +378,7 @@ impl SigV4LayerBuilder {
                 skew: (self.clock_skew != ClockSkewCorrection::Off)
                     .then(|| Arc::new(ClockSkew::default())),
                 skew_retry: self.clock_skew == ClockSkewCorrection::LearnAndRetry,
+                region_set: self.region_set,
             }),
         }
     }
