@@ -137,7 +137,7 @@ impl<'a> SigningParams<'a> {
 
 /// A hex-encoded signature, held on the stack.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Signature([u8; 64]);
+pub struct Signature(pub(crate) [u8; 64]);
 
 impl Signature {
     /// The 64 lower-case hex digits.
