@@ -618,14 +618,12 @@ impl EventStreamVerifier {
             let fail = |fault| VerifyMessageError { index, fault };
             match reader.next_frame() {
                 Ok(Some(frame)) => out.push(self.verify(frame)?),
-                Ok(None) if reader.is_empty() && self.ended => return Ok(out),
-                Ok(None) if reader.is_empty() => return Err(fail(MessageFault::MissingEnd)),
                 Ok(None) => {
-                    return Err(fail(
-                        check_frame(&bytes[bytes.len() - reader.buffered()..])
-                            .err()
-                            .map_or(MessageFault::MissingEnd, MessageFault::Frame),
-                    ))
+                    return match reader.finish() {
+                        Err(e) => Err(fail(e.into())),
+                        Ok(()) if self.ended => Ok(out),
+                        Ok(()) => Err(fail(MessageFault::MissingEnd)),
+                    }
                 }
                 Err(e) => return Err(fail(e.into())),
             }

@@ -623,6 +623,20 @@ impl FrameReader {
         Ok(Some(self.buf.split_to(layout.total).freeze()))
     }
 
+    /// At the end of the stream: `Ok` when no partial message is left, else
+    /// [`FrameError::Truncated`] with what the partial message needed (or the error in its
+    /// prelude).
+    pub fn finish(&self) -> Result<(), FrameError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let needed = read_prelude(&self.buf)?.map_or(PRELUDE_LEN, |layout| layout.total);
+        Err(FrameError::Truncated {
+            needed,
+            available: self.buf.len(),
+        })
+    }
+
     /// Bytes pushed and not yet handed out.
     pub fn buffered(&self) -> usize {
         self.buf.len()
