@@ -31,6 +31,18 @@ fn time() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_750_000_000)
 }
 
+/// aws-sigv4's parameters (built per message, as its event-stream signer takes them).
+fn aws_params(identity: &Identity) -> v4::SigningParams<'_, ()> {
+    v4::SigningParams::builder()
+        .identity(identity)
+        .region("us-east-1")
+        .name("transcribe")
+        .time(time())
+        .settings(())
+        .build()
+        .unwrap()
+}
+
 fn messages(len: usize) -> (Message, smithy::Message) {
     let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
     let ours = Message::new(payload.clone())
@@ -69,20 +81,9 @@ fn bench(c: &mut Criterion) {
         let mut stream =
             EventStreamSigner::new(&signer, &creds, "us-east-1", "transcribe", SEED).unwrap();
         // Agreement before timing: the same first signature.
-        let (_, their_first) = sign_message(
-            &theirs,
-            SEED,
-            &v4::SigningParams::builder()
-                .identity(&identity)
-                .region("us-east-1")
-                .name("transcribe")
-                .time(time())
-                .settings(())
-                .build()
-                .unwrap(),
-        )
-        .unwrap()
-        .into_parts();
+        let (_, their_first) = sign_message(&theirs, SEED, &aws_params(&identity))
+            .unwrap()
+            .into_parts();
         let our_first = stream.sign_message(&ours, time()).unwrap();
         assert_eq!(our_first.signature().as_str(), their_first);
 
@@ -92,14 +93,7 @@ fn bench(c: &mut Criterion) {
         let mut last = their_first;
         group.bench_function("aws-sigv4", |b| {
             b.iter(|| {
-                let params = v4::SigningParams::builder()
-                    .identity(&identity)
-                    .region("us-east-1")
-                    .name("transcribe")
-                    .time(time())
-                    .settings(())
-                    .build()
-                    .unwrap();
+                let params = aws_params(&identity);
                 let (signed, signature) = sign_message(black_box(&theirs), &last, &params)
                     .unwrap()
                     .into_parts();

@@ -589,7 +589,7 @@ impl EventStreamVerifier {
                 });
             }
         }
-        let payload = frame.slice(PRELUDE_LEN + layout.headers_len..layout.total - 4);
+        let payload = frame.slice(layout.payload_range());
         let expected = self.chain.signature(&date, millis, &payload);
         let raw = unhex(&expected).unwrap_or_default();
         if !bool::from(raw.ct_eq(&claimed)) {

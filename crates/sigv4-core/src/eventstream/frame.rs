@@ -404,7 +404,12 @@ impl FrameLayout {
     }
 
     pub(super) fn payload<'b>(&self, bytes: &'b [u8]) -> &'b [u8] {
-        &bytes[PRELUDE_LEN + self.headers_len..self.total - CRC_LEN]
+        &bytes[self.payload_range()]
+    }
+
+    /// Where the payload lies, from the start of the message.
+    pub(super) fn payload_range(&self) -> std::ops::Range<usize> {
+        PRELUDE_LEN + self.headers_len..self.total - CRC_LEN
     }
 }
 
