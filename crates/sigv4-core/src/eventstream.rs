@@ -306,7 +306,8 @@ impl EventStreamSigner {
     }
 
     /// Signs `payload` (an encoded inner message) at `time` (sub-seconds dropped) and returns
-    /// the encoded outer message.
+    /// the encoded outer message. An empty payload is the end message
+    /// ([`EventStreamSigner::sign_end`]).
     pub fn sign(
         &mut self,
         payload: &[u8],
