@@ -46,6 +46,9 @@
 //! - [`infer`]: region and service from a well-known AWS host name.
 //! - [`mismatch`]: AWS's canonical request (from a `SignatureDoesNotMatch` answer) against ours.
 //! - [`verify`]: the server side: parse what a request claims, recompute, compare in constant time.
+//! - `eventstream` (cargo feature `eventstream`): the `application/vnd.amazon.eventstream`
+//!   message format and its chained per-message signing and verification (Transcribe streaming,
+//!   Bedrock bidirectional streaming).
 //! - [`Credentials`]: the value the signer takes; secrets redacted in `Debug`, wiped on drop.
 //! - Every bad input is a typed [`SigningError`]; no input panics.
 #![forbid(unsafe_code)]
@@ -56,6 +59,8 @@ mod canonical;
 pub mod clock;
 mod credentials;
 mod error;
+#[cfg(feature = "eventstream")]
+pub mod eventstream;
 mod head;
 pub mod infer;
 pub mod mismatch;

@@ -28,6 +28,8 @@
 //!
 //! - [`sign`]: [`SigV4Layer`] / [`SigV4Service`], the payload policies, per-request overrides.
 //! - [`verify`]: the server side.
+//! - `eventstream` (cargo feature `eventstream`, on by default): `eventstream::EventStreamBody`
+//!   signs an `application/vnd.amazon.eventstream` body message by message, as it streams.
 //! - `reqwest` (cargo feature `reqwest-middleware`): `reqwest::SigV4Middleware`
 //!   for `reqwest-middleware` clients.
 //!
@@ -38,6 +40,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
+#[cfg(feature = "eventstream")]
+#[cfg_attr(docsrs, doc(cfg(feature = "eventstream")))]
+pub mod eventstream;
 pub mod sign;
 pub mod verify;
 

@@ -190,6 +190,18 @@ impl Keys {
         self.v4.len() + v4a
     }
 
+    /// The SigV4 signing key for this secret and scope, from the cache or derived (the
+    /// streaming signers chain their chunk and message signatures with it).
+    pub(crate) fn v4_key(
+        &self,
+        secret: &str,
+        date: &str,
+        region: &str,
+        service: &str,
+    ) -> std::sync::Arc<sigv4::SigningKey> {
+        self.v4.get(secret, date, region, service)
+    }
+
     /// Signs a string to sign with the key of `credentials` for this scope.
     pub(crate) fn sign(
         &self,
