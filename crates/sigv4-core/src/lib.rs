@@ -45,6 +45,8 @@
 //!   excluded headers, signature location); [`Signer::inspect`] for the intermediate texts.
 //! - [`infer`]: region and service from a well-known AWS host name.
 //! - [`mismatch`]: AWS's canonical request (from a `SignatureDoesNotMatch` answer) against ours.
+//! - [`chunked`]: aws-chunked uploads (a signature per chunk, checksum trailers), framing and
+//!   decoding; [`checksum`]: S3's flexible checksums.
 //! - [`verify`]: the server side: parse what a request claims, recompute, compare in constant time.
 //! - [`Credentials`]: the value the signer takes; secrets redacted in `Debug`, wiped on drop.
 //! - Every bad input is a typed [`SigningError`]; no input panics.
@@ -52,6 +54,8 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod canonical;
+pub mod checksum;
+pub mod chunked;
 pub mod clock;
 mod credentials;
 mod error;

@@ -144,6 +144,16 @@ impl Signature {
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or("")
     }
+
+    /// Reads 64 hex digits (as an aws-chunked seed, say); `None` for anything else. Upper-case
+    /// digits are lower-cased.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let bytes: [u8; 64] = text.as_bytes().try_into().ok()?;
+        if !bytes.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        Some(Self(bytes.map(|b| b.to_ascii_lowercase())))
+    }
 }
 
 impl fmt::Debug for Signature {
