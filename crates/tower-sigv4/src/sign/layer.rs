@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use http::{HeaderMap, Method, StatusCode, Uri};
+use sigv4_core::checksum::ChecksumAlgorithm;
 use sigv4_core::SharedTimeSource;
 use sigv4_core::{Credentials, Payload, Signer, SigningOutput, SigningParams, SigningSettings};
 use sigv4_credentials::ProvideCredentials;
@@ -37,6 +38,8 @@ pub(crate) struct Config {
     pub(crate) settings: SigningSettings,
     pub(crate) payload_policy: PayloadPolicy,
     pub(crate) max_body_size: usize,
+    /// The flexible checksum added to buffered bodies, if any.
+    pub(crate) checksum: Option<ChecksumAlgorithm>,
     pub(crate) time_source: Option<SharedTimeSource>,
     pub(crate) signer: Signer,
     /// The learned offset to the service's clock; `None` when correction is off.
@@ -55,6 +58,7 @@ impl fmt::Debug for Config {
             .field("settings", &self.settings)
             .field("payload_policy", &self.payload_policy)
             .field("max_body_size", &self.max_body_size)
+            .field("checksum", &self.checksum)
             .field("time_source", &self.time_source)
             .field("clock_skew", &self.skew)
             .finish_non_exhaustive()
@@ -192,6 +196,7 @@ impl SigV4Layer {
             settings: SigningSettings::default(),
             payload_policy: PayloadPolicy::default(),
             max_body_size: DEFAULT_MAX_BODY_SIZE,
+            checksum: None,
             time_source: None,
             signer: None,
             clock_skew: ClockSkewCorrection::default(),
@@ -268,6 +273,7 @@ pub struct SigV4LayerBuilder {
     settings: SigningSettings,
     payload_policy: PayloadPolicy,
     max_body_size: usize,
+    checksum: Option<ChecksumAlgorithm>,
     time_source: Option<SharedTimeSource>,
     signer: Option<Signer>,
     clock_skew: ClockSkewCorrection,
@@ -308,6 +314,15 @@ impl SigV4LayerBuilder {
         self
     }
 
+    /// Adds S3's flexible checksum of the body (`x-amz-checksum-crc32`, `-crc32c` or `-sha256`,
+    /// signed with the other headers) to each request whose body the layer holds: buffered by
+    /// [`PayloadPolicy::BufferAndHash`], or empty. Default: none. (aws-chunked uploads carry
+    /// their checksum in a trailer instead: see [`PayloadPolicy::AwsChunked`].)
+    pub fn checksum(mut self, algorithm: ChecksumAlgorithm) -> Self {
+        self.checksum = Some(algorithm);
+        self
+    }
+
     /// Where the signing time comes from. Default: the system clock. Tests pass a
     /// [`ManualClock`](sigv4_core::ManualClock) in an `Arc`.
     pub fn time_source(mut self, time_source: SharedTimeSource) -> Self {
@@ -339,6 +354,7 @@ impl SigV4LayerBuilder {
                 settings: self.settings,
                 payload_policy: self.payload_policy,
                 max_body_size: self.max_body_size,
+                checksum: self.checksum,
                 time_source: self.time_source,
                 signer: self.signer.unwrap_or_default(),
                 skew: (self.clock_skew != ClockSkewCorrection::Off)

@@ -1,0 +1,325 @@
+//! `PayloadPolicy::AwsChunked` through the signing layer: the framed body decodes (with the
+//! core's verifying decoder) to the original, the inner service pulls chunk by chunk (the layer
+//! reads no further ahead than one chunk), errors of the caller's body come through with their
+//! cause, a body of unknown or wrong length is a typed error; and the opt-in flexible checksum of
+//! a buffered body.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt, Full};
+use sigv4_core::checksum::{checksum, ChecksumAlgorithm};
+use sigv4_core::chunked::{ChunkedPayload, DEFAULT_CHUNK_SIZE};
+use sigv4_core::verify::SignedRequest;
+use sigv4_core::{Credentials, ManualClock, Signer, SigningSettings};
+use tower::{service_fn, ServiceBuilder, ServiceExt};
+use tower_sigv4::{BoxError, PayloadPolicy, SigV4Body, SigV4Error, SigV4Layer};
+
+fn creds() -> Credentials {
+    Credentials::new("AKIDCHUNKED", "chunked-secret")
+}
+
+fn layer(policy: PayloadPolicy) -> SigV4Layer {
+    SigV4Layer::builder(creds(), "eu-west-1", "s3")
+        .settings(SigningSettings::s3())
+        .payload_policy(policy)
+        .time_source(Arc::new(ManualClock::new(
+            UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        )))
+        .build()
+}
+
+/// A body handing out `total` bytes in frames of `frame` bytes, counting what it gave, with an
+/// exact size hint unless `hint` is false; fails with `fail_at` bytes given, if set.
+struct Source {
+    total: usize,
+    frame: usize,
+    given: Arc<AtomicUsize>,
+    hint: bool,
+    fail_at: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the disk went away")]
+struct DiskError;
+
+impl Source {
+    fn new(total: usize, frame: usize) -> Self {
+        Self {
+            total,
+            frame,
+            given: Arc::new(AtomicUsize::new(0)),
+            hint: true,
+            fail_at: None,
+        }
+    }
+
+    fn byte(i: usize) -> u8 {
+        (i * 31 % 251) as u8
+    }
+
+    fn expected(total: usize) -> Vec<u8> {
+        (0..total).map(Self::byte).collect()
+    }
+}
+
+impl Body for Source {
+    type Data = Bytes;
+    type Error = DiskError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, DiskError>>> {
+        let this = self.get_mut();
+        let given = this.given.load(Ordering::SeqCst);
+        if this.fail_at.is_some_and(|at| given >= at) {
+            return Poll::Ready(Some(Err(DiskError)));
+        }
+        if given >= this.total {
+            return Poll::Ready(None);
+        }
+        let n = this.frame.min(this.total - given);
+        let data: Vec<u8> = (given..given + n).map(Self::byte).collect();
+        this.given.store(given + n, Ordering::SeqCst);
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from(data)))))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        if self.hint {
+            SizeHint::with_exact((self.total - self.given.load(Ordering::SeqCst)) as u64)
+        } else {
+            SizeHint::default()
+        }
+    }
+}
+
+/// What the inner service saw: the head and the whole framed body.
+type Seen = Arc<Mutex<Option<(http::request::Parts, Result<Bytes, BoxError>)>>>;
+
+async fn send(policy: PayloadPolicy, body: Source) -> (Seen, Result<Response<()>, BoxError>) {
+    let seen: Seen = Arc::default();
+    let recorded = Arc::clone(&seen);
+    let service = ServiceBuilder::new()
+        .layer(layer(policy))
+        .service(service_fn(move |request: Request<SigV4Body<Source>>| {
+            let recorded = Arc::clone(&recorded);
+            async move {
+                let (parts, body) = request.into_parts();
+                let collected = body.collect().await.map(|c| c.to_bytes());
+                *recorded.lock().unwrap() = Some((parts, collected));
+                Ok::<_, Infallible>(Response::new(()))
+            }
+        }));
+    let request = Request::put("https://bucket.s3.eu-west-1.amazonaws.com/big.bin")
+        .body(body)
+        .unwrap();
+    let result = service.oneshot(request).await;
+    (seen, result)
+}
+
+/// Decodes and verifies what the inner service received, as S3 would.
+fn decode(parts: &http::request::Parts, framed: &[u8]) -> Result<Vec<u8>, BoxError> {
+    let claimed = SignedRequest::parse(&parts.uri, &parts.headers)?;
+    let mode = ChunkedPayload::from_headers(&parts.headers)?.ok_or("not aws-chunked")?;
+    let declared: u64 = parts.headers["x-amz-decoded-content-length"]
+        .to_str()?
+        .parse()?;
+    let mut decoder = Signer::new().chunk_decoder(&claimed, &creds(), mode, declared);
+    let mut out = Vec::new();
+    for slice in framed.chunks(5000) {
+        decoder.feed(slice);
+        while let Some(data) = decoder.next_data()? {
+            out.extend_from_slice(&data);
+        }
+    }
+    decoder.finish()?;
+    Ok(out)
+}
+
+#[tokio::test]
+async fn every_form_decodes_to_the_original() {
+    for payload in [
+        ChunkedPayload::Signed,
+        ChunkedPayload::SignedWithTrailer(ChecksumAlgorithm::Crc32c),
+        ChunkedPayload::SignedWithTrailer(ChecksumAlgorithm::Sha256),
+        ChunkedPayload::UnsignedWithTrailer(ChecksumAlgorithm::Crc32),
+    ] {
+        // Frames of every size relative to the chunk: smaller, larger, not a divisor.
+        for (total, frame) in [
+            (0, 1),
+            (1, 1),
+            (300_000, 7_000),
+            (300_000, 100_000),
+            (65_536, 65_536),
+        ] {
+            let policy = PayloadPolicy::aws_chunked(payload);
+            let (seen, result) = send(policy, Source::new(total, frame)).await;
+            result.unwrap();
+            let (parts, body) = seen.lock().unwrap().take().unwrap();
+            let body = body.unwrap();
+            let headers = &parts.headers;
+            assert_eq!(headers["content-encoding"], "aws-chunked");
+            assert_eq!(headers["content-length"], body.len().to_string().as_str());
+            assert_eq!(headers["x-amz-content-sha256"], payload.payload_hash());
+            let authorization = headers["authorization"].to_str().unwrap();
+            assert!(
+                authorization.contains("content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length"),
+                "{authorization}"
+            );
+            let decoded = match payload {
+                ChunkedPayload::UnsignedWithTrailer(a) => {
+                    let mut decoder =
+                        sigv4_core::chunked::ChunkedDecoder::unsigned(a, total as u64);
+                    decoder.feed(&body);
+                    let mut out = Vec::new();
+                    while let Some(d) = decoder.next_data().unwrap() {
+                        out.extend_from_slice(&d);
+                    }
+                    decoder.finish().unwrap();
+                    out
+                }
+                _ => decode(&parts, &body).unwrap(),
+            };
+            assert!(
+                decoded == Source::expected(total),
+                "{payload:?} {total}/{frame}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_layer_reads_no_further_than_one_chunk_ahead() {
+    let source = Source::new(10 * DEFAULT_CHUNK_SIZE, 4096);
+    let given = Arc::clone(&source.given);
+    let service = ServiceBuilder::new()
+        .layer(layer(PayloadPolicy::aws_chunked(ChunkedPayload::Signed)))
+        .service(service_fn(move |request: Request<SigV4Body<Source>>| {
+            let given = Arc::clone(&given);
+            async move {
+                let mut body = request.into_body();
+                // Pull frame by frame: the header of chunk n comes once chunk n is read, and
+                // not a byte of chunk n + 1 before its header is asked for.
+                let mut pulled = 0usize;
+                while let Some(frame) = body.frame().await {
+                    let frame = frame.unwrap();
+                    if let Some(data) = frame.data_ref() {
+                        pulled += data.len();
+                    }
+                    let read = given.load(Ordering::SeqCst);
+                    assert!(
+                        read <= pulled + DEFAULT_CHUNK_SIZE,
+                        "read {read} bytes of the source with {pulled} framed bytes pulled"
+                    );
+                }
+                Ok::<_, Infallible>(Response::new(()))
+            }
+        }));
+    let request = Request::put("https://bucket.s3.amazonaws.com/k")
+        .body(source)
+        .unwrap();
+    service.oneshot(request).await.unwrap();
+}
+
+#[tokio::test]
+async fn errors_of_the_callers_body_come_through_with_their_cause() {
+    let mut source = Source::new(200_000, 10_000);
+    source.fail_at = Some(100_000);
+    let (seen, result) = send(PayloadPolicy::aws_chunked(ChunkedPayload::Signed), source).await;
+    result.unwrap();
+    let (_, body) = seen.lock().unwrap().take().unwrap();
+    let error = body.unwrap_err();
+    assert!(error.is::<DiskError>(), "{error}");
+}
+
+#[tokio::test]
+async fn a_body_of_unknown_or_wrong_length_is_a_typed_error() {
+    let mut source = Source::new(1000, 100);
+    source.hint = false;
+    let (seen, result) = send(PayloadPolicy::aws_chunked(ChunkedPayload::Signed), source).await;
+    let error = result.unwrap_err();
+    assert!(
+        matches!(
+            SigV4Error::find(&*error),
+            Some(SigV4Error::UnknownBodyLength)
+        ),
+        "{error}"
+    );
+    assert!(
+        seen.lock().unwrap().is_none(),
+        "the inner service was not called"
+    );
+
+    // A Content-Length that says more than the body holds: the body fails at its end.
+    let source = Source::new(1000, 100);
+    let seen: Seen = Arc::default();
+    let recorded = Arc::clone(&seen);
+    let service = ServiceBuilder::new()
+        .layer(layer(PayloadPolicy::aws_chunked(ChunkedPayload::Signed)))
+        .service(service_fn(move |request: Request<SigV4Body<Source>>| {
+            let recorded = Arc::clone(&recorded);
+            async move {
+                let (parts, body) = request.into_parts();
+                let collected = body.collect().await.map(|c| c.to_bytes());
+                *recorded.lock().unwrap() = Some((parts, collected));
+                Ok::<_, Infallible>(Response::new(()))
+            }
+        }));
+    let request = Request::put("https://bucket.s3.amazonaws.com/k")
+        .header("content-length", "1500")
+        .body(source)
+        .unwrap();
+    service.oneshot(request).await.unwrap();
+    let (parts, body) = seen.lock().unwrap().take().unwrap();
+    assert_eq!(parts.headers["x-amz-decoded-content-length"], "1500");
+    let error = body.unwrap_err();
+    assert!(
+        matches!(
+            error.downcast_ref::<SigV4Error>(),
+            Some(SigV4Error::BodyLengthMismatch {
+                declared: 1500,
+                actual: 1000
+            })
+        ),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_buffered_body_gets_its_flexible_checksum_on_request() {
+    for algorithm in [
+        ChecksumAlgorithm::Crc32,
+        ChecksumAlgorithm::Crc32c,
+        ChecksumAlgorithm::Sha256,
+    ] {
+        let layer = SigV4Layer::builder(creds(), "eu-west-1", "s3")
+            .checksum(algorithm)
+            .build();
+        let service = ServiceBuilder::new().layer(layer).service(service_fn(
+            |request: Request<SigV4Body<Full<Bytes>>>| async move {
+                Ok::<_, Infallible>(Response::new(request.headers().clone()))
+            },
+        ));
+        let request = Request::put("https://bucket.s3.amazonaws.com/k")
+            .body(Full::new(Bytes::from_static(b"hello checksum")))
+            .unwrap();
+        let headers = service.oneshot(request).await.unwrap().into_body();
+        let name = algorithm.header_name();
+        assert_eq!(
+            headers[name].to_str().unwrap(),
+            checksum(algorithm, b"hello checksum")
+        );
+        assert!(
+            headers["authorization"].to_str().unwrap().contains(name),
+            "the checksum header is signed"
+        );
+    }
+}
