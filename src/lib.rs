@@ -19,7 +19,7 @@ pub use tower_sigv4::{sign, verify};
 pub use tower_sigv4::{
     BoxError, ClockSkew, ClockSkewCorrection, KeyStore, PayloadPolicy, SigV4Body, SigV4Error,
     SigV4Layer, SigV4LayerBuilder, SigV4Service, SigningOverride, SkipSigning, StaticKeyStore,
-    Verify, VerifyLayer,
+    Verify, VerifyBody, VerifyLayer,
 };
 
 #[cfg(feature = "reqwest-middleware")]

@@ -736,7 +736,9 @@ impl ChunkedDecoder {
         result
     }
 
-    /// Checks that the input ended at the end of the body: an error when it was cut short.
+    /// Checks that the input ended at the end of the body: an error when it was cut short. Call
+    /// it at the end of the input, once [`ChunkedDecoder::next_data`] has given `None`: data it
+    /// still holds is checked but not returned.
     pub fn finish(&mut self) -> Result<(), ChunkedError> {
         loop {
             match self.next_data() {

@@ -49,7 +49,7 @@ pub use sign::{
     ClockSkew, ClockSkewCorrection, PayloadPolicy, ResponseFuture, SigV4Body, SigV4Layer,
     SigV4LayerBuilder, SigV4Service, SigningOverride, SkipSigning, DEFAULT_MAX_BODY_SIZE,
 };
-pub use verify::{KeyStore, StaticKeyStore, Verify, VerifyLayer};
+pub use verify::{KeyStore, StaticKeyStore, Verify, VerifyBody, VerifyLayer};
 
 pub use sigv4_core;
 pub use sigv4_credentials;

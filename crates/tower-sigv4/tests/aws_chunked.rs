@@ -323,3 +323,144 @@ async fn a_buffered_body_gets_its_flexible_checksum_on_request() {
         );
     }
 }
+
+// ===== with VerifyLayer on the other side =====
+
+/// The layer under test's framed request for `total` bytes (captured, not sent).
+async fn framed_request(payload: ChunkedPayload, total: usize) -> (http::request::Parts, Bytes) {
+    let (seen, result) = send(
+        PayloadPolicy::aws_chunked(payload),
+        Source::new(total, 10_000),
+    )
+    .await;
+    result.unwrap();
+    let (parts, body) = seen.lock().unwrap().take().unwrap();
+    (parts, body.unwrap())
+}
+
+/// A handler behind `VerifyLayer` that reads the whole body: 200 and the data's length and
+/// CRC-32C, or 400 and the body error's text.
+fn verifying_handler<B>() -> impl tower::Service<
+    Request<B>,
+    Response = Response<Full<Bytes>>,
+    Error = Infallible,
+    Future: Send,
+> + Clone
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let store = tower_sigv4::StaticKeyStore::new().with(creds());
+    ServiceBuilder::new()
+        .layer(
+            tower_sigv4::VerifyLayer::new(store)
+                .time_source(Arc::new(ManualClock::new(
+                    UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+                )))
+                .signing_settings(SigningSettings::s3()),
+        )
+        .service(service_fn(
+            |request: Request<tower_sigv4::VerifyBody>| async move {
+                let declared = request.headers()["content-length"].clone();
+                let (status, text) = match request.into_body().collect().await {
+                    Ok(c) => {
+                        let data = c.to_bytes();
+                        let text = format!(
+                            "{} {} {}",
+                            data.len(),
+                            checksum(ChecksumAlgorithm::Crc32c, &data),
+                            declared.to_str().unwrap_or("?")
+                        );
+                        (http::StatusCode::OK, text)
+                    }
+                    Err(e) => (http::StatusCode::BAD_REQUEST, e.to_string()),
+                };
+                let mut response = Response::new(Full::new(Bytes::from(text)));
+                *response.status_mut() = status;
+                Ok::<_, Infallible>(response)
+            },
+        ))
+}
+
+async fn answer(response: Response<Full<Bytes>>) -> (http::StatusCode, String) {
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn verify_layer_accepts_the_streamed_upload_and_refuses_one_flipped_byte() {
+    let total = 5 * DEFAULT_CHUNK_SIZE + 123;
+    let want_crc = checksum(ChecksumAlgorithm::Crc32c, &Source::expected(total));
+    for payload in [
+        ChunkedPayload::Signed,
+        ChunkedPayload::SignedWithTrailer(ChecksumAlgorithm::Crc32),
+    ] {
+        let (parts, framed) = framed_request(payload, total).await;
+
+        let request = Request::from_parts(clone_parts(&parts), Full::new(framed.clone()));
+        let (status, text) = answer(verifying_handler().oneshot(request).await.unwrap()).await;
+        assert_eq!(status, 200, "{payload:?}: {text}");
+        assert_eq!(text, format!("{total} {want_crc} {total}"));
+
+        // One byte of chunk 2's data flipped on the way.
+        let mut tampered = framed.to_vec();
+        let chunk_len = (framed.len() - 200) / 5;
+        tampered[2 * chunk_len + chunk_len / 2] ^= 0x20;
+        let request = Request::from_parts(clone_parts(&parts), Full::new(Bytes::from(tampered)));
+        let (status, text) = answer(verifying_handler().oneshot(request).await.unwrap()).await;
+        assert_eq!(status, 400, "{payload:?}: {text}");
+        assert!(text.contains("chunk 2"), "{payload:?}: {text}");
+        assert!(text.contains("signature does not match"), "{text}");
+    }
+}
+
+fn clone_parts(parts: &http::request::Parts) -> http::request::Parts {
+    let mut request = Request::new(());
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = parts.uri.clone();
+    *request.headers_mut() = parts.headers.clone();
+    request.into_parts().0
+}
+
+/// The whole way over loopback: hyper-util's client under the layer streams 3 MiB; a hyper server
+/// with `VerifyLayer` decodes and checks it as it arrives.
+#[tokio::test]
+async fn over_a_real_connection() {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handler = verifying_handler();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let service = hyper_util::service::TowerToHyperService::new(handler.clone());
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service),
+            );
+        }
+    });
+    let client = ServiceBuilder::new()
+        .layer(layer(PayloadPolicy::aws_chunked(
+            ChunkedPayload::SignedWithTrailer(ChecksumAlgorithm::Sha256),
+        )))
+        .service(
+            hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+                .build_http::<SigV4Body<Source>>(),
+        );
+    let total = 3 * 1024 * 1024 + 7;
+    let request = Request::put(format!("http://{addr}/bucket/key"))
+        .body(Source::new(total, 16 * 1024))
+        .unwrap();
+    let response = client.oneshot(request).await.unwrap();
+    let status = response.status();
+    let text = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&text));
+    let want = format!(
+        "{total} {} {total}",
+        checksum(ChecksumAlgorithm::Crc32c, &Source::expected(total))
+    );
+    assert_eq!(String::from_utf8_lossy(&text), want);
+}
