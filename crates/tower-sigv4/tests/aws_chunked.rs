@@ -104,20 +104,32 @@ impl Body for Source {
 /// What the inner service saw: the head and the whole framed body.
 type Seen = Arc<Mutex<Option<(http::request::Parts, Result<Bytes, BoxError>)>>>;
 
+/// An inner service that reads the whole body and keeps it, with the head, in `seen`.
+fn recorder(
+    seen: &Seen,
+) -> impl tower::Service<
+    Request<SigV4Body<Source>>,
+    Response = Response<()>,
+    Error = Infallible,
+    Future: Send,
+> + Clone {
+    let recorded = Arc::clone(seen);
+    service_fn(move |request: Request<SigV4Body<Source>>| {
+        let recorded = Arc::clone(&recorded);
+        async move {
+            let (parts, body) = request.into_parts();
+            let collected = body.collect().await.map(|c| c.to_bytes());
+            *recorded.lock().unwrap() = Some((parts, collected));
+            Ok::<_, Infallible>(Response::new(()))
+        }
+    })
+}
+
 async fn send(policy: PayloadPolicy, body: Source) -> (Seen, Result<Response<()>, BoxError>) {
     let seen: Seen = Arc::default();
-    let recorded = Arc::clone(&seen);
     let service = ServiceBuilder::new()
         .layer(layer(policy))
-        .service(service_fn(move |request: Request<SigV4Body<Source>>| {
-            let recorded = Arc::clone(&recorded);
-            async move {
-                let (parts, body) = request.into_parts();
-                let collected = body.collect().await.map(|c| c.to_bytes());
-                *recorded.lock().unwrap() = Some((parts, collected));
-                Ok::<_, Infallible>(Response::new(()))
-            }
-        }));
+        .service(recorder(&seen));
     let request = Request::put("https://bucket.s3.eu-west-1.amazonaws.com/big.bin")
         .body(body)
         .unwrap();
@@ -261,18 +273,9 @@ async fn a_body_of_unknown_or_wrong_length_is_a_typed_error() {
     // A Content-Length that says more than the body holds: the body fails at its end.
     let source = Source::new(1000, 100);
     let seen: Seen = Arc::default();
-    let recorded = Arc::clone(&seen);
     let service = ServiceBuilder::new()
         .layer(layer(PayloadPolicy::aws_chunked(ChunkedPayload::Signed)))
-        .service(service_fn(move |request: Request<SigV4Body<Source>>| {
-            let recorded = Arc::clone(&recorded);
-            async move {
-                let (parts, body) = request.into_parts();
-                let collected = body.collect().await.map(|c| c.to_bytes());
-                *recorded.lock().unwrap() = Some((parts, collected));
-                Ok::<_, Infallible>(Response::new(()))
-            }
-        }));
+        .service(recorder(&seen));
     let request = Request::put("https://bucket.s3.amazonaws.com/k")
         .header("content-length", "1500")
         .body(source)

@@ -4,12 +4,15 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
+use http::request::Parts;
 use http::{HeaderMap, Request, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use sigv4_core::chunked::{ChunkedPayload, DEFAULT_MAX_CHUNK_SIZE, X_AMZ_DECODED_CONTENT_LENGTH};
-use sigv4_core::verify::{SignedRequest, VerifyError};
+use sigv4_core::verify::{SignedRequest, Verified, VerifyError};
+use sigv4_core::Credentials;
 use sigv4_core::{sha256_hex, Payload, UNSIGNED_PAYLOAD, X_AMZ_CONTENT_SHA256};
+use std::time::SystemTime;
 
 use super::body::VerifyBody;
 use super::key_store::BoxError;
@@ -115,19 +118,8 @@ where
                 )
                 .with_access_key_id(akid));
             };
-            let verified = config
-                .signer
-                .verify(
-                    &parts.method,
-                    &parts.uri,
-                    &parts.headers,
-                    &claimed,
-                    Payload::Precomputed(mode.payload_hash()),
-                    &credentials,
-                    now,
-                    &config.settings,
-                )
-                .map_err(reject)?;
+            let payload = Payload::Precomputed(mode.payload_hash());
+            let verified = verify_head(&config, &parts, &claimed, &credentials, now, payload)?;
             let decoder = config
                 .signer
                 .chunk_decoder(&claimed, &credentials, mode, decoded)
@@ -204,20 +196,36 @@ where
     };
 
     // 6. The signature.
-    let verified = config
+    let verified = verify_head(&config, &parts, &claimed, &credentials, now, payload)?;
+    parts.extensions.insert(verified);
+    Ok(Request::from_parts(parts, VerifyBody::full(bytes)))
+}
+
+/// Verifies the head's signature with `payload` as the payload hash; a mismatch is answered as
+/// API Gateway does, with the canonical request and string to sign that were expected.
+fn verify_head(
+    config: &Config,
+    parts: &Parts,
+    claimed: &SignedRequest,
+    credentials: &Credentials,
+    now: SystemTime,
+    payload: Payload<'_>,
+) -> Result<Verified, Rejection> {
+    let akid = claimed.access_key_id();
+    let reject = |e: VerifyError| Rejection::from_verify(&e).with_access_key_id(akid);
+    config
         .signer
         .verify(
             &parts.method,
             &parts.uri,
             &parts.headers,
-            &claimed,
+            claimed,
             payload,
-            &credentials,
+            credentials,
             now,
             &config.settings,
         )
         .map_err(|e| match e {
-            // As API Gateway does: say which canonical request and string to sign were expected.
             VerifyError::SignatureDoesNotMatch => {
                 match sigv4_core::mismatch::recompute(
                     &parts.method,
@@ -236,9 +244,7 @@ where
                 }
             }
             e => reject(e),
-        })?;
-    parts.extensions.insert(verified);
-    Ok(Request::from_parts(parts, VerifyBody::full(bytes)))
+        })
 }
 
 fn unsigned_refused() -> Rejection {
