@@ -21,11 +21,12 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use sigv4::SigV4Body;
 use sigv4::{Credentials, SigV4Layer, SigV4Service, StaticKeyStore};
 use sigv4_testkit::endpoint::Endpoint;
 use tower::{BoxError, ServiceBuilder, ServiceExt};
 
-type SignedClient = SigV4Service<Client<HttpConnector, Full<Bytes>>>;
+type SignedClient = SigV4Service<Client<HttpConnector, SigV4Body<Full<Bytes>>>>;
 
 #[derive(Clone)]
 struct AppState {

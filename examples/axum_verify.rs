@@ -17,6 +17,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use sigv4::verify::Verified;
+use sigv4::SigV4Body;
 use sigv4::{Credentials, SigV4Layer, StaticKeyStore, VerifyLayer};
 use tower::{BoxError, ServiceBuilder, ServiceExt};
 
@@ -67,7 +68,7 @@ async fn run() -> Result<bool, BoxError> {
     // A client that signs, as a caller of this API would.
     let client = ServiceBuilder::new()
         .layer(SigV4Layer::new(key, "eu-west-1", "execute-api"))
-        .service(Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>());
+        .service(Client::builder(TokioExecutor::new()).build_http::<SigV4Body<Full<Bytes>>>());
     let order = || Request::post(format!("{url}/orders")).body(Full::from(r#"{"item":"widget"}"#));
 
     let signed = client.clone().oneshot(order()?).await?;

@@ -26,7 +26,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use sigv4::credentials::{DefaultChain, ProvideCredentials};
-use sigv4::{SigV4Error, SigV4Layer};
+use sigv4::{SigV4Body, SigV4Error, SigV4Layer};
 use tower::{BoxError, ServiceBuilder, ServiceExt};
 
 const USAGE: &str = "\
@@ -189,7 +189,7 @@ async fn call(target: &Target) -> Result<bool, BoxError> {
         .https_only()
         .enable_http1()
         .build();
-    let client = Client::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(https);
+    let client = Client::builder(TokioExecutor::new()).build::<_, SigV4Body<Full<Bytes>>>(https);
     let api = ServiceBuilder::new()
         .layer(SigV4Layer::new(
             credentials,

@@ -23,6 +23,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use sigv4::credentials::{DefaultChain, Env, ManualClock, ProvideCredentials, SharedTimeSource};
+use sigv4::SigV4Body;
 use sigv4::SigV4Layer;
 use sigv4_testkit::endpoint::Endpoint;
 use sigv4_testkit::sts::StsEmulator;
@@ -96,7 +97,7 @@ async fn run(dir: &std::path::Path) -> Result<Vec<String>, BoxError> {
             .time_source(time.clone())
             .build(),
         )
-        .service(Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>());
+        .service(Client::builder(TokioExecutor::new()).build_http::<SigV4Body<Full<Bytes>>>());
 
     println!("sigv4 irsa: a pod's default chain, STS and an API-Gateway-like endpoint on loopback");
     println!("  STS      {}  (AWS_ENDPOINT_URL_STS)", sts.endpoint());

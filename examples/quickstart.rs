@@ -26,6 +26,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use sigv4::credentials::{DefaultChain, Env, ManualClock, SharedTimeSource};
+use sigv4::SigV4Body;
 use sigv4::{SigV4Layer, SkipSigning};
 use sigv4_testkit::endpoint::Endpoint;
 use sigv4_testkit::imds::ImdsEmulator;
@@ -86,7 +87,7 @@ async fn run() -> Result<Vec<String>, BoxError> {
     )
     .time_source(time.clone())
     .build();
-    let hyper_client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let hyper_client = Client::builder(TokioExecutor::new()).build_http::<SigV4Body<Full<Bytes>>>();
     let client = ServiceBuilder::new()
         .layer(signing.clone())
         .service(hyper_client.clone());
@@ -157,8 +158,8 @@ async fn run() -> Result<Vec<String>, BoxError> {
     // ...and a tampered one: something between the signer and the network changes the body.
     let tampering = ServiceBuilder::new()
         .layer(signing)
-        .map_request(|mut request: Request<Full<Bytes>>| {
-            *request.body_mut() = Full::from(r#"{"amount":1000000}"#);
+        .map_request(|mut request: Request<SigV4Body<Full<Bytes>>>| {
+            *request.body_mut() = SigV4Body::full(Bytes::from_static(br#"{"amount":1000000}"#));
             request
         })
         .service(hyper_client);

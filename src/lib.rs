@@ -17,9 +17,9 @@ pub use sigv4_core::Credentials;
 pub use sigv4_credentials as credentials;
 pub use tower_sigv4::{sign, verify};
 pub use tower_sigv4::{
-    BoxError, ClockSkew, ClockSkewCorrection, KeyStore, PayloadPolicy, SigV4Error, SigV4Layer,
-    SigV4LayerBuilder, SigV4Service, SigningOverride, SkipSigning, StaticKeyStore, Verify,
-    VerifyLayer,
+    BoxError, ClockSkew, ClockSkewCorrection, KeyStore, PayloadPolicy, SigV4Body, SigV4Error,
+    SigV4Layer, SigV4LayerBuilder, SigV4Service, SigningOverride, SkipSigning, StaticKeyStore,
+    Verify, VerifyBody, VerifyLayer,
 };
 
 #[cfg(feature = "reqwest-middleware")]

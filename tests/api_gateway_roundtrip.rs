@@ -23,12 +23,13 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use sigv4::credentials::ManualClock;
+use sigv4::SigV4Body;
 use sigv4::SigV4Layer;
 use sigv4_testkit::endpoint::Endpoint;
 use sigv4_testkit::imds::ImdsEmulator;
 use tower::{BoxError, ServiceBuilder, ServiceExt};
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
+type HttpClient = Client<HttpConnector, SigV4Body<Full<Bytes>>>;
 
 /// IMDS emulator, verifying endpoint and a signing client, all on one simulated clock.
 struct Stack {
@@ -178,7 +179,7 @@ async fn unsigned_and_tampered_requests_are_refused_with_their_codes() {
     // Unsigned: straight to hyper.
     let response = stack
         .http
-        .request(stack.post("/prod/items", "{}"))
+        .request(stack.post("/prod/items", "{}").map(SigV4Body::passthrough))
         .await
         .unwrap();
     let (status, code, json) = common::read(response).await;
@@ -192,8 +193,8 @@ async fn unsigned_and_tampered_requests_are_refused_with_their_codes() {
     // Tampered: the body changes between the signer and the network.
     let tampering = ServiceBuilder::new()
         .layer(stack.signing.clone())
-        .map_request(|mut request: Request<Full<Bytes>>| {
-            *request.body_mut() = Full::from(r#"{"amount":1000000}"#);
+        .map_request(|mut request: Request<SigV4Body<Full<Bytes>>>| {
+            *request.body_mut() = SigV4Body::full(Bytes::from_static(br#"{"amount":1000000}"#));
             request
         })
         .service(stack.http.clone());
@@ -221,7 +222,7 @@ async fn a_header_added_after_signing_does_not_break_the_signature() {
     let traced = ServiceBuilder::new()
         .layer(stack.signing.clone())
         // A tracing layer below the signer, as a proxy or an OpenTelemetry middleware would be.
-        .map_request(move |mut request: Request<Full<Bytes>>| {
+        .map_request(move |mut request: Request<SigV4Body<Full<Bytes>>>| {
             request.headers_mut().insert(
                 "traceparent",
                 HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
@@ -297,7 +298,7 @@ async fn a_retry_outside_the_signer_signs_each_attempt_afresh() {
         .layer(stack.signing.clone())
         // The first attempt is held up for six minutes on its way (simulated): by the time it
         // arrives, its signature is outside the endpoint's five-minute window.
-        .map_request(move |request: Request<Full<Bytes>>| {
+        .map_request(move |request: Request<SigV4Body<Full<Bytes>>>| {
             let mut attempts = recorded.lock().unwrap();
             attempts.push(
                 request.headers()["authorization"]

@@ -25,7 +25,7 @@ use hyper::body::{Frame, Incoming};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use sigv4::{Credentials, PayloadPolicy, SigV4Error, SigV4Layer, StaticKeyStore};
+use sigv4::{Credentials, PayloadPolicy, SigV4Body, SigV4Error, SigV4Layer, StaticKeyStore};
 use sigv4_testkit::endpoint::{Endpoint, EndpointBuilder};
 use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
 
@@ -76,7 +76,7 @@ fn streamed(len: usize) -> (Body, Arc<AtomicUsize>) {
 /// The endpoint, and a signing client whose inner service counts the requests it is given.
 struct Stack {
     api: Endpoint,
-    client: Client<HttpConnector, Body>,
+    client: Client<HttpConnector, SigV4Body<Body>>,
     calls: Arc<AtomicUsize>,
 }
 
@@ -103,7 +103,7 @@ impl Stack {
         layer: SigV4Layer,
     ) -> impl Service<Request<Body>, Response = Response<Incoming>, Error = BoxError> + Clone {
         let (client, calls) = (self.client.clone(), self.calls.clone());
-        let counting = tower::service_fn(move |request: Request<Body>| {
+        let counting = tower::service_fn(move |request: Request<SigV4Body<Body>>| {
             calls.fetch_add(1, Ordering::SeqCst);
             client.request(request)
         });

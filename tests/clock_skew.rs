@@ -13,6 +13,7 @@ use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use sigv4::credentials::{ManualClock, SharedTimeSource, TimeSource};
+use sigv4::SigV4Body;
 use sigv4::{ClockSkewCorrection, Credentials, SigV4Layer, StaticKeyStore};
 use sigv4_testkit::endpoint::Endpoint;
 use tower::{ServiceBuilder, ServiceExt};
@@ -38,7 +39,7 @@ async fn every_request_is_accepted_when_the_service_clock_is_20_minutes_ahead() 
     let skew = Arc::clone(layer.clock_skew().unwrap());
     let client = ServiceBuilder::new()
         .layer(layer)
-        .service(Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>());
+        .service(Client::builder(TokioExecutor::new()).build_http::<SigV4Body<Full<Bytes>>>());
     for i in 0..100 {
         let request = Request::post(format!("{}/prod/items", api.url()))
             .body(Full::from(format!(r#"{{"n":{i}}}"#)))
@@ -70,7 +71,7 @@ async fn with_correction_off_the_refusal_reaches_the_caller() {
                 .clock_skew_correction(ClockSkewCorrection::Off)
                 .build(),
         )
-        .service(Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>());
+        .service(Client::builder(TokioExecutor::new()).build_http::<SigV4Body<Full<Bytes>>>());
     let response = client
         .oneshot(
             Request::get(format!("{}/prod", api.url()))

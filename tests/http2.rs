@@ -15,7 +15,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use sigv4::credentials::{ManualClock, SharedTimeSource, TimeSource};
 use sigv4::verify::Verified;
-use sigv4::{Credentials, SigV4Layer, StaticKeyStore, VerifyLayer};
+use sigv4::{Credentials, SigV4Body, SigV4Layer, StaticKeyStore, VerifyBody, VerifyLayer};
 use tower::{service_fn, ServiceBuilder, ServiceExt};
 
 /// An HTTP/2-only server: `VerifyLayer` in front of a handler that echoes what it saw (the
@@ -23,7 +23,7 @@ use tower::{service_fn, ServiceBuilder, ServiceExt};
 async fn start_h2_server(creds: Credentials, time: SharedTimeSource) -> std::net::SocketAddr {
     let service = ServiceBuilder::new()
         .layer(VerifyLayer::new(StaticKeyStore::new().with(creds)).time_source(time))
-        .service(service_fn(|request: Request<Full<Bytes>>| async move {
+        .service(service_fn(|request: Request<VerifyBody>| async move {
             let who = request
                 .extensions()
                 .get::<Verified>()
@@ -64,11 +64,13 @@ fn setup() -> (Credentials, ManualClock, SharedTimeSource) {
 /// hyper-util's client speaking only HTTP/2 (prior knowledge), behind `layer`.
 fn h2_client(
     layer: SigV4Layer,
-) -> sigv4::SigV4Service<Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>> {
+) -> sigv4::SigV4Service<
+    Client<hyper_util::client::legacy::connect::HttpConnector, SigV4Body<Full<Bytes>>>,
+> {
     ServiceBuilder::new().layer(layer).service(
         Client::builder(TokioExecutor::new())
             .http2_only(true)
-            .build_http::<Full<Bytes>>(),
+            .build_http::<SigV4Body<Full<Bytes>>>(),
     )
 }
 

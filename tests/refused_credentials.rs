@@ -21,6 +21,7 @@ use hyper_util::rt::TokioExecutor;
 use sigv4::credentials::{
     DefaultChain, ManualClock, ProvideCredentials, ProvideCredentialsFuture, TimeSource,
 };
+use sigv4::SigV4Body;
 use sigv4::{Credentials, SigV4Layer, StaticKeyStore};
 use sigv4_testkit::endpoint::Endpoint;
 use tower::{ServiceBuilder, ServiceExt};
@@ -111,7 +112,7 @@ impl Stack {
     async fn send(&self) -> (StatusCode, Option<String>, String) {
         let client = ServiceBuilder::new()
             .layer(self.layer.clone())
-            .service(Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>());
+            .service(Client::builder(TokioExecutor::new()).build_http::<SigV4Body<Full<Bytes>>>());
         let request = Request::get(format!("{}/prod/items", self.api.url()))
             .body(Full::new(Bytes::new()))
             .unwrap();

@@ -340,7 +340,7 @@ impl EventStreamSigner {
         }
         Ok(SignedMessage {
             bytes: Bytes::from(out),
-            signature: Signature::from_hex(&signature),
+            signature: Signature::from_text(&signature),
             date,
         })
     }
@@ -362,7 +362,7 @@ impl EventStreamSigner {
 
     /// The signature the next message chains to: the seed, then the last message's.
     pub fn previous_signature(&self) -> Signature {
-        Signature::from_hex(&self.chain.previous)
+        Signature::from_text(&self.chain.previous)
     }
 
     /// True once the end message is signed.
@@ -604,7 +604,7 @@ impl EventStreamVerifier {
         Ok(VerifiedMessage {
             index,
             date,
-            signature: Signature::from_hex(&expected),
+            signature: Signature::from_text(&expected),
             payload,
         })
     }
@@ -634,7 +634,7 @@ impl EventStreamVerifier {
 
     /// The signature the next message must chain to.
     pub fn previous_signature(&self) -> Signature {
-        Signature::from_hex(&self.chain.previous)
+        Signature::from_text(&self.chain.previous)
     }
 
     /// How many messages were checked (passed or refused).

@@ -45,6 +45,8 @@
 //!   excluded headers, signature location); [`Signer::inspect`] for the intermediate texts.
 //! - [`infer`]: region and service from a well-known AWS host name.
 //! - [`mismatch`]: AWS's canonical request (from a `SignatureDoesNotMatch` answer) against ours.
+//! - [`chunked`]: aws-chunked uploads (a signature per chunk, checksum trailers), framing and
+//!   decoding; [`checksum`]: S3's flexible checksums.
 //! - [`verify`]: the server side: parse what a request claims, recompute, compare in constant time.
 //! - `eventstream` (cargo feature `eventstream`): the `application/vnd.amazon.eventstream`
 //!   message format and its chained per-message signing and verification (Transcribe streaming,
@@ -56,6 +58,8 @@
 
 mod algorithm;
 mod canonical;
+pub mod checksum;
+pub mod chunked;
 pub mod clock;
 mod credentials;
 mod error;

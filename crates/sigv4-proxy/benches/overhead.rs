@@ -30,7 +30,7 @@ use sigv4_core::Credentials;
 use sigv4_proxy::{serve, SigningProxy};
 use tokio::net::TcpListener;
 use tower::{Service, ServiceExt};
-use tower_sigv4::{SigV4Layer, SigV4Service};
+use tower_sigv4::{SigV4Body, SigV4Layer, SigV4Service};
 
 const BODY: &str = r#"{"name":"widget","colour":"blue","size":42,"tags":["a","b","c"]}"#;
 
@@ -40,7 +40,7 @@ struct Setup {
     upstream: String,
     proxy: String,
     plain: Plain,
-    signed: SigV4Service<Plain>,
+    signed: SigV4Service<Client<HttpConnector, SigV4Body<Full<Bytes>>>>,
 }
 
 fn credentials() -> Credentials {
@@ -90,10 +90,10 @@ async fn setup() -> Setup {
     ));
     let mut http = HttpConnector::new();
     http.set_nodelay(true);
-    let plain: Plain = Client::builder(TokioExecutor::new()).build(http);
+    let plain: Plain = Client::builder(TokioExecutor::new()).build(http.clone());
     let signed = tower::Layer::layer(
         &SigV4Layer::new(credentials(), "us-east-1", "execute-api"),
-        plain.clone(),
+        Client::builder(TokioExecutor::new()).build(http),
     );
     Setup {
         upstream,

@@ -14,8 +14,8 @@ use crate::BoxError;
 /// The body of a request on its way upstream: the client's stream as it arrives, or the bytes
 /// the signing layer buffered to hash them.
 ///
-/// `tower_sigv4::SigV4Service` needs a body it can rebuild from the bytes it read
-/// (`From<Bytes>`); this is that type for any inbound body.
+/// The signing layer hands it on inside a `tower_sigv4::SigV4Body` (its own bytes when it
+/// buffered the body to hash it).
 #[derive(Debug)]
 pub struct RequestBody(RequestInner);
 
@@ -35,14 +35,6 @@ impl RequestBody {
         Self(RequestInner::Streaming(
             body.map_err(Into::into).boxed_unsync(),
         ))
-    }
-
-    /// The buffered bytes, when the signing layer read the whole body.
-    pub(crate) fn buffered(&self) -> Option<&Full<Bytes>> {
-        match &self.0 {
-            RequestInner::Buffered(full) => Some(full),
-            RequestInner::Streaming(_) => None,
-        }
     }
 }
 

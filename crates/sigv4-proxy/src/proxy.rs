@@ -23,6 +23,7 @@ use sigv4_credentials::ProvideCredentials;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tower_service::Service;
+use tower_sigv4::SigV4Body;
 use tower_sigv4::{PayloadPolicy, SigV4Error, SigV4Layer, SigV4Service};
 
 use crate::body::{RequestBody, ResponseBody};
@@ -363,7 +364,7 @@ impl SigningProxyBuilder {
         if self.routes.is_empty() {
             return Err(ProxyError::NoRoutes);
         }
-        let client: Client<C, RequestBody> = Client::builder(TokioExecutor::new())
+        let client: Client<C, SigV4Body<RequestBody>> = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector);
@@ -763,7 +764,7 @@ async fn explain<C>(route: &Route<C>, capture: &Capture, body: Incoming) -> Opti
 
 /// The innermost service: records the signed request when asked, then sends it.
 struct Forward<C> {
-    client: Client<C, RequestBody>,
+    client: Client<C, SigV4Body<RequestBody>>,
 }
 
 impl<C: Clone> Clone for Forward<C> {
@@ -774,7 +775,7 @@ impl<C: Clone> Clone for Forward<C> {
     }
 }
 
-impl<C> Service<Request<RequestBody>> for Forward<C>
+impl<C> Service<Request<SigV4Body<RequestBody>>> for Forward<C>
 where
     C: Connect + Clone + Send + Sync + 'static,
 {
@@ -786,33 +787,18 @@ where
         self.client.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<RequestBody>) -> Self::Future {
+    fn call(&mut self, mut request: Request<SigV4Body<RequestBody>>) -> Self::Future {
         if let Some(capture) = request.extensions_mut().remove::<Capture>() {
             if let Ok(mut slot) = capture.0.lock() {
                 *slot = Some(Captured {
                     method: request.method().clone(),
                     uri: request.uri().clone(),
                     headers: request.headers().clone(),
-                    body: request.body().buffered().map(|full| {
-                        // A `Full` holds its bytes until polled: cloning the request's bytes is
-                        // not possible through `Body`, so read the size hint's worth from a clone.
-                        full_bytes(full)
-                    }),
+                    body: request.body().buffered().cloned(),
                 });
             }
         }
         self.client.request(request)
-    }
-}
-
-/// The bytes of a `Full` body without consuming it.
-fn full_bytes(full: &http_body_util::Full<Bytes>) -> Bytes {
-    let mut copy = full.clone();
-    let waker = std::task::Waker::noop();
-    let mut cx = Context::from_waker(waker);
-    match Pin::new(&mut copy).poll_frame(&mut cx) {
-        Poll::Ready(Some(Ok(frame))) => frame.into_data().unwrap_or_default(),
-        _ => Bytes::new(),
     }
 }
 

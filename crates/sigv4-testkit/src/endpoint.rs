@@ -85,7 +85,9 @@ use http_body_util::Full;
 use hyper::body::{Body as _, Incoming};
 use sigv4_core::SharedTimeSource;
 use tower_service::Service;
-use tower_sigv4::verify::{KeyStore, KeyStoreFuture, Rejection, Verified, Verify, VerifyLayer};
+use tower_sigv4::verify::{
+    KeyStore, KeyStoreFuture, Rejection, Verified, Verify, VerifyBody, VerifyLayer,
+};
 use tower_sigv4::StaticKeyStore;
 
 use crate::imds::ImdsHandle;
@@ -389,7 +391,7 @@ struct Echo {
     log: Arc<Log>,
 }
 
-impl Service<Request<Full<Bytes>>> for Echo {
+impl Service<Request<VerifyBody>> for Echo {
     type Response = Response<Full<Bytes>>;
     type Error = Infallible;
     type Future = Ready<Result<Response<Full<Bytes>>, Infallible>>;
@@ -398,7 +400,7 @@ impl Service<Request<Full<Bytes>>> for Echo {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<Full<Bytes>>) -> Self::Future {
+    fn call(&mut self, request: Request<VerifyBody>) -> Self::Future {
         let Some(verified) = request.extensions().get::<Verified>() else {
             // Not reachable behind `Verify`; answer rather than panic.
             let mut response = Response::new(Full::from(r#"{"message":"Internal server error"}"#));

@@ -26,6 +26,7 @@ use http_body_util::Full;
 use sigv4_core::{Credentials, Payload, Signer, SigningParams};
 use sigv4_credentials::{CredentialsCache, ProvideCredentials};
 use tower::{service_fn, Layer, Service};
+use tower_sigv4::SigV4Body;
 use tower_sigv4::SigV4Layer;
 
 const URL: &str =
@@ -98,9 +99,11 @@ fn benches(c: &mut Criterion) {
     let mut cx = Context::from_waker(&waker);
 
     let layer = SigV4Layer::new(cache, "us-east-1", "execute-api");
-    let mut service = layer.layer(service_fn(|_request: Request<Full<Bytes>>| async {
-        Ok::<_, Infallible>(Response::new(()))
-    }));
+    let mut service = layer.layer(service_fn(
+        |_request: Request<SigV4Body<Full<Bytes>>>| async {
+            Ok::<_, Infallible>(Response::new(()))
+        },
+    ));
     let signer = Signer::new();
 
     let mut group = c.benchmark_group("layer_overhead");

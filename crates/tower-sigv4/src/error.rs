@@ -88,6 +88,39 @@ pub enum SigV4Error {
     /// cannot sign, ...).
     #[error("could not sign the request: {0}")]
     Signing(SigningError),
+
+    /// [`PayloadPolicy::AwsChunked`](crate::PayloadPolicy::AwsChunked) needs the body's length
+    /// before the first byte is sent (it goes into `x-amz-decoded-content-length`, and the framed
+    /// length into `Content-Length`), and the request has neither a `Content-Length` header nor a
+    /// body whose `size_hint` is exact.
+    #[error(
+        "aws-chunked signing needs the body's length up front: set a Content-Length header on the \
+         request or send a body with an exact size_hint (a file's length, Full<Bytes>)"
+    )]
+    UnknownBodyLength,
+
+    /// The reqwest middleware cannot frame a `reqwest::Body` as aws-chunked (reqwest gives no way
+    /// to wrap its body); [`PayloadPolicy::AwsChunked`](crate::PayloadPolicy::AwsChunked) works
+    /// with the tower layer ([`SigV4Service`](crate::SigV4Service)).
+    #[error(
+        "PayloadPolicy::AwsChunked is not available in the reqwest middleware: sign the upload \
+         through the tower layer (SigV4Layer) or use PayloadPolicy::Unsigned"
+    )]
+    AwsChunkedUnsupported,
+
+    /// An aws-chunked body held more or fewer bytes than the length it declared; the request was
+    /// cut off (the inner service sees this as its body's error).
+    #[error(
+        "the request body declared {declared} bytes (Content-Length or size_hint) but {} {actual}: \
+         the aws-chunked upload was cut off",
+        if *.actual > *.declared { "held at least" } else { "ended after" }
+    )]
+    BodyLengthMismatch {
+        /// The length declared.
+        declared: u64,
+        /// The bytes read.
+        actual: u64,
+    },
 }
 
 fn content_length_note(content_length: Option<u64>) -> String {

@@ -9,14 +9,14 @@
 //! use http_body_util::Full;
 //! use tower::{ServiceBuilder, ServiceExt};
 //! use tower_sigv4::sigv4_core::Credentials;
-//! use tower_sigv4::SigV4Layer;
+//! use tower_sigv4::{SigV4Body, SigV4Layer};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), tower_sigv4::BoxError> {
 //! let credentials = Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
 //! let api = ServiceBuilder::new()
 //!     .layer(SigV4Layer::new(credentials, "eu-west-1", "execute-api"))
-//!     .service(tower::service_fn(|request: Request<Full<Bytes>>| async move {
+//!     .service(tower::service_fn(|request: Request<SigV4Body<Full<Bytes>>>| async move {
 //!         Ok::<_, Infallible>(Response::new(request.headers().contains_key("authorization")))
 //!     }));
 //! let request = Request::get("https://abcdef1234.execute-api.eu-west-1.amazonaws.com/prod/items")
@@ -51,10 +51,10 @@ pub mod reqwest;
 
 pub use error::{BoxError, SigV4Error};
 pub use sign::{
-    ClockSkew, ClockSkewCorrection, PayloadPolicy, ResponseFuture, SigV4Layer, SigV4LayerBuilder,
-    SigV4Service, SigningOverride, SkipSigning, DEFAULT_MAX_BODY_SIZE,
+    ClockSkew, ClockSkewCorrection, PayloadPolicy, ResponseFuture, SigV4Body, SigV4Layer,
+    SigV4LayerBuilder, SigV4Service, SigningOverride, SkipSigning, DEFAULT_MAX_BODY_SIZE,
 };
-pub use verify::{KeyStore, StaticKeyStore, Verify, VerifyLayer};
+pub use verify::{KeyStore, StaticKeyStore, Verify, VerifyBody, VerifyLayer};
 
 pub use sigv4_core;
 pub use sigv4_credentials;

@@ -153,6 +153,9 @@ impl SigV4Middleware {
             (Some(hash), _) => Payload::Precomputed(hash),
             (None, PayloadPolicy::Unsigned) => Payload::Unsigned,
             (None, PayloadPolicy::CallerProvided) => header_hash()?,
+            (None, PayloadPolicy::AwsChunked { .. }) => {
+                return Err(SigV4Error::AwsChunkedUnsupported)
+            }
             (None, PayloadPolicy::BufferAndHash) => match request.body() {
                 None => Payload::Bytes(&[]),
                 Some(body) => match body.as_bytes() {

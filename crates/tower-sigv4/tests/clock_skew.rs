@@ -19,6 +19,7 @@ use serde_json::Value;
 use sigv4_core::time::parse_rfc3339;
 use sigv4_core::{AmzDate, Credentials, ManualClock};
 use tower::{service_fn, ServiceBuilder, ServiceExt};
+use tower_sigv4::SigV4Body;
 use tower_sigv4::{ClockSkewCorrection, SigV4Layer};
 
 fn case(index: usize, description: &str) -> Value {
@@ -77,7 +78,7 @@ async fn run(index: usize, description: &str) {
             let seen = Arc::clone(&seen);
             let clock = clock.clone();
             let attempts = attempts.clone();
-            service_fn(move |request: Request<Full<Bytes>>| {
+            service_fn(move |request: Request<SigV4Body<Full<Bytes>>>| {
                 let seen = Arc::clone(&seen);
                 let clock = clock.clone();
                 let attempts = attempts.clone();

@@ -22,6 +22,7 @@ use sigv4_credentials::{
 use tokio::sync::Notify;
 use tower::util::BoxCloneService;
 use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+use tower_sigv4::SigV4Body;
 use tower_sigv4::{BoxError, SigV4Layer, SkipSigning};
 
 const API_URL: &str = "https://abcdef1234.execute-api.us-east-1.amazonaws.com/prod/items";
@@ -122,12 +123,12 @@ fn refusing(
     code: &'static str,
     seen: Arc<Mutex<Vec<String>>>,
 ) -> impl Service<
-    Request<Full<Bytes>>,
+    Request<SigV4Body<Full<Bytes>>>,
     Response = Response<Full<Bytes>>,
     Error = Infallible,
     Future: Send,
 > + Clone {
-    service_fn(move |request: Request<Full<Bytes>>| {
+    service_fn(move |request: Request<SigV4Body<Full<Bytes>>>| {
         let key = signed_with(&request);
         seen.lock().unwrap().push(key.clone());
         let answer = if key == refused_key {
@@ -259,7 +260,7 @@ async fn a_late_refusal_of_credentials_already_replaced_keeps_the_new_ones() {
     let held = Arc::clone(&release);
     let seen_in = Arc::clone(&seen);
     // Requests marked `x-hold` wait for `release`; every request signed with AKID1 is refused.
-    let inner = service_fn(move |request: Request<Full<Bytes>>| {
+    let inner = service_fn(move |request: Request<SigV4Body<Full<Bytes>>>| {
         let key = signed_with(&request);
         seen_in.lock().unwrap().push(key.clone());
         let hold = request.headers().contains_key("x-hold");
@@ -308,12 +309,11 @@ async fn a_late_refusal_of_credentials_already_replaced_keeps_the_new_ones() {
 #[tokio::test(start_paused = true)]
 async fn an_unsigned_request_refused_does_not_touch_the_credentials() {
     let (_, source, layer) = setup();
-    let service =
-        ServiceBuilder::new()
-            .layer(layer)
-            .service(service_fn(|_: Request<Full<Bytes>>| async {
-                Ok::<_, BoxError>(refusal(StatusCode::FORBIDDEN, "ExpiredToken"))
-            }));
+    let service = ServiceBuilder::new().layer(layer).service(service_fn(
+        |_: Request<SigV4Body<Full<Bytes>>>| async {
+            Ok::<_, BoxError>(refusal(StatusCode::FORBIDDEN, "ExpiredToken"))
+        },
+    ));
     service.clone().oneshot(get()).await.unwrap(); // signed: loads AKID1, refused, invalidated
     assert_eq!(source.fetches(), 1);
     tokio::time::advance(Duration::from_secs(60)).await;

@@ -19,6 +19,7 @@ use sigv4_credentials::{
     CredentialsError, ManualClock, ProvideCredentials, ProvideCredentialsFuture,
 };
 use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+use tower_sigv4::SigV4Body;
 use tower_sigv4::{
     BoxError, PayloadPolicy, SigV4Error, SigV4Layer, SigV4Service, SigningOverride, SkipSigning,
 };
@@ -49,10 +50,12 @@ fn layer_at(provider: impl ProvideCredentials + 'static, clock: &ManualClock) ->
 }
 
 /// The API Gateway layer (session credentials, clock at [`t0`]) over a fresh [`Recorder`].
+#[allow(clippy::type_complexity)]
 fn api_gateway_stack<B>() -> (
     Recorder,
     SigV4Service<
-        impl Service<Request<B>, Response = Response<()>, Error = BoxError, Future: Send> + Clone,
+        impl Service<Request<SigV4Body<B>>, Response = Response<()>, Error = BoxError, Future: Send>
+            + Clone,
     >,
 )
 where
@@ -668,11 +671,10 @@ async fn skip_signing_passes_the_request_through_untouched() {
 #[tokio::test]
 async fn readiness_comes_from_the_inner_service_and_the_ready_one_is_used() {
     let clock = ManualClock::new(t0());
-    let (mut service, mut handle) = tower_test::mock::spawn_layer::<
-        Request<Full<Bytes>>,
-        Response<()>,
-        _,
-    >(layer_at(session_creds(), &clock));
+    let (mut service, mut handle) =
+        tower_test::mock::spawn_layer::<Request<SigV4Body<Full<Bytes>>>, Response<()>, _>(
+            layer_at(session_creds(), &clock),
+        );
 
     handle.allow(0);
     assert!(
@@ -706,7 +708,7 @@ async fn an_inner_error_passes_through_unchanged() {
 
     let service = ServiceBuilder::new()
         .layer(SigV4Layer::new(session_creds(), "us-east-1", "execute-api"))
-        .service(service_fn(|_: Request<Full<Bytes>>| async {
+        .service(service_fn(|_: Request<SigV4Body<Full<Bytes>>>| async {
             Err::<Response<()>, _>(Refused)
         }));
     let error = service
@@ -768,7 +770,7 @@ async fn a_traceparent_added_after_signing_is_not_signed() {
     let service = ServiceBuilder::new()
         .layer(layer_at(session_creds(), &clock))
         // A tracing layer below the signer.
-        .map_request(|mut request: Request<Full<Bytes>>| {
+        .map_request(|mut request: Request<SigV4Body<Full<Bytes>>>| {
             request.headers_mut().insert(
                 "traceparent",
                 "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -899,23 +901,25 @@ fn it_fits_a_hyper_util_client_and_reqwest_bodies() {
         .unwrap();
     let _guard = rt.enter();
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<Full<Bytes>>();
+        .build_http::<SigV4Body<Full<Bytes>>>();
     let layer = SigV4Layer::new(session_creds(), "us-east-1", "execute-api");
     let signed = SigV4Service::new(client, &layer);
     assert_service::<_, Full<Bytes>>(&signed);
 
     let reqwest_stack = ServiceBuilder::new()
         .layer(SigV4Layer::new(session_creds(), "us-east-1", "execute-api"))
-        .service(service_fn(|_: Request<reqwest::Body>| async {
+        .service(service_fn(|_: Request<SigV4Body<reqwest::Body>>| async {
             Ok::<_, Infallible>(Response::new(()))
         }));
     assert_service::<_, reqwest::Body>(&reqwest_stack);
 
     let axum_stack = ServiceBuilder::new()
         .layer(SigV4Layer::new(session_creds(), "us-east-1", "execute-api"))
-        .service(service_fn(|_: Request<axum::body::Body>| async {
-            Ok::<_, Infallible>(Response::new(()))
-        }));
+        .service(service_fn(
+            |_: Request<SigV4Body<axum::body::Body>>| async {
+                Ok::<_, Infallible>(Response::new(()))
+            },
+        ));
     assert_service::<_, axum::body::Body>(&axum_stack);
 }
 

@@ -21,7 +21,8 @@ use sigv4_core::{Credentials, Payload, Signer, SigningParams, SigningSettings};
 use sigv4_credentials::ManualClock;
 use tower::{service_fn, Layer, ServiceExt};
 use tower_sigv4::verify::{
-    KeyStore, KeyStoreFuture, Rejection, StaticKeyStore, VerifyLayer, DEFAULT_MAX_BODY_SIZE,
+    KeyStore, KeyStoreFuture, Rejection, StaticKeyStore, VerifyBody, VerifyLayer,
+    DEFAULT_MAX_BODY_SIZE,
 };
 
 const T0: u64 = 1_700_000_000; // 2023-11-14T22:13:20Z
@@ -116,12 +117,17 @@ impl Harness {
         B::Error: Into<tower::BoxError>,
     {
         let seen = self.seen.clone();
-        let handler = service_fn(move |request: Request<Full<Bytes>>| {
+        let handler = service_fn(move |request: Request<VerifyBody>| {
             let seen = seen.clone();
             async move {
                 let verified = request.extensions().get::<Verified>().cloned();
                 let headers = request.headers().clone();
-                let body = request.into_body().collect().await?.to_bytes();
+                let body = request
+                    .into_body()
+                    .collect()
+                    .await
+                    .expect("a buffered body")
+                    .to_bytes();
                 seen.lock().unwrap().push(Seen {
                     verified,
                     body: body.clone(),
@@ -768,12 +774,17 @@ async fn on_a_plain_hyper_server() {
             VerifyLayer::new(StaticKeyStore::new().with(creds.clone()))
                 .time_source(Arc::new(clock.clone())),
         )
-        .service(service_fn(|request: Request<Full<Bytes>>| async move {
+        .service(service_fn(|request: Request<VerifyBody>| async move {
             let who = request
                 .extensions()
                 .get::<Verified>()
                 .map(|v| v.access_key_id.clone());
-            let body = request.into_body().collect().await?.to_bytes();
+            let body = request
+                .into_body()
+                .collect()
+                .await
+                .expect("a buffered body")
+                .to_bytes();
             let text = format!(
                 "{} {}",
                 who.unwrap_or_default(),

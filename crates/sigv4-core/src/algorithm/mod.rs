@@ -141,8 +141,20 @@ impl Signature {
         &self.text[..usize::from(self.len)]
     }
 
+    /// Reads a signature's hex digits (as an aws-chunked seed kept from signing the head, say):
+    /// 64 digits (SigV4) or an even number up to 144 (SigV4a); `None` for anything else.
+    /// Upper-case digits are lower-cased.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let bytes = text.as_bytes();
+        let ok = !bytes.is_empty()
+            && bytes.len() <= MAX_SIGNATURE
+            && bytes.len() % 2 == 0
+            && bytes.iter().all(u8::is_ascii_hexdigit);
+        ok.then(|| Self::from_text(&bytes.to_ascii_lowercase()))
+    }
+
     /// A signature from its hex text (at most [`MAX_SIGNATURE`] bytes, longer is cut).
-    pub(crate) fn from_hex(hex: &[u8]) -> Self {
+    pub(crate) fn from_text(hex: &[u8]) -> Self {
         let len = hex.len().min(MAX_SIGNATURE);
         let mut text = [0u8; MAX_SIGNATURE];
         text[..len].copy_from_slice(&hex[..len]);
@@ -218,7 +230,7 @@ impl Keys {
                     scope.region,
                     scope.service,
                 );
-                Signature::from_hex(&key.sign(string_to_sign))
+                Signature::from_text(&key.sign(string_to_sign))
             }
             #[cfg(feature = "sigv4a")]
             Algorithm::SigV4a => self.v4a.get(credentials).sign(string_to_sign),

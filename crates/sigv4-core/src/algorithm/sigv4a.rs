@@ -120,7 +120,7 @@ impl KeyPair {
     /// Empty when no key could be derived (never seen in practice).
     pub(crate) fn sign(&self, string_to_sign: &[u8]) -> Signature {
         let Some(key) = &self.signing else {
-            return Signature::from_hex(b"");
+            return Signature::from_text(b"");
         };
         let signature: EcdsaSignature = key.sign(string_to_sign);
         let mut der = [0u8; 72];
@@ -130,7 +130,7 @@ impl KeyPair {
             text[2 * i] = HEX[usize::from(b >> 4)];
             text[2 * i + 1] = HEX[usize::from(b & 15)];
         }
-        Signature::from_hex(&text[..2 * len])
+        Signature::from_text(&text[..2 * len])
     }
 
     /// True when `signature_hex` is a DER-encoded ECDSA signature of `string_to_sign` by this

@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 use sigv4_core::verify::{SignedRequest, Verified};
 use sigv4_core::{Credentials, SharedTimeSource, X_AMZ_SECURITY_TOKEN};
 use tower_service::Service;
-use tower_sigv4::verify::{KeyStore, KeyStoreFuture, Rejection, Verify};
+use tower_sigv4::verify::{KeyStore, KeyStoreFuture, Rejection, Verify, VerifyBody};
 
 use super::faults::Fault;
 use super::protocol::{
@@ -124,7 +124,7 @@ impl KeyStore for Keys {
 #[derive(Debug, Clone)]
 pub(super) struct Pass;
 
-impl Service<Request<Full<Bytes>>> for Pass {
+impl Service<Request<VerifyBody>> for Pass {
     type Response = Response<Full<Bytes>>;
     type Error = Infallible;
     type Future = Ready<Result<Response<Full<Bytes>>, Infallible>>;
@@ -133,7 +133,7 @@ impl Service<Request<Full<Bytes>>> for Pass {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<Full<Bytes>>) -> Self::Future {
+    fn call(&mut self, request: Request<VerifyBody>) -> Self::Future {
         let mut response = Response::new(Full::default());
         if let Some(verified) = request.extensions().get::<Verified>() {
             response.extensions_mut().insert(verified.clone());

@@ -11,11 +11,14 @@ use http_body::Body;
 use http_body_util::combinators::Collect;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use pin_project_lite::pin_project;
-use sigv4_core::{Credentials, Payload, SigningError, X_AMZ_CONTENT_SHA256};
+use sigv4_core::checksum::{checksum, ChecksumAlgorithm};
+use sigv4_core::chunked::ChunkedPayload;
+use sigv4_core::{Credentials, Payload, SigningError, SigningParams, X_AMZ_CONTENT_SHA256};
 use sigv4_credentials::CredentialsError;
 use tower_service::Service;
 use tracing::Instrument;
 
+use super::body::SigV4Body;
 use super::layer::{Config, Stamp};
 use super::payload::{PayloadPolicy, SigningOverride, SkipSigning};
 use crate::error::{BoxError, SigV4Error};
@@ -33,7 +36,7 @@ pin_project! {
     /// provider) beyond what the signer does; the benchmark `layer_overhead` measures the total.
     pub struct ResponseFuture<S, B>
     where
-        S: Service<Request<B>>,
+        S: Service<Request<SigV4Body<B>>>,
         B: Body,
         B::Error: Into<BoxError>,
     {
@@ -46,7 +49,7 @@ pin_project! {
     #[project = StateProj]
     enum State<S, B>
     where
-        S: Service<Request<B>>,
+        S: Service<Request<SigV4Body<B>>>,
         B: Body,
         B::Error: Into<BoxError>,
     {
@@ -57,7 +60,7 @@ pin_project! {
             job: Option<Job<S>>,
         },
         Signing {
-            request: Option<Request<B>>,
+            request: Option<Request<SigV4Body<B>>>,
             payload: PayloadPlan,
             job: Option<Job<S>>,
             credentials: Option<CredentialsFuture>,
@@ -142,6 +145,12 @@ enum PayloadPlan {
     Unsigned,
     FromHeader,
     Hash(String),
+    /// aws-chunked: the form, the chunk size and the body's (decoded) length.
+    Chunked {
+        payload: ChunkedPayload,
+        chunk_size: usize,
+        declared: u64,
+    },
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {
@@ -160,7 +169,7 @@ fn polled_after_completion() -> BoxError {
 
 impl<S, B> ResponseFuture<S, B>
 where
-    S: Service<Request<B>>,
+    S: Service<Request<SigV4Body<B>>>,
     B: Body,
     B::Error: Into<BoxError>,
 {
@@ -177,7 +186,7 @@ where
         if extensions.get::<SkipSigning>().is_some() {
             return Self {
                 state: State::Calling {
-                    future: inner.call(request),
+                    future: inner.call(request.map(SigV4Body::passthrough)),
                     signed: None,
                     replay: None,
                 },
@@ -195,6 +204,24 @@ where
         let plan = match (hash, policy) {
             (Some(hash), _) => PayloadPlan::Hash(hash),
             (None, PayloadPolicy::Unsigned) => PayloadPlan::Unsigned,
+            (
+                None,
+                PayloadPolicy::AwsChunked {
+                    payload,
+                    chunk_size,
+                },
+            ) => {
+                let declared = content_length(request.headers())
+                    .or_else(|| request.body().size_hint().exact());
+                let Some(declared) = declared else {
+                    return Self::failed(SigV4Error::UnknownBodyLength);
+                };
+                PayloadPlan::Chunked {
+                    payload,
+                    chunk_size,
+                    declared,
+                }
+            }
             (None, PayloadPolicy::CallerProvided) => {
                 if !request.headers().contains_key(&X_AMZ_CONTENT_SHA256) {
                     return Self::failed(SigV4Error::MissingPayloadHash);
@@ -242,7 +269,7 @@ where
         };
         Self {
             state: State::Signing {
-                request: Some(request),
+                request: Some(request.map(SigV4Body::passthrough)),
                 payload: plan,
                 job: Some(Job {
                     inner,
@@ -292,9 +319,9 @@ fn poll_credentials(
 
 impl<S, B, RB> Future for ResponseFuture<S, B>
 where
-    S: Service<Request<B>, Response = Response<RB>>,
+    S: Service<Request<SigV4Body<B>>, Response = Response<RB>>,
     S::Error: Into<BoxError>,
-    B: Body + From<Bytes>,
+    B: Body,
     B::Error: Into<BoxError>,
 {
     type Output = Result<S::Response, BoxError>;
@@ -350,7 +377,7 @@ where
                     } else {
                         PayloadPlan::Bytes(body.clone())
                     };
-                    let mut request = head.into_request(B::from(body));
+                    let mut request = head.into_request(SigV4Body::full(body));
                     let stamp = job.config.stamp();
                     if let Err(error) = sign(&mut request, &plan, &job, &credentials, &stamp) {
                         this.state.set(State::Failed { error: None });
@@ -385,7 +412,8 @@ where
                     match result {
                         Ok(collected) => {
                             let bytes = collected.to_bytes();
-                            let request = Request::from_parts(parts, B::from(bytes.clone()));
+                            let request =
+                                Request::from_parts(parts, SigV4Body::full(bytes.clone()));
                             this.state.set(State::Signing {
                                 request: Some(request),
                                 payload: PayloadPlan::Bytes(bytes),
@@ -483,17 +511,44 @@ where
 }
 
 fn sign<B, S>(
-    request: &mut Request<B>,
+    request: &mut Request<SigV4Body<B>>,
     plan: &PayloadPlan,
     job: &Job<S>,
     credentials: &Credentials,
     stamp: &Stamp,
 ) -> Result<(), SigV4Error> {
+    let checksum_of = |bytes: &[u8]| job.config.checksum.map(|a| (a, checksum(a, bytes)));
+    let added_checksum: Option<(ChecksumAlgorithm, String)> = match plan {
+        PayloadPlan::Empty => checksum_of(&[]),
+        PayloadPlan::Bytes(bytes) => checksum_of(bytes),
+        _ => None,
+    };
+    if let Some((algorithm, value)) = added_checksum {
+        let value = http::HeaderValue::try_from(value).map_err(|_| {
+            SigV4Error::Signing(SigningError::InvalidHeaderValue {
+                name: algorithm.header_name().to_owned(),
+            })
+        })?;
+        request.headers_mut().insert(
+            http::HeaderName::from_static(algorithm.header_name()),
+            value,
+        );
+    }
+    let mut framed = 0;
+    if let PayloadPlan::Chunked {
+        payload,
+        chunk_size,
+        declared,
+    } = plan
+    {
+        framed = payload.set_headers(request.headers_mut(), *declared, *chunk_size)?;
+    }
     let payload = match plan {
         PayloadPlan::Empty => Payload::Bytes(&[]),
         PayloadPlan::Bytes(bytes) => Payload::Bytes(bytes),
         PayloadPlan::Unsigned => Payload::Unsigned,
         PayloadPlan::Hash(hash) => Payload::Precomputed(hash),
+        PayloadPlan::Chunked { payload, .. } => Payload::Precomputed(payload.payload_hash()),
         PayloadPlan::FromHeader => match request.headers().get(&X_AMZ_CONTENT_SHA256) {
             None => return Err(SigV4Error::MissingPayloadHash),
             Some(value) => match value.to_str() {
@@ -517,6 +572,25 @@ fn sign<B, S>(
         job.service.as_deref(),
         stamp,
     )?;
+    let seed = output.signature();
     output.apply_to_request(request)?;
+    if let PayloadPlan::Chunked {
+        payload,
+        chunk_size,
+        declared,
+    } = plan
+    {
+        let config = &job.config;
+        let params = SigningParams::new(
+            credentials,
+            job.region.as_deref().unwrap_or(&config.region),
+            job.service.as_deref().unwrap_or(&config.service),
+            stamp.time(),
+        )
+        .with_settings(&config.settings);
+        let signer = config.signer.chunk_signer(&params, &seed, *payload)?;
+        let body = std::mem::replace(request.body_mut(), SigV4Body::empty());
+        *request.body_mut() = body.into_aws_chunked(signer, *chunk_size, *declared, framed);
+    }
     Ok(())
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use http::{HeaderMap, StatusCode};
+use sigv4_core::checksum::ChecksumAlgorithm;
 use sigv4_core::SharedTimeSource;
 use sigv4_core::{
     Credentials, Payload, RequestHead, Signer, SigningOutput, SigningParams, SigningSettings,
@@ -39,6 +40,8 @@ pub(crate) struct Config {
     pub(crate) settings: SigningSettings,
     pub(crate) payload_policy: PayloadPolicy,
     pub(crate) max_body_size: usize,
+    /// The flexible checksum added to buffered bodies, if any.
+    pub(crate) checksum: Option<ChecksumAlgorithm>,
     pub(crate) time_source: Option<SharedTimeSource>,
     pub(crate) signer: Signer,
     /// The learned offset to the service's clock; `None` when correction is off.
@@ -59,6 +62,7 @@ impl fmt::Debug for Config {
             .field("settings", &self.settings)
             .field("payload_policy", &self.payload_policy)
             .field("max_body_size", &self.max_body_size)
+            .field("checksum", &self.checksum)
             .field("time_source", &self.time_source)
             .field("clock_skew", &self.skew)
             .field("region_set", &self.region_set)
@@ -206,6 +210,7 @@ impl SigV4Layer {
             settings,
             payload_policy: PayloadPolicy::default(),
             max_body_size: DEFAULT_MAX_BODY_SIZE,
+            checksum: None,
             time_source: None,
             signer: None,
             clock_skew: ClockSkewCorrection::default(),
@@ -289,6 +294,7 @@ pub struct SigV4LayerBuilder {
     settings: SigningSettings,
     payload_policy: PayloadPolicy,
     max_body_size: usize,
+    checksum: Option<ChecksumAlgorithm>,
     time_source: Option<SharedTimeSource>,
     signer: Option<Signer>,
     clock_skew: ClockSkewCorrection,
@@ -328,6 +334,15 @@ impl SigV4LayerBuilder {
     /// [`DEFAULT_MAX_BODY_SIZE`] (10 MiB).
     pub fn max_body_size(mut self, limit: usize) -> Self {
         self.max_body_size = limit;
+        self
+    }
+
+    /// Adds S3's flexible checksum of the body (`x-amz-checksum-crc32`, `-crc32c` or `-sha256`,
+    /// signed with the other headers) to each request whose body the layer holds: buffered by
+    /// [`PayloadPolicy::BufferAndHash`], or empty. Default: none. (aws-chunked uploads carry
+    /// their checksum in a trailer instead: see [`PayloadPolicy::AwsChunked`].)
+    pub fn checksum(mut self, algorithm: ChecksumAlgorithm) -> Self {
+        self.checksum = Some(algorithm);
         self
     }
 
@@ -373,6 +388,7 @@ impl SigV4LayerBuilder {
                 settings: self.settings,
                 payload_policy: self.payload_policy,
                 max_body_size: self.max_body_size,
+                checksum: self.checksum,
                 time_source: self.time_source,
                 signer: self.signer.unwrap_or_default(),
                 skew: (self.clock_skew != ClockSkewCorrection::Off)

@@ -16,7 +16,7 @@
 //! use http_body_util::Full;
 //! use tower::{ServiceBuilder, ServiceExt};
 //! use tower_sigv4::sigv4_core::Credentials;
-//! use tower_sigv4::SigV4Layer;
+//! use tower_sigv4::{SigV4Body, SigV4Layer};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), tower_sigv4::BoxError> {
@@ -26,9 +26,9 @@
 //!
 //! let api = ServiceBuilder::new()
 //!     .layer(SigV4Layer::new(credentials, "eu-west-1", "execute-api"))
-//!     // Stands in for `hyper_util::client::legacy::Client<_, Full<Bytes>>`: shows what would be
+//!     // Stands in for `hyper_util::client::legacy::Client<_, SigV4Body<Full<Bytes>>>`: shows what would be
 //!     // sent.
-//!     .service(tower::service_fn(|request: Request<Full<Bytes>>| async move {
+//!     .service(tower::service_fn(|request: Request<SigV4Body<Full<Bytes>>>| async move {
 //!         let authorization = request.headers()["authorization"].to_str().unwrap_or("").to_owned();
 //!         Ok::<_, Infallible>(Response::new(authorization))
 //!     }));
@@ -53,13 +53,15 @@
 //!
 //! # Bodies
 //!
-//! The body type `B` must be an [`http_body::Body`] that can be rebuilt from [`bytes::Bytes`]
-//! (`Full<Bytes>`, `axum::body::Body`, `reqwest::Body`). With [`PayloadPolicy::BufferAndHash`]
-//! (the default, needed by API Gateway) a non-empty body is read into memory up to
-//! [`SigV4LayerBuilder::max_body_size`] (10 MiB by default), hashed, and handed on as
-//! `B::from(bytes)` (trailers, if any, are dropped). An empty body is not buffered. For large
-//! uploads, use [`PayloadPolicy::CallerProvided`] with an `x-amz-content-sha256` header, or
-//! [`PayloadPolicy::Unsigned`] where the service accepts it (S3).
+//! The layer takes any [`http_body::Body`] and hands the inner service a [`SigV4Body`] around it
+//! (so a hyper-util client below it is a `Client<_, SigV4Body<Full<Bytes>>>`). With
+//! [`PayloadPolicy::BufferAndHash`] (the default, needed by API Gateway) a non-empty body is read
+//! into memory up to [`SigV4LayerBuilder::max_body_size`] (10 MiB by default), hashed, and handed
+//! on as the same bytes (trailers, if any, are dropped); an empty body is not buffered, and
+//! [`SigV4LayerBuilder::checksum`] adds S3's `x-amz-checksum-*` header of such a body. For large
+//! uploads, use [`PayloadPolicy::AwsChunked`] (S3: the body is signed chunk by chunk as it is
+//! sent, in constant memory), [`PayloadPolicy::CallerProvided`] with an `x-amz-content-sha256`
+//! header, or [`PayloadPolicy::Unsigned`] where the service accepts it (S3).
 //!
 //! # Per-request overrides
 //!
@@ -75,13 +77,13 @@
 //! use http_body_util::Full;
 //! use tower::{ServiceBuilder, ServiceExt};
 //! use tower_sigv4::sigv4_core::Credentials;
-//! use tower_sigv4::{SigV4Layer, SigningOverride, SkipSigning};
+//! use tower_sigv4::{SigV4Body, SigV4Layer, SigningOverride, SkipSigning};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), tower_sigv4::BoxError> {
 //! let api = ServiceBuilder::new()
 //!     .layer(SigV4Layer::new(Credentials::new("AKID", "SECRET"), "eu-west-1", "execute-api"))
-//!     .service(tower::service_fn(|request: Request<Full<Bytes>>| async move {
+//!     .service(tower::service_fn(|request: Request<SigV4Body<Full<Bytes>>>| async move {
 //!         let authorization = request.headers().get("authorization").cloned();
 //!         Ok::<_, Infallible>(Response::new(authorization))
 //!     }));
@@ -142,6 +144,7 @@
 //! method, host) and a `sigv4_credentials` span around waits for credentials. Secrets and session
 //! tokens are never recorded.
 
+mod body;
 mod future;
 pub(crate) mod layer;
 mod payload;
@@ -149,6 +152,7 @@ mod refusal;
 mod service;
 pub mod skew;
 
+pub use self::body::SigV4Body;
 pub use self::future::ResponseFuture;
 pub use self::layer::{SigV4Layer, SigV4LayerBuilder};
 pub use self::payload::{PayloadPolicy, SigningOverride, SkipSigning, DEFAULT_MAX_BODY_SIZE};

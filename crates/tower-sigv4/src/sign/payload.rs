@@ -2,6 +2,8 @@
 
 use std::borrow::Cow;
 
+use sigv4_core::chunked::{ChunkedPayload, DEFAULT_CHUNK_SIZE};
+
 /// The default cap on a body buffered to be hashed: 10 MiB.
 pub const DEFAULT_MAX_BODY_SIZE: usize = 10 * 1024 * 1024;
 
@@ -21,6 +23,23 @@ pub const DEFAULT_MAX_BODY_SIZE: usize = 10 * 1024 * 1024;
 ///     .build();
 /// # let _ = s3;
 /// ```
+///
+/// Streaming a large upload to S3, signed chunk by chunk:
+///
+/// ```
+/// use tower_sigv4::{PayloadPolicy, SigV4Layer};
+/// use tower_sigv4::sigv4_core::chunked::ChunkedPayload;
+/// use tower_sigv4::sigv4_core::checksum::ChecksumAlgorithm;
+/// use tower_sigv4::sigv4_core::{Credentials, SigningSettings};
+///
+/// let s3 = SigV4Layer::builder(Credentials::new("AKID", "SECRET"), "eu-west-1", "s3")
+///     .settings(SigningSettings::s3())
+///     .payload_policy(PayloadPolicy::aws_chunked(ChunkedPayload::SignedWithTrailer(
+///         ChecksumAlgorithm::Crc32c,
+///     )))
+///     .build();
+/// # let _ = s3;
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum PayloadPolicy {
@@ -37,6 +56,34 @@ pub enum PayloadPolicy {
     /// Sign `UNSIGNED-PAYLOAD` and do not read the body (S3). With the default settings the
     /// signer also sends `x-amz-content-sha256: UNSIGNED-PAYLOAD`.
     Unsigned,
+    /// Stream the body as `aws-chunked` (S3): the head is signed with the streaming payload hash
+    /// (its signature is the seed), then the body is cut into chunks of `chunk_size` bytes, each
+    /// signed as the inner service reads it (constant memory: about one chunk; backpressure
+    /// kept), and ended with the final chunk and, for the trailer forms, the data's checksum.
+    ///
+    /// The body's length must be known up front (a `Content-Length` header or an exact
+    /// `size_hint`), or the request fails with
+    /// [`SigV4Error::UnknownBodyLength`](crate::SigV4Error::UnknownBodyLength); a body that then
+    /// holds another number of bytes fails mid-stream with
+    /// [`SigV4Error::BodyLengthMismatch`](crate::SigV4Error::BodyLengthMismatch). The layer sets
+    /// `Content-Encoding: aws-chunked`, `x-amz-decoded-content-length`, `x-amz-trailer` and the
+    /// framed `Content-Length`. S3 wants chunks of at least 8 KiB (all but the last).
+    AwsChunked {
+        /// The form: signed chunks, with or without a checksum trailer, or unsigned chunks with one.
+        payload: ChunkedPayload,
+        /// The data bytes per chunk (all but the last); 0 is refused when signing.
+        chunk_size: usize,
+    },
+}
+
+impl PayloadPolicy {
+    /// [`PayloadPolicy::AwsChunked`] in `payload`'s form with 64 KiB chunks (what the SDKs use).
+    pub const fn aws_chunked(payload: ChunkedPayload) -> Self {
+        PayloadPolicy::AwsChunked {
+            payload,
+            chunk_size: DEFAULT_CHUNK_SIZE,
+        }
+    }
 }
 
 /// A request extension that changes how one request is signed: another region or service, another

@@ -2,12 +2,12 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
 use sigv4_credentials::ProvideCredentials;
 use tower_service::Service;
 
+use super::body::SigV4Body;
 use super::future::ResponseFuture;
 use super::layer::{Config, SigV4Layer};
 use crate::error::BoxError;
@@ -15,8 +15,10 @@ use crate::error::BoxError;
 /// Signs each request with AWS SigV4, then calls the inner service. Made by [`SigV4Layer`]; see the
 /// [module docs](crate::sign) for an example.
 ///
-/// The body type `B` is kept: a buffered body is handed on as `B::from(bytes)`, so the service
-/// fits `hyper_util`'s `Client<_, Full<Bytes>>`, `axum::body::Body` stacks and `reqwest::Body`.
+/// Takes any [`http_body::Body`] and hands the inner service a [`SigV4Body`] around it: the
+/// buffered bytes, the body unchanged, or the body framed as aws-chunked and signed as it is read
+/// ([`PayloadPolicy::AwsChunked`](crate::PayloadPolicy::AwsChunked)). So the inner service is
+/// `hyper_util`'s `Client<_, SigV4Body<B>>` or any service taking `Request<SigV4Body<B>>`.
 ///
 /// Errors are [`BoxError`]: the inner service's errors unchanged, or a
 /// [`SigV4Error`](crate::SigV4Error) when signing failed (then the inner service was not called).
@@ -63,9 +65,9 @@ impl<S> SigV4Service<S> {
 
 impl<S, B, RB> Service<Request<B>> for SigV4Service<S>
 where
-    S: Service<Request<B>, Response = Response<RB>> + Clone,
+    S: Service<Request<SigV4Body<B>>, Response = Response<RB>> + Clone,
     S::Error: Into<BoxError>,
-    B: Body + From<Bytes>,
+    B: Body,
     B::Error: Into<BoxError>,
 {
     type Response = S::Response;

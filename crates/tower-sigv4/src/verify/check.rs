@@ -3,14 +3,18 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http::header::CONTENT_LENGTH;
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
+use http::request::Parts;
 use http::{HeaderMap, Request, StatusCode};
 use http_body::Body;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use sigv4_core::verify::{SignedRequest, VerifyError};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use sigv4_core::chunked::{ChunkedPayload, DEFAULT_MAX_CHUNK_SIZE, X_AMZ_DECODED_CONTENT_LENGTH};
+use sigv4_core::verify::{SignedRequest, Verified, VerifyError};
+use sigv4_core::Credentials;
 use sigv4_core::{sha256_hex, Payload, UNSIGNED_PAYLOAD, X_AMZ_CONTENT_SHA256};
+use std::time::SystemTime;
 
+use super::body::VerifyBody;
 use super::key_store::BoxError;
 use super::layer::Config;
 use super::rejection::Rejection;
@@ -31,24 +35,28 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// Checks `request`; on success returns it with the body buffered and the [`Verified`]
-/// identity in its extensions.
+/// Checks `request`; on success returns it with the body buffered (or, aws-chunked, decoded and
+/// verified as it streams) and the [`Verified`] identity in its extensions.
 ///
 /// [`Verified`]: sigv4_core::verify::Verified
 pub(crate) async fn check<B>(
     config: Arc<Config>,
     request: Request<B>,
-) -> Result<Request<Full<Bytes>>, Rejection>
+) -> Result<Request<VerifyBody>, Rejection>
 where
-    B: Body,
+    B: Body + Send + 'static,
+    B::Data: Send,
     B::Error: Into<BoxError>,
 {
     let (mut parts, body) = request.into_parts();
     let max = config.max_body_size;
+    let chunked = ChunkedPayload::from_headers(&parts.headers);
 
-    // 1. A declared body over the limit is refused before anything is read.
+    // 1. A declared body over the limit is refused before anything is read (an aws-chunked
+    //    body is streamed, not buffered: only its chunks are bounded).
     let declared = content_length(&parts.headers).unwrap_or(0);
-    if declared > max as u64 || body.size_hint().lower() > max as u64 {
+    let streamed = matches!(chunked, Ok(Some(_)));
+    if !streamed && (declared > max as u64 || body.size_hint().lower() > max as u64) {
         return Err(too_large(max));
     }
 
@@ -82,6 +90,51 @@ where
         .with_access_key_id(akid));
     }
 
+    // An aws-chunked upload: the head now (its signature is the seed), the body as it streams.
+    match chunked {
+        Ok(None) => {}
+        Err(error) => {
+            return Err(Rejection::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidArgument",
+                error.to_string(),
+            )
+            .with_access_key_id(akid))
+        }
+        Ok(Some(mode)) => {
+            if !mode.signs_chunks() && !config.allow_unsigned_payload {
+                return Err(unsigned_refused().with_access_key_id(akid));
+            }
+            let Some(decoded) = parts
+                .headers
+                .get(&X_AMZ_DECODED_CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+            else {
+                return Err(Rejection::new(
+                    StatusCode::LENGTH_REQUIRED,
+                    "MissingContentLength",
+                    "an aws-chunked upload needs an x-amz-decoded-content-length header",
+                )
+                .with_access_key_id(akid));
+            };
+            let payload = Payload::Precomputed(mode.payload_hash());
+            let verified = verify_head(&config, &parts, &claimed, &credentials, now, payload)?;
+            let decoder = config
+                .signer
+                .chunk_decoder(&claimed, &credentials, mode, decoded)
+                .with_max_chunk_size(max.min(DEFAULT_MAX_CHUNK_SIZE));
+            parts.extensions.insert(verified);
+            // The handler reads the decoded data: say so in the head it sees.
+            strip_aws_chunked(&mut parts.headers);
+            parts.headers.insert(CONTENT_LENGTH, decoded.into());
+            return Ok(Request::from_parts(
+                parts,
+                VerifyBody::aws_chunked(body, decoder, decoded),
+            ));
+        }
+    }
+
     // 4. The body, buffered up to the limit.
     let bytes = match Limited::new(body, max).collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -111,13 +164,7 @@ where
             let value = value.to_str().unwrap_or("").trim();
             if value == UNSIGNED_PAYLOAD {
                 if !config.allow_unsigned_payload {
-                    return Err(Rejection::new(
-                        StatusCode::FORBIDDEN,
-                        "SignatureDoesNotMatch",
-                        "This endpoint needs the body's SHA-256 in the signature; \
-                         UNSIGNED-PAYLOAD is not accepted.",
-                    )
-                    .with_access_key_id(akid));
+                    return Err(unsigned_refused().with_access_key_id(akid));
                 }
                 Some(Cow::Borrowed(UNSIGNED_PAYLOAD))
             } else if value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -149,19 +196,35 @@ where
     };
 
     // 6. The signature.
-    let verified = config
+    let verified = verify_head(&config, &parts, &claimed, &credentials, now, payload)?;
+    parts.extensions.insert(verified);
+    Ok(Request::from_parts(parts, VerifyBody::full(bytes)))
+}
+
+/// Verifies the head's signature with `payload` as the payload hash; a mismatch is answered as
+/// API Gateway does, with the canonical request and string to sign that were expected.
+fn verify_head(
+    config: &Config,
+    parts: &Parts,
+    claimed: &SignedRequest,
+    credentials: &Credentials,
+    now: SystemTime,
+    payload: Payload<'_>,
+) -> Result<Verified, Rejection> {
+    let akid = claimed.access_key_id();
+    let reject = |e: VerifyError| Rejection::from_verify(&e).with_access_key_id(akid);
+    config
         .signer
         .verify(
-            sigv4_core::RequestHead::from(&parts),
-            &claimed,
+            sigv4_core::RequestHead::from(parts),
+            claimed,
             payload,
-            &sigv4_core::verify::VerifyParams::new(&credentials, now, &config.settings),
+            &sigv4_core::verify::VerifyParams::new(credentials, now, &config.settings),
         )
         .map_err(|e| match e {
-            // As API Gateway does: say which canonical request and string to sign were expected.
             VerifyError::SignatureDoesNotMatch => {
                 match sigv4_core::mismatch::recompute(
-                    sigv4_core::RequestHead::from(&parts),
+                    sigv4_core::RequestHead::from(parts),
                     payload,
                     &config.settings.signing,
                 ) {
@@ -175,7 +238,34 @@ where
                 }
             }
             e => reject(e),
-        })?;
-    parts.extensions.insert(verified);
-    Ok(Request::from_parts(parts, Full::new(bytes)))
+        })
+}
+
+fn unsigned_refused() -> Rejection {
+    Rejection::new(
+        StatusCode::FORBIDDEN,
+        "SignatureDoesNotMatch",
+        "This endpoint needs the body's SHA-256 in the signature; UNSIGNED-PAYLOAD is not \
+         accepted.",
+    )
+}
+
+/// Removes `aws-chunked` from `Content-Encoding` (the header goes when nothing else is left).
+fn strip_aws_chunked(headers: &mut HeaderMap) {
+    let Some(value) = headers.get(CONTENT_ENCODING).and_then(|v| v.to_str().ok()) else {
+        return;
+    };
+    let rest: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    match http::HeaderValue::try_from(rest.join(",")) {
+        Ok(v) if !rest.is_empty() => {
+            headers.insert(CONTENT_ENCODING, v);
+        }
+        _ => {
+            headers.remove(CONTENT_ENCODING);
+        }
+    }
 }

@@ -6,15 +6,15 @@ use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::Full;
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
+use super::body::VerifyBody;
 use super::rejection::Rejection;
 
 /// The boxed check (key store lookup and body buffering are async).
 pub(crate) type CheckFuture =
-    Pin<Box<dyn Future<Output = Result<Request<Full<Bytes>>, Rejection>> + Send>>;
+    Pin<Box<dyn Future<Output = Result<Request<VerifyBody>, Rejection>> + Send>>;
 
 pin_project! {
     /// The response future of [`Verify`](super::Verify): first the signature check, then the
@@ -58,7 +58,7 @@ impl<S, F> std::fmt::Debug for ResponseFuture<S, F> {
 
 impl<S, F, ResBody, E> Future for ResponseFuture<S, F>
 where
-    S: Service<Request<Full<Bytes>>, Response = Response<ResBody>, Error = E, Future = F>,
+    S: Service<Request<VerifyBody>, Response = Response<ResBody>, Error = E, Future = F>,
     F: Future<Output = Result<Response<ResBody>, E>>,
     ResBody: From<Bytes>,
 {

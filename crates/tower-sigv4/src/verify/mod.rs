@@ -23,8 +23,15 @@
 //!
 //! # Body types
 //!
-//! - The inner service receives `Request<Full<Bytes>>` (`http_body_util::Full`), whatever the
-//!   incoming body type was (`hyper::body::Incoming`, `axum::body::Body`, ...).
+//! - The inner service receives `Request<VerifyBody>`, whatever the incoming body type was
+//!   (`hyper::body::Incoming`, `axum::body::Body`, ...): the body read to check its hash, or, for
+//!   an aws-chunked upload (`x-amz-content-sha256: STREAMING-AWS4-HMAC-SHA256-PAYLOAD`,
+//!   `-PAYLOAD-TRAILER`, or, with [`VerifyLayer::allow_unsigned_payload`],
+//!   `STREAMING-UNSIGNED-PAYLOAD-TRAILER`), the decoded data streamed to the handler chunk by
+//!   chunk, each chunk's signature, the trailer and the decoded length checked on the way; the
+//!   first bad chunk fails the body (an error the handler reads, naming the chunk), not the
+//!   process. The handler sees `Content-Length` as the decoded length and `aws-chunked` gone
+//!   from `Content-Encoding`.
 //! - The response keeps the inner service's body type `B`, which must implement
 //!   `From<Bytes>` so that refusals can be written in it: `Full<Bytes>` and `axum::body::Body`
 //!   do (for another body type, map the inner service's response into one of them).
@@ -33,14 +40,13 @@
 //! - **axum**: `Router::new().route(..).route_layer(VerifyLayer::new(store))` (or `.layer(..)`).
 //!   axum routes accept any request body and answer `Response<axum::body::Body>`.
 //! - **hyper**: `ServiceBuilder::new().layer(VerifyLayer::new(store)).service(svc)` where `svc`
-//!   is a `Service<Request<Full<Bytes>>, Response = Response<Full<Bytes>>>`, then serve it with
+//!   is a `Service<Request<VerifyBody>, Response = Response<Full<Bytes>>>`, then serve it with
 //!   `hyper_util::service::TowerToHyperService` (the `Verify` service accepts
 //!   `Request<hyper::body::Incoming>`).
 //!
 //! # Example
 //!
 //! ```
-//! use std::convert::Infallible;
 //! use std::time::SystemTime;
 //!
 //! use bytes::Bytes;
@@ -49,7 +55,7 @@
 //! use sigv4_core::verify::Verified;
 //! use sigv4_core::{Credentials, Payload, Signer, SigningParams};
 //! use tower::{service_fn, ServiceBuilder, ServiceExt};
-//! use tower_sigv4::verify::{StaticKeyStore, VerifyLayer};
+//! use tower_sigv4::verify::{StaticKeyStore, VerifyBody, VerifyLayer};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -62,11 +68,12 @@
 //!             .region("eu-west-1")
 //!             .service("execute-api"),
 //!     )
-//!     .service(service_fn(|request: Request<Full<Bytes>>| async move {
+//!     .service(service_fn(|request: Request<VerifyBody>| async move {
 //!         let who = request.extensions().get::<Verified>().map(|v| v.access_key_id.clone());
+//!         // A body error: an aws-chunked upload with a bad chunk (see `VerifyBody`).
 //!         let body = request.into_body().collect().await?.to_bytes();
 //!         let text = format!("{} sent {} bytes", who.unwrap_or_default(), body.len());
-//!         Ok::<_, Infallible>(Response::new(Full::<Bytes>::from(text)))
+//!         Ok::<_, tower_sigv4::BoxError>(Response::new(Full::<Bytes>::from(text)))
 //!     }));
 //!
 //! // A client signs its request (here with the core signer; usually through `SigV4Layer`).
@@ -95,6 +102,7 @@
 //! # }
 //! ```
 
+mod body;
 mod check;
 mod future;
 mod key_store;
@@ -102,6 +110,7 @@ mod layer;
 mod rejection;
 mod service;
 
+pub use body::VerifyBody;
 pub use future::ResponseFuture;
 pub use key_store::{BoxError, KeyStore, KeyStoreFuture, StaticKeyStore};
 pub use layer::VerifyLayer;

@@ -6,9 +6,9 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
-use http_body_util::Full;
 use tower_service::Service;
 
+use super::body::VerifyBody;
 use super::check::check;
 use super::future::ResponseFuture;
 use super::key_store::{BoxError, KeyStore};
@@ -66,7 +66,7 @@ impl<S> Verify<S> {
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Verify<S>
 where
-    S: Service<Request<Full<Bytes>>, Response = Response<ResBody>> + Clone,
+    S: Service<Request<VerifyBody>, Response = Response<ResBody>> + Clone,
     ReqBody: Body + Send + 'static,
     ReqBody::Data: Send,
     ReqBody::Error: Into<BoxError>,
