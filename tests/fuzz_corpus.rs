@@ -49,3 +49,8 @@ fn profile_corpus() {
 fn documents_corpus() {
     replay("documents", targets::documents);
 }
+
+#[test]
+fn spec_corpus() {
+    replay("spec", targets::spec);
+}
