@@ -15,12 +15,14 @@
 //!
 //! Run: `cargo bench -p sigv4-proxy --bench stream_memory`.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -29,10 +31,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use sigv4_core::Credentials;
-use sigv4_proxy::{serve, SigningProxy};
-use tokio::net::TcpListener;
+use hyper_util::rt::TokioExecutor;
 
 /// The system allocator, counting live bytes and their high-water mark. `unsafe` is what
 /// `GlobalAlloc` requires; every call forwards to `System` unchanged.
@@ -109,27 +108,16 @@ impl Body for Zeros {
 
 /// Answers `GET /bytes/<n>` with `n` zero bytes.
 async fn upstream() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(|request: Request<Incoming>| async move {
-                    let left = request
-                        .uri()
-                        .path()
-                        .strip_prefix("/bytes/")
-                        .and_then(|n| n.parse().ok())
-                        .unwrap_or(0);
-                    Ok::<_, Infallible>(Response::new(Zeros { left }))
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    format!("http://{addr}")
+    common::upstream(|request: Request<Incoming>| async move {
+        let left = request
+            .uri()
+            .path()
+            .strip_prefix("/bytes/")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        Ok::<_, Infallible>(Response::new(Zeros { left }))
+    })
+    .await
 }
 
 /// Streams `len` bytes through the proxy; returns the bytes read and how long it took.
@@ -172,24 +160,7 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         let upstream = upstream().await;
-        let proxy = SigningProxy::builder(
-            Credentials::builder("AKIDBENCH", "secret")
-                .session_token("IQoJb3JpZ2luX2VjEXAMPLE".repeat(30))
-                .build(),
-        )
-        .upstream(upstream)
-        .region("us-east-1")
-        .service("execute-api")
-        .build(None)
-        .unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let proxy_url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(serve(
-            listener,
-            proxy,
-            std::future::pending(),
-            Duration::from_secs(1),
-        ));
+        let proxy_url = common::proxy(&upstream).await;
         let client: Client<HttpConnector, Empty<Bytes>> =
             Client::builder(TokioExecutor::new()).build_http();
 
