@@ -54,3 +54,8 @@ fn documents_corpus() {
 fn eventstream_corpus() {
     replay("eventstream", targets::eventstream);
 }
+
+#[test]
+fn spec_corpus() {
+    replay("spec", targets::spec);
+}

@@ -1,7 +1,8 @@
 //! HTTP/2 on loopback (h2c, prior knowledge): the signing layer on a hyper-util client that speaks
 //! only HTTP/2, `VerifyLayer` on a hyper HTTP/2 server. HTTP/2 carries the host as `:authority`
 //! (hyper puts it in the request URI) and the server sees no `Host` header: the signer signs the
-//! URI's authority, and the verifier reads it back from the URI.
+//! URI's authority, and the verifier reads it back from the URI. With the `reqwest-middleware`
+//! feature, the same for `SigV4Middleware` on a reqwest client speaking HTTP/2 (prior knowledge).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -169,4 +170,51 @@ async fn a_client_clock_ten_minutes_behind_is_corrected_over_h2() {
         "{}",
         skew.offset_seconds()
     );
+}
+
+/// reqwest speaking only HTTP/2 (h2c, prior knowledge), signed by `SigV4Middleware`: the server
+/// verifies every signature, sees HTTP/2, no `Host` header, and the host as `:authority`.
+#[cfg(feature = "reqwest-middleware")]
+#[tokio::test]
+async fn the_reqwest_middleware_over_h2c_is_verified_by_authority() {
+    use sigv4::reqwest::SigV4Middleware;
+
+    let (creds, _clock, time) = setup();
+    let addr = start_h2_server(creds.clone(), time.clone()).await;
+    let signing = SigV4Middleware::from(
+        SigV4Layer::builder(creds, "us-east-1", "execute-api")
+            .time_source(time)
+            .build(),
+    );
+    let http = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let client = reqwest_middleware::ClientBuilder::new(http)
+        .with(signing)
+        .build();
+
+    for (method, path, body) in [
+        (reqwest::Method::GET, "/prod/items?limit=10&next=a%2Fb", ""),
+        (reqwest::Method::POST, "/prod/items", r#"{"name":"widget"}"#),
+        (reqwest::Method::PUT, "/prod/items/%C3%A9t%C3%A9", "été"),
+    ] {
+        let response = client
+            .request(method.clone(), format!("http://{addr}{path}"))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.version(), Version::HTTP_2, "{method} {path}");
+        let status = response.status();
+        let echo: serde_json::Value =
+            serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+        assert_eq!(status, StatusCode::OK, "{method} {path}: {echo}");
+        assert_eq!(echo["who"], "AKIDHTTP2CLIENT00001", "{method} {path}");
+        assert_eq!(echo["version"], "HTTP/2.0");
+        assert_eq!(echo["host_header"], serde_json::Value::Null);
+        assert_eq!(echo["authority"], addr.to_string());
+        assert_eq!(echo["body"], body);
+    }
 }

@@ -301,3 +301,31 @@ fn crc32(bytes: &[u8]) -> u32 {
     }
     !crc
 }
+
+/// `sigv4 sign --spec` input: any bytes as the spec file (JSON objects, arrays of them, JSON
+/// lines; see `crates/sigv4-cli/src/spec.rs`), signed with the output kept in memory.
+///
+/// Must not panic; a run that succeeds writes exactly as many lines as it reports, each a JSON
+/// object that carries either a `signature` or an `error`; a run refused as a whole writes
+/// nothing (the documented contract: the input is checked before any output).
+pub fn spec(data: &[u8]) {
+    let mut out = Vec::new();
+    match sigv4_cli::sign_specs(data, &mut out) {
+        Ok(lines) => {
+            let text = std::str::from_utf8(&out).expect("the spec output is UTF-8");
+            let mut count = 0;
+            for line in text.lines() {
+                let value: serde_json::Value =
+                    serde_json::from_str(line).expect("each output line is JSON");
+                let object = value.as_object().expect("each output line is an object");
+                assert!(
+                    object.contains_key("signature") != object.contains_key("error"),
+                    "a line carries a signature or an error: {line}"
+                );
+                count += 1;
+            }
+            assert_eq!(count, lines, "the line count returned matches the output");
+        }
+        Err(e) => assert!(out.is_empty(), "refused ({e}) after writing output"),
+    }
+}

@@ -4,7 +4,7 @@ use std::io;
 
 /// A failure that ends the command: one line on stderr and an exit code.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum CliError {
+pub enum CliError {
     /// The command line or an input file is wrong (exit 2).
     #[error("{0}")]
     Usage(String),
@@ -31,7 +31,7 @@ pub(crate) enum CliError {
 
 impl CliError {
     /// The process exit code for this failure.
-    pub(crate) fn exit_code(&self) -> u8 {
+    pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Output(_) => 1,
             CliError::Usage(_) => 2,
@@ -44,7 +44,7 @@ impl CliError {
     }
 
     /// True when the reader of our output went away (`sigv4 ... | head`): not worth a message.
-    pub(crate) fn is_broken_pipe(&self) -> bool {
+    pub fn is_broken_pipe(&self) -> bool {
         matches!(self, CliError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
     }
 }
@@ -71,7 +71,7 @@ impl From<sigv4_credentials::CredentialsError> for CliError {
 }
 
 /// Reads a named input: a file, or standard input for `-`.
-pub(crate) fn read_input(path: &str, what: &str) -> Result<Vec<u8>, CliError> {
+pub fn read_input(path: &str, what: &str) -> Result<Vec<u8>, CliError> {
     let result = if path == "-" {
         let mut buf = Vec::new();
         io::Read::read_to_end(&mut io::stdin().lock(), &mut buf).map(|_| buf)

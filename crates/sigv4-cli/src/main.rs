@@ -16,13 +16,10 @@
 mod cli;
 mod creds;
 mod curl;
-mod error;
 mod human;
 mod infer;
 mod net;
 mod proxy;
-mod request;
-mod spec;
 #[cfg(test)]
 mod test_env;
 mod upload;
@@ -30,6 +27,8 @@ mod upload;
 use std::process::ExitCode;
 
 use clap::Parser;
+// The library's modules, reachable as `crate::error` / `crate::request` from the binary's own.
+use sigv4_cli::{error, request};
 
 use crate::cli::{Cli, Command};
 use crate::error::CliError;
@@ -49,7 +48,7 @@ fn main() -> ExitCode {
 fn run(cli: &Cli) -> Result<(), CliError> {
     match &cli.command {
         Command::Sign(args) => match (&args.spec, &args.url) {
-            (Some(path), _) => spec::run_file(path),
+            (Some(path), _) => sigv4_cli::sign_spec_file(path),
             (None, Some(url)) => {
                 runtime()?.block_on(human::run(url, &args.request, &args.credentials, None))
             }

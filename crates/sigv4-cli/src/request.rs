@@ -12,28 +12,28 @@ use sigv4_core::{
 
 /// How a request is to be signed: the switches of a spec or of the flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Switches {
+pub struct Switches {
     /// S3 rules (no path normalization, single encoding, `x-amz-content-sha256`).
-    pub(crate) s3: bool,
+    pub s3: bool,
     /// Sign `UNSIGNED-PAYLOAD` instead of the body's hash.
-    pub(crate) unsigned_payload: bool,
+    pub unsigned_payload: bool,
     /// `Some(seconds)`: a presigned URL; `None`: an `Authorization` header.
-    pub(crate) presign_expires: Option<u64>,
+    pub presign_expires: Option<u64>,
     /// Overrides; `None` takes the default that follows from `s3` / `unsigned_payload`.
-    pub(crate) normalize_path: Option<bool>,
+    pub normalize_path: Option<bool>,
     /// Overrides the double encoding of the path (default: not S3).
-    pub(crate) double_encode: Option<bool>,
+    pub double_encode: Option<bool>,
     /// Overrides whether `x-amz-content-sha256` is added (default: S3 or unsigned payload).
-    pub(crate) content_sha256_header: Option<bool>,
+    pub content_sha256_header: Option<bool>,
     /// Overrides whether the session token is signed (default: yes).
-    pub(crate) sign_session_token: Option<bool>,
+    pub sign_session_token: Option<bool>,
     /// SigV4a (the region is then a region set) instead of SigV4.
-    pub(crate) sigv4a: bool,
+    pub sigv4a: bool,
 }
 
 impl Switches {
     /// Header signing with the defaults for `s3` and `unsigned_payload`.
-    pub(crate) fn new(s3: bool, unsigned_payload: bool) -> Self {
+    pub fn new(s3: bool, unsigned_payload: bool) -> Self {
         Self {
             s3,
             unsigned_payload,
@@ -47,7 +47,7 @@ impl Switches {
     }
 
     /// The signature algorithm.
-    pub(crate) fn algorithm(&self) -> Algorithm {
+    pub fn algorithm(&self) -> Algorithm {
         if self.sigv4a {
             Algorithm::SigV4a
         } else {
@@ -56,7 +56,7 @@ impl Switches {
     }
 
     /// The region to sign for: the SigV4a region set (`*` unless given) or the `--region`.
-    pub(crate) fn region<'a>(
+    pub fn region<'a>(
         &self,
         region: Option<&'a str>,
         region_set: Option<&'a str>,
@@ -69,7 +69,7 @@ impl Switches {
     }
 
     /// The core's settings for these switches.
-    pub(crate) fn settings(&self) -> SigningSettings {
+    pub fn settings(&self) -> SigningSettings {
         let mut settings = SigningSettings::default();
         settings.normalize_path = self.normalize_path.unwrap_or(!self.s3);
         settings.double_encode = self.double_encode.unwrap_or(!self.s3);
@@ -100,7 +100,7 @@ impl Switches {
     /// The payload to sign: unsigned when asked, otherwise the body's bytes (for S3 presigned
     /// URLs the core signs `UNSIGNED-PAYLOAD` whatever is given: see
     /// [`SigningSettings::presigned_payload_unsigned`]).
-    pub(crate) fn payload<'a>(&self, body: &'a [u8]) -> Payload<'a> {
+    pub fn payload<'a>(&self, body: &'a [u8]) -> Payload<'a> {
         if self.unsigned_payload {
             Payload::Unsigned
         } else {
@@ -110,13 +110,13 @@ impl Switches {
 }
 
 /// Lower-case hex of `bytes` (a SigV4a public key).
-pub(crate) fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A header the `http` crate refuses.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum BadHeader {
+pub enum BadHeader {
     /// The name is not an HTTP token.
     Name(String),
     /// The value holds a control character (such as a newline).
@@ -141,7 +141,7 @@ impl fmt::Display for BadHeader {
 }
 
 /// Appends one header (repeated names keep every value, in order).
-pub(crate) fn append_header(map: &mut HeaderMap, name: &str, value: &str) -> Result<(), BadHeader> {
+pub fn append_header(map: &mut HeaderMap, name: &str, value: &str) -> Result<(), BadHeader> {
     let header_name =
         HeaderName::from_bytes(name.as_bytes()).map_err(|_| BadHeader::Name(name.to_owned()))?;
     let header_value = HeaderValue::from_str(value)
@@ -163,12 +163,12 @@ fn header_map<'a>(
 }
 
 /// A header value as text (values built from strings are UTF-8; anything else is shown lossily).
-pub(crate) fn value_text(value: &HeaderValue) -> Cow<'_, str> {
+pub fn value_text(value: &HeaderValue) -> Cow<'_, str> {
     String::from_utf8_lossy(value.as_bytes())
 }
 
 /// The first `max` characters of `text`, with `…` when cut.
-pub(crate) fn shorten(text: &str, max: usize) -> Cow<'_, str> {
+pub fn shorten(text: &str, max: usize) -> Cow<'_, str> {
     match text.char_indices().nth(max) {
         None => Cow::Borrowed(text),
         Some((end, _)) => Cow::Owned(format!("{}…", &text[..end])),
@@ -176,7 +176,7 @@ pub(crate) fn shorten(text: &str, max: usize) -> Cow<'_, str> {
 }
 
 /// A session token as shown to people: its first 8 characters and `…`.
-pub(crate) fn short_token(token: &str) -> String {
+pub fn short_token(token: &str) -> String {
     let head: String = token.chars().take(8).collect();
     format!("{head}…")
 }

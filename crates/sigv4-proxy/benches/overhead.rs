@@ -14,6 +14,8 @@
 //!
 //! Run: `cargo bench -p sigv4-proxy --bench overhead`.
 
+mod common;
+
 use std::convert::Infallible;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -25,10 +27,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use sigv4_core::Credentials;
-use sigv4_proxy::{serve, SigningProxy};
-use tokio::net::TcpListener;
+use hyper_util::rt::TokioExecutor;
 use tower::{Service, ServiceExt};
 use tower_sigv4::{SigV4Body, SigV4Layer, SigV4Service};
 
@@ -43,56 +42,22 @@ struct Setup {
     signed: SigV4Service<Client<HttpConnector, SigV4Body<Full<Bytes>>>>,
 }
 
-fn credentials() -> Credentials {
-    Credentials::builder("AKIDBENCH", "secret")
-        .session_token("IQoJb3JpZ2luX2VjEXAMPLE".repeat(30))
-        .build()
-}
-
 async fn upstream() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let _ = stream.set_nodelay(true);
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(|request: Request<Incoming>| async move {
-                    let _ = request.into_body().collect().await;
-                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    format!("http://{addr}")
+    common::upstream(|request: Request<Incoming>| async move {
+        let _ = request.into_body().collect().await;
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+    })
+    .await
 }
 
 async fn setup() -> Setup {
     let upstream = upstream().await;
-    let proxy = SigningProxy::builder(credentials())
-        .upstream(upstream.clone())
-        .region("us-east-1")
-        .service("execute-api")
-        .build(None)
-        .unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let proxy_url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(serve(
-        listener,
-        proxy,
-        std::future::pending(),
-        Duration::from_secs(1),
-    ));
+    let proxy_url = common::proxy(&upstream).await;
     let mut http = HttpConnector::new();
     http.set_nodelay(true);
     let plain: Plain = Client::builder(TokioExecutor::new()).build(http.clone());
     let signed = tower::Layer::layer(
-        &SigV4Layer::new(credentials(), "us-east-1", "execute-api"),
+        &SigV4Layer::new(common::credentials(), "us-east-1", "execute-api"),
         Client::builder(TokioExecutor::new()).build(http),
     );
     Setup {
