@@ -17,6 +17,7 @@ use http::header::{
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use sigv4_core::chunked::ChunkedPayload;
 use sigv4_core::mismatch::{explain_against, AwsView};
 use sigv4_core::{
     Credentials, Inspection, Payload, RequestHead, Signer, SigningParams, X_AMZ_SECURITY_TOKEN,
@@ -30,7 +31,7 @@ use crate::human::{mask_tokens, split_header};
 use crate::infer::resolve_scope;
 use crate::net::{full_body, proxy_matcher, Origin, RequestBody, TlsOptions, Transport};
 use crate::request::{append_header, short_token, value_text, Switches};
-use crate::upload::{Framing, Upload};
+use crate::upload::{Framing, Upload, CHUNK_SIZE};
 
 /// The request as the user described it.
 #[derive(Debug)]
@@ -205,7 +206,9 @@ async fn transfer(
     let signer = Signer::new();
     // The upload's payload hash, read once for every hop (not needed when unsigned).
     let upload_hash = match &plan.upload {
-        Some(upload) if !switches.unsigned_payload => Some(upload.sha256_hex()?),
+        Some(upload) if !switches.unsigned_payload && !switches.chunked_uploads() => {
+            Some(upload.sha256_hex()?)
+        }
         _ => None,
     };
     let mut redirects = 0u32;
@@ -372,6 +375,7 @@ fn prepare(
     }
     let mut uri = hop.uri.clone();
     let mut inspected = None;
+    let mut framing = Framing::Plain;
     if hop.sign {
         let settings = switches.settings();
         let params =
@@ -379,17 +383,32 @@ fn prepare(
                 .with_settings(&settings)
                 .with_algorithm(switches.algorithm());
         let signing = |e: sigv4_core::SigningError| CliError::Signing(e.to_string());
+        // S3: the upload goes aws-chunked, each chunk signed as it is read.
+        let chunked = upload.filter(|_| switches.chunked_uploads());
+        if let Some(upload) = chunked {
+            ChunkedPayload::Signed
+                .set_headers(&mut headers, upload.len(), CHUNK_SIZE)
+                .map_err(signing)?;
+        }
+        let payload = match (upload, chunked, upload_hash) {
+            (None, _, _) => switches.payload(&hop.body),
+            (Some(_), Some(_), _) => Payload::Precomputed(ChunkedPayload::Signed.payload_hash()),
+            (Some(_), None, Some(hash)) => Payload::Precomputed(hash),
+            (Some(_), None, None) => Payload::Unsigned,
+        };
         let (signed, inspection) = signer
             .inspect(
                 RequestHead::new(&hop.method, &uri, &headers),
-                match (upload, upload_hash) {
-                    (None, _) => switches.payload(&hop.body),
-                    (Some(_), Some(hash)) => Payload::Precomputed(hash),
-                    (Some(_), None) => Payload::Unsigned,
-                },
+                payload,
                 &params,
             )
             .map_err(signing)?;
+        if chunked.is_some() {
+            let chunks = signer
+                .chunk_signer(&params, &signed.signature(), ChunkedPayload::Signed)
+                .map_err(signing)?;
+            framing = Framing::chunked(chunks);
+        }
         signed.apply(&mut uri, &mut headers).map_err(signing)?;
         if verbose {
             eprintln!(
@@ -410,7 +429,7 @@ fn prepare(
         show_request_head(&hop.method, &uri, &headers);
     }
     let body = match upload {
-        Some(upload) => upload.body(Framing::Plain)?.boxed_unsync(),
+        Some(upload) => upload.body(framing)?.boxed_unsync(),
         None => full_body(hop.body.clone()),
     };
     let mut request = Request::new(body);

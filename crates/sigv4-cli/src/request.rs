@@ -68,6 +68,12 @@ impl Switches {
         }
     }
 
+    /// Whether a `-T` upload goes aws-chunked (each chunk signed, no first pass to hash the
+    /// file): S3 rules with a signed payload and SigV4.
+    pub fn chunked_uploads(&self) -> bool {
+        self.s3 && !self.unsigned_payload && !self.sigv4a
+    }
+
     /// The core's settings for these switches.
     pub fn settings(&self) -> SigningSettings {
         let mut settings = SigningSettings::default();

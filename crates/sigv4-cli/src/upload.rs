@@ -13,6 +13,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use sigv4_core::chunked::ChunkSigner;
 
 use crate::error::CliError;
 
@@ -185,18 +186,32 @@ fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
 pub(crate) enum Framing {
     /// The bytes as they are (the payload hash was computed beforehand, or is unsigned).
     Plain,
+    /// aws-chunked: each chunk framed with its signature, chained from the head's; the final
+    /// chunk at the end. `None` once finished.
+    Chunked(Option<ChunkSigner>),
 }
 
 impl Framing {
+    /// aws-chunked framing with `signer` (made from the head's signature).
+    pub(crate) fn chunked(signer: ChunkSigner) -> Self {
+        Framing::Chunked(Some(signer))
+    }
+
     fn frame(&mut self, data: Vec<u8>) -> Bytes {
         match self {
-            Framing::Plain => Bytes::from(data),
+            Framing::Plain | Framing::Chunked(None) => Bytes::from(data),
+            Framing::Chunked(Some(signer)) => {
+                let mut out = Vec::with_capacity(data.len() + 100);
+                signer.frame_into(&data, &mut out);
+                Bytes::from(out)
+            }
         }
     }
 
     fn end(&mut self) -> Option<Bytes> {
         match self {
             Framing::Plain => None,
+            Framing::Chunked(signer) => signer.take().map(ChunkSigner::finish),
         }
     }
 }

@@ -640,3 +640,51 @@ async fn upload_file_streams_a_signed_put() {
     assert_eq!(api.accepted_requests().len(), 2);
     let _ = std::fs::remove_file(file);
 }
+
+#[tokio::test]
+async fn s3_uploads_go_aws_chunked_and_are_verified_chunk_by_chunk() {
+    // The verifying endpoint (VerifyLayer) checks the seed signature, every chunk's signature
+    // and the decoded length as the body streams in.
+    let api = Endpoint::builder()
+        .key_store(StaticKeyStore::new().with(keys()))
+        .service("s3")
+        .start()
+        .await;
+    let url = format!("{}/bucket/backups/data.bin", api.url());
+    // Three full 64 KiB chunks and a short one.
+    let content: Vec<u8> = (0..3 * 65_536 + 1_000)
+        .map(|i| (i * 13 % 241) as u8)
+        .collect();
+    let file = temp_file("curl-upload-s3.bin", &content);
+    let run = curl(
+        &[
+            url.as_str(),
+            "-T",
+            file.to_str().unwrap(),
+            "-v",
+            "--region",
+            "us-east-1",
+            "--service",
+            "s3",
+        ],
+        &env_keys(),
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("STREAMING-AWS4-HMAC-SHA256-PAYLOAD"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("x-amz-decoded-content-length: 197608"),
+        "{}",
+        run.stderr
+    );
+    let echo: serde_json::Value = serde_json::from_str(&run.stdout).expect("the echo JSON");
+    assert_eq!(echo["method"], "PUT");
+    assert_eq!(echo["body_bytes"], content.len() as u64);
+    assert_eq!(api.rejected(), 0, "{:?}", api.rejections());
+    no_secrets(&run);
+    let _ = std::fs::remove_file(file);
+}
