@@ -188,13 +188,13 @@ pub(crate) enum Framing {
     Plain,
     /// aws-chunked: each chunk framed with its signature, chained from the head's; the final
     /// chunk at the end. `None` once finished.
-    Chunked(Option<ChunkSigner>),
+    Chunked(Option<Box<ChunkSigner>>),
 }
 
 impl Framing {
     /// aws-chunked framing with `signer` (made from the head's signature).
     pub(crate) fn chunked(signer: ChunkSigner) -> Self {
-        Framing::Chunked(Some(signer))
+        Framing::Chunked(Some(Box::new(signer)))
     }
 
     fn frame(&mut self, data: Vec<u8>) -> Bytes {
@@ -211,7 +211,7 @@ impl Framing {
     fn end(&mut self) -> Option<Bytes> {
         match self {
             Framing::Plain => None,
-            Framing::Chunked(signer) => signer.take().map(ChunkSigner::finish),
+            Framing::Chunked(signer) => signer.take().map(|signer| signer.finish()),
         }
     }
 }
