@@ -103,10 +103,18 @@ pub enum SigV4Error {
     /// to wrap its body); [`PayloadPolicy::AwsChunked`](crate::PayloadPolicy::AwsChunked) works
     /// with the tower layer ([`SigV4Service`](crate::SigV4Service)).
     #[error(
-        "PayloadPolicy::AwsChunked is not available in the reqwest middleware: sign the upload \
-         through the tower layer (SigV4Layer) or use PayloadPolicy::Unsigned"
+        "PayloadPolicy::AwsChunked and PayloadPolicy::EventStream are not available in the reqwest \
+         middleware (it cannot wrap a reqwest body): sign the stream through the tower layer \
+         (SigV4Layer), or use PayloadPolicy::Unsigned"
     )]
     AwsChunkedUnsupported,
+
+    /// The event stream could not be set up ([`PayloadPolicy::EventStream`](crate::PayloadPolicy::EventStream)):
+    /// the request was signed with SigV4a (event streams chain SigV4 signatures), or the scope
+    /// cannot sign.
+    #[cfg(feature = "eventstream")]
+    #[error("cannot sign the event stream: {0}")]
+    EventStream(sigv4_core::eventstream::EventStreamError),
 
     /// An aws-chunked body held more or fewer bytes than the length it declared; the request was
     /// cut off (the inner service sees this as its body's error).

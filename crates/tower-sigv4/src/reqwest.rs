@@ -156,6 +156,8 @@ impl SigV4Middleware {
             (None, PayloadPolicy::AwsChunked { .. }) => {
                 return Err(SigV4Error::AwsChunkedUnsupported)
             }
+            #[cfg(feature = "eventstream")]
+            (None, PayloadPolicy::EventStream) => return Err(SigV4Error::AwsChunkedUnsupported),
             (None, PayloadPolicy::BufferAndHash) => match request.body() {
                 None => Payload::Bytes(&[]),
                 Some(body) => match body.as_bytes() {

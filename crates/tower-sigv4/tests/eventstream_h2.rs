@@ -399,3 +399,60 @@ async fn a_chain_from_another_seed_is_refused_at_the_first_message() {
     assert_eq!(kind, "refused");
     assert!(text.starts_with("event-stream message 0:"), "{text}");
 }
+
+#[tokio::test]
+async fn through_the_layer_with_the_event_stream_policy() {
+    use tower::{Layer, Service, ServiceExt};
+    use tower_sigv4::{PayloadPolicy, SigV4Body, SigV4Layer};
+
+    let (creds, clock) = setup();
+    let addr = start_server(creds.clone(), clock.clone()).await;
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (send, connection) = hyper::client::conn::http2::handshake::<_, _, SigV4Body<ChannelBody>>(
+        TokioExecutor::new(),
+        TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let h2 = tower::service_fn(move |request: Request<SigV4Body<ChannelBody>>| {
+        let mut send = send.clone();
+        async move { send.send_request(request).await }
+    });
+    // The layer signs the head (its signature is the seed) and each message as it is sent.
+    let mut service = SigV4Layer::builder(creds.clone(), "us-east-1", "bedrock")
+        .payload_policy(PayloadPolicy::EventStream)
+        .time_source(Arc::new(clock.clone()))
+        .build()
+        .layer(h2);
+
+    let (tx, rx) = mpsc::channel(1);
+    let request = Request::post(format!(
+        "http://{addr}/model/test-model/invoke-with-bidirectional-stream"
+    ))
+    .header("content-type", CONTENT_TYPE)
+    .body(ChannelBody(rx))
+    .unwrap();
+    let response = service.ready().await.unwrap().call(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut client = Client {
+        responses: response.into_body(),
+        reader: FrameReader::new(),
+    };
+    let start = 1_767_225_597;
+    for i in 0..4u64 {
+        let message = Message::new(format!("utterance {i}").into_bytes())
+            .with_header(":event-type", HeaderValue::String("chunk".into()));
+        tx.send(message.encode().unwrap().into()).await.unwrap();
+        let (kind, text) = client.next().await.unwrap();
+        assert_eq!(kind, "ack", "{text}");
+        assert_eq!(text, format!("{i} {} utterance {i}", amz(start + i)));
+        clock.advance(Duration::from_secs(1));
+    }
+    drop(tx);
+    let (kind, text) = client.next().await.unwrap();
+    assert_eq!(
+        (kind.as_str(), text),
+        ("end", format!("4 {}", amz(start + 4)))
+    );
+}

@@ -36,8 +36,16 @@ pin_project! {
         Full { data: Option<Bytes> },
         Passthrough { #[pin] body: B },
         AwsChunked { #[pin] body: B, chunking: Box<Chunking> },
+        EventStream { #[pin] body: EventStream<B> },
     }
 }
+
+/// The event-stream framing of the caller's body (with the `eventstream` feature).
+#[cfg(feature = "eventstream")]
+type EventStream<B> = crate::eventstream::EventStreamBody<B>;
+/// Without the `eventstream` feature the variant cannot be made.
+#[cfg(not(feature = "eventstream"))]
+type EventStream<B> = (std::convert::Infallible, std::marker::PhantomData<B>);
 
 /// The state of an aws-chunked framing: the chunk being filled, the frames ready to go out.
 struct Chunking {
@@ -66,6 +74,7 @@ impl<B> fmt::Debug for SigV4Body<B> {
                 "AwsChunked({} of {} bytes read)",
                 chunking.seen, chunking.declared
             ),
+            Kind::EventStream { .. } => "EventStream".to_owned(),
         };
         f.debug_tuple("SigV4Body").field(&kind).finish()
     }
@@ -123,6 +132,25 @@ impl<B> SigV4Body<B> {
                     inner_done: false,
                 }),
             },
+        }
+    }
+
+    /// This (passthrough) body's event-stream messages, each signed by `stream` (chained from
+    /// the head's signature) at `clock`'s time as it is read. Other bodies are returned
+    /// unchanged.
+    #[cfg(feature = "eventstream")]
+    pub(crate) fn into_event_stream(
+        self,
+        stream: sigv4_core::eventstream::EventStreamSigner,
+        clock: sigv4_core::SharedTimeSource,
+    ) -> Self {
+        match self.kind {
+            Kind::Passthrough { body } => Self {
+                kind: Kind::EventStream {
+                    body: crate::eventstream::EventStreamBody::new(body, stream, clock),
+                },
+            },
+            kind => Self { kind },
         }
     }
 
@@ -223,6 +251,10 @@ where
                     frame.map_data(|mut d| d.copy_to_bytes(d.remaining()))
                 ))),
             },
+            #[cfg(feature = "eventstream")]
+            KindProj::EventStream { body } => body.poll_frame(cx),
+            #[cfg(not(feature = "eventstream"))]
+            KindProj::EventStream { body } => match body.as_ref().get_ref().0 {},
             KindProj::AwsChunked { mut body, chunking } => loop {
                 if let Some(out) = chunking.ready.pop_front() {
                     chunking.emitted += out.len() as u64;
@@ -277,6 +309,10 @@ where
             Kind::Full { data } => data.is_none(),
             Kind::Passthrough { body } => body.is_end_stream(),
             Kind::AwsChunked { chunking, .. } => chunking.inner_done && chunking.ready.is_empty(),
+            #[cfg(feature = "eventstream")]
+            Kind::EventStream { body } => body.is_end_stream(),
+            #[cfg(not(feature = "eventstream"))]
+            Kind::EventStream { body } => match body.0 {},
         }
     }
 
@@ -289,6 +325,10 @@ where
             Kind::AwsChunked { chunking, .. } => {
                 SizeHint::with_exact(chunking.framed_length.saturating_sub(chunking.emitted))
             }
+            #[cfg(feature = "eventstream")]
+            Kind::EventStream { body } => body.size_hint(),
+            #[cfg(not(feature = "eventstream"))]
+            Kind::EventStream { body } => match body.0 {},
         }
     }
 }

@@ -151,6 +151,9 @@ enum PayloadPlan {
         chunk_size: usize,
         declared: u64,
     },
+    /// An event stream: each message signed as it is read, chained to the head's signature.
+    #[cfg(feature = "eventstream")]
+    EventStream,
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {
@@ -222,6 +225,8 @@ where
                     declared,
                 }
             }
+            #[cfg(feature = "eventstream")]
+            (None, PayloadPolicy::EventStream) => PayloadPlan::EventStream,
             (None, PayloadPolicy::CallerProvided) => {
                 if !request.headers().contains_key(&X_AMZ_CONTENT_SHA256) {
                     return Self::failed(SigV4Error::MissingPayloadHash);
@@ -543,12 +548,26 @@ fn sign<B, S>(
     {
         framed = payload.set_headers(request.headers_mut(), *declared, *chunk_size)?;
     }
+    #[cfg(feature = "eventstream")]
+    if let PayloadPlan::EventStream = plan {
+        use sigv4_core::eventstream::STREAMING_AWS4_HMAC_SHA256_EVENTS;
+        let headers = request.headers_mut();
+        headers.remove(http::header::CONTENT_LENGTH);
+        headers.insert(
+            X_AMZ_CONTENT_SHA256.clone(),
+            http::HeaderValue::from_static(STREAMING_AWS4_HMAC_SHA256_EVENTS),
+        );
+    }
     let payload = match plan {
         PayloadPlan::Empty => Payload::Bytes(&[]),
         PayloadPlan::Bytes(bytes) => Payload::Bytes(bytes),
         PayloadPlan::Unsigned => Payload::Unsigned,
         PayloadPlan::Hash(hash) => Payload::Precomputed(hash),
         PayloadPlan::Chunked { payload, .. } => Payload::Precomputed(payload.payload_hash()),
+        #[cfg(feature = "eventstream")]
+        PayloadPlan::EventStream => {
+            Payload::Precomputed(sigv4_core::eventstream::STREAMING_AWS4_HMAC_SHA256_EVENTS)
+        }
         PayloadPlan::FromHeader => match request.headers().get(&X_AMZ_CONTENT_SHA256) {
             None => return Err(SigV4Error::MissingPayloadHash),
             Some(value) => match value.to_str() {
@@ -591,6 +610,24 @@ fn sign<B, S>(
         let signer = config.signer.chunk_signer(&params, &seed, *payload)?;
         let body = std::mem::replace(request.body_mut(), SigV4Body::empty());
         *request.body_mut() = body.into_aws_chunked(signer, *chunk_size, *declared, framed);
+    }
+    #[cfg(feature = "eventstream")]
+    if let PayloadPlan::EventStream = plan {
+        let config = &job.config;
+        let clock: sigv4_core::SharedTimeSource = config
+            .time_source
+            .clone()
+            .unwrap_or_else(|| std::sync::Arc::new(sigv4_core::SystemClock));
+        let stream = sigv4_core::eventstream::EventStreamSigner::new(
+            &config.signer,
+            credentials,
+            job.region.as_deref().unwrap_or(&config.region),
+            job.service.as_deref().unwrap_or(&config.service),
+            seed.as_str(),
+        )
+        .map_err(SigV4Error::EventStream)?;
+        let body = std::mem::replace(request.body_mut(), SigV4Body::empty());
+        *request.body_mut() = body.into_event_stream(stream, clock);
     }
     Ok(())
 }

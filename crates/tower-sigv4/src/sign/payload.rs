@@ -74,6 +74,16 @@ pub enum PayloadPolicy {
         /// The data bytes per chunk (all but the last); 0 is refused when signing.
         chunk_size: usize,
     },
+    /// An `application/vnd.amazon.eventstream` body (Transcribe streaming, Bedrock
+    /// bidirectional streaming): the head is signed with `STREAMING-AWS4-HMAC-SHA256-EVENTS`
+    /// (also sent as `x-amz-content-sha256`), then each event-stream message the caller's body
+    /// yields is wrapped in a signed message chained to the head's signature, as the inner
+    /// service reads it, and the stream ends with the signed empty message. The caller's body
+    /// yields encoded messages ([`Message::encode`](sigv4_core::eventstream::Message::encode)),
+    /// cut anywhere; `Content-Length` is removed (the length is not known up front). See
+    /// [`EventStreamBody`](crate::eventstream::EventStreamBody) for the framing.
+    #[cfg(feature = "eventstream")]
+    EventStream,
 }
 
 impl PayloadPolicy {
