@@ -276,8 +276,15 @@ async fn each_message_is_answered_before_the_next_is_sent() {
     let (tx, status, mut client) = open(addr, &creds, &clock, None, |b| b).await;
     assert_eq!(status, StatusCode::OK);
 
+    converse(tx, &mut client, &clock, 6).await;
+    assert!(client.next().await.is_none());
+}
+
+/// Sends `n` messages one second apart, each answered (acknowledged with its signing time)
+/// before the next is sent, then closes the stream and expects the signed end message.
+async fn converse(tx: mpsc::Sender<Bytes>, client: &mut Client, clock: &ManualClock, n: u64) {
     let start = 1_767_225_597;
-    for i in 0..6u64 {
+    for i in 0..n {
         let message = Message::new(format!("utterance {i}").into_bytes())
             .with_header(":event-type", HeaderValue::String("chunk".into()));
         tx.send(message.encode().unwrap().into()).await.unwrap();
@@ -292,9 +299,8 @@ async fn each_message_is_answered_before_the_next_is_sent() {
     let (kind, text) = client.next().await.unwrap();
     assert_eq!(
         (kind.as_str(), text),
-        ("end", format!("6 {}", amz(start + 6)))
+        ("end", format!("{n} {}", amz(start + n)))
     );
-    assert!(client.next().await.is_none());
 }
 
 /// Flips one byte of the `n`-th data frame's payload area and recomputes its CRCs, so only the
@@ -439,20 +445,5 @@ async fn through_the_layer_with_the_event_stream_policy() {
         responses: response.into_body(),
         reader: FrameReader::new(),
     };
-    let start = 1_767_225_597;
-    for i in 0..4u64 {
-        let message = Message::new(format!("utterance {i}").into_bytes())
-            .with_header(":event-type", HeaderValue::String("chunk".into()));
-        tx.send(message.encode().unwrap().into()).await.unwrap();
-        let (kind, text) = client.next().await.unwrap();
-        assert_eq!(kind, "ack", "{text}");
-        assert_eq!(text, format!("{i} {} utterance {i}", amz(start + i)));
-        clock.advance(Duration::from_secs(1));
-    }
-    drop(tx);
-    let (kind, text) = client.next().await.unwrap();
-    assert_eq!(
-        (kind.as_str(), text),
-        ("end", format!("4 {}", amz(start + 4)))
-    );
+    converse(tx, &mut client, &clock, 4).await;
 }
