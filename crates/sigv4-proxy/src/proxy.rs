@@ -18,13 +18,14 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::{Connect, HttpConnector};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use sigv4_core::chunked::ChunkedPayload;
 use sigv4_core::{SharedTimeSource, SigningSettings, X_AMZ_CONTENT_SHA256};
 use sigv4_credentials::ProvideCredentials;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tower_service::Service;
 use tower_sigv4::SigV4Body;
-use tower_sigv4::{PayloadPolicy, SigV4Error, SigV4Layer, SigV4Service};
+use tower_sigv4::{PayloadPolicy, SigV4Error, SigV4Layer, SigV4Service, SigningOverride};
 
 use crate::body::{RequestBody, ResponseBody};
 use crate::headers::{add_forwarded_for, strip_hop_by_hop, strip_inbound};
@@ -164,6 +165,9 @@ struct Route<C> {
     region: String,
     service: String,
     settings: SigningSettings,
+    /// S3 with a signed payload: a body of known length is streamed aws-chunked, each chunk
+    /// signed as it passes (no buffering, no `--max-body` limit).
+    chunked_uploads: bool,
     signed: SigV4Service<Forward<C>>,
 }
 
@@ -430,7 +434,10 @@ impl SigningProxyBuilder {
             if let Ok(host) = upstream.host_header.to_str() {
                 allowed_hosts.push(normalize_host(host));
             }
+            let chunked_uploads =
+                sigv4_core::infer::uses_s3_rules(&service) && !self.unsigned_payload;
             routes.push(Route {
+                chunked_uploads,
                 prefix: spec.prefix.clone(),
                 upstream,
                 region,
@@ -614,6 +621,12 @@ where
     if let Some(capture) = &capture {
         parts.extensions.insert(capture.clone());
     }
+    if route.chunked_uploads && declared_length(&parts.headers).is_some_and(|n| n > 0) {
+        parts.extensions.insert(
+            SigningOverride::new()
+                .with_payload_policy(PayloadPolicy::aws_chunked(ChunkedPayload::Signed)),
+        );
+    }
     let outbound = Request::from_parts(parts, RequestBody::streaming(body));
 
     let Ok(_permit) = shared.limit.acquire().await else {
@@ -642,11 +655,7 @@ where
     };
     let (mut head, body) = response.into_parts();
     strip_hop_by_hop(&mut head.headers);
-    let declared = head
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = declared_length(&head.headers);
     match (&capture, head.status, declared) {
         // A short refusal, while explaining: read it, explain it, send it on.
         (Some(capture), StatusCode::FORBIDDEN, Some(length)) if length <= EXPLAIN_LIMIT => {
@@ -661,6 +670,14 @@ where
         }
         _ => Response::from_parts(head, ResponseBody::upstream(body)),
     }
+}
+
+/// A message's `Content-Length`, when it has one that reads as a number.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
 }
 
 /// The proxy's own answer: a status and one line of text.

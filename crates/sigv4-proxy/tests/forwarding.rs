@@ -205,3 +205,47 @@ async fn a_thousand_requests_from_32_clients_while_credentials_rotate_none_refus
         "the proxy kept signing with one key through the rotations: {signers:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_uploads_stream_aws_chunked_past_the_buffer_limit() {
+    // An S3-like endpoint (the testkit's VerifyLayer checks the seed and every chunk's
+    // signature as the body streams in); the proxy's buffer limit is far below the upload.
+    let api = Endpoint::builder()
+        .key_store(
+            tower_sigv4::StaticKeyStore::new().with(sigv4_core::Credentials::new(
+                "AKIDPROXYS3",
+                "proxy-s3-secret",
+            )),
+        )
+        .service("s3")
+        .start()
+        .await;
+    let proxy = SigningProxy::builder(sigv4_core::Credentials::new(
+        "AKIDPROXYS3",
+        "proxy-s3-secret",
+    ))
+    .upstream(api.url())
+    .region(api.region())
+    .service("s3")
+    .max_body(16 * 1024)
+    .build(None)
+    .expect("a proxy");
+    let proxy = common::run(proxy, Duration::from_secs(5)).await;
+    let client = plain_client();
+    let content: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let put = Request::put(proxy.url("/bucket/big.bin"))
+        .body(Full::from(content.clone()))
+        .unwrap();
+    let (status, body) = text(client.request(put).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body} {:?}", api.rejections());
+    let echo: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(echo["body_bytes"], content.len() as u64);
+    // A GET carries no body and no aws-chunked framing.
+    let get = Request::get(proxy.url("/bucket/big.bin"))
+        .body(Full::default())
+        .unwrap();
+    let (status, body) = text(client.request(get).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(api.rejected(), 0, "{:?}", api.rejections());
+    assert_eq!(api.accepted(), 2);
+}

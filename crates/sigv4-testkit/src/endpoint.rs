@@ -71,8 +71,9 @@
 
 use std::convert::Infallible;
 use std::fmt;
-use std::future::{poll_fn, Ready};
+use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
@@ -81,8 +82,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::Full;
-use hyper::body::{Body as _, Incoming};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use sigv4_core::SharedTimeSource;
 use tower_service::Service;
 use tower_sigv4::verify::{
@@ -394,42 +395,77 @@ struct Echo {
 impl Service<Request<VerifyBody>> for Echo {
     type Response = Response<Full<Bytes>>;
     type Error = Infallible;
-    type Future = Ready<Result<Response<Full<Bytes>>, Infallible>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send>>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: Request<VerifyBody>) -> Self::Future {
-        let Some(verified) = request.extensions().get::<Verified>() else {
-            // Not reachable behind `Verify`; answer rather than panic.
-            let mut response = Response::new(Full::from(r#"{"message":"Internal server error"}"#));
-            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-            return std::future::ready(Ok(response));
-        };
-        let record = AcceptedRequest {
-            method: request.method().clone(),
-            path: request.uri().path().to_owned(),
-            access_key_id: verified.access_key_id.clone(),
-            presigned: verified.presigned,
-            body_bytes: request.body().size_hint().exact().unwrap_or(0),
-        };
-        let body = serde_json::json!({
-            "method": record.method.as_str(),
-            "path": record.path,
-            "access_key_id": record.access_key_id,
-            "presigned": record.presigned,
-            "body_bytes": record.body_bytes,
-        })
-        .to_string();
-        lock(&self.log.accepted_log).push(record);
-        self.log.accepted.fetch_add(1, Ordering::SeqCst);
+        let log = Arc::clone(&self.log);
+        Box::pin(async move { Ok(echo(&log, request).await) })
+    }
+}
+
+/// Reads the whole body (an aws-chunked one is verified chunk by chunk as it is read: a bad
+/// chunk is a body error, recorded as a rejection), then records the request and echoes it.
+async fn echo(log: &Log, request: Request<VerifyBody>) -> Response<Full<Bytes>> {
+    let json = |status: StatusCode, body: String| {
         let mut response = Response::new(Full::from(body));
+        *response.status_mut() = status;
         response
             .headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        std::future::ready(Ok(response))
+        response
+    };
+    let Some(verified) = request.extensions().get::<Verified>().cloned() else {
+        // Not reachable behind `Verify`; answer rather than panic.
+        return json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            r#"{"message":"Internal server error"}"#.to_owned(),
+        );
+    };
+    let (parts, mut body) = request.into_parts();
+    let mut body_bytes = 0u64;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => body_bytes += frame.data_ref().map_or(0, |d| d.len() as u64),
+            Err(e) => {
+                let message = e.to_string();
+                lock(&log.rejected_log).push(RejectedRequest {
+                    method: parts.method.clone(),
+                    path: parts.uri.path().to_owned(),
+                    status: StatusCode::FORBIDDEN,
+                    code: "SignatureDoesNotMatch",
+                    message: message.clone(),
+                    access_key_id: Some(verified.access_key_id.clone()),
+                });
+                log.rejected.fetch_add(1, Ordering::SeqCst);
+                return json(
+                    StatusCode::FORBIDDEN,
+                    serde_json::json!({ "message": message }).to_string(),
+                );
+            }
+        }
     }
+    let record = AcceptedRequest {
+        method: parts.method.clone(),
+        path: parts.uri.path().to_owned(),
+        access_key_id: verified.access_key_id.clone(),
+        presigned: verified.presigned,
+        body_bytes,
+    };
+    let body = serde_json::json!({
+        "method": record.method.as_str(),
+        "path": record.path,
+        "access_key_id": record.access_key_id,
+        "presigned": record.presigned,
+        "body_bytes": record.body_bytes,
+    })
+    .to_string();
+    lock(&log.accepted_log).push(record);
+    log.accepted.fetch_add(1, Ordering::SeqCst);
+    json(StatusCode::OK, body)
 }
 
 async fn respond(

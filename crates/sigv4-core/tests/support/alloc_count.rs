@@ -73,7 +73,12 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 /// Runs `f` with counting on and returns what it gave and (allocations, reallocations, bytes).
+/// One measurement at a time: the counters are shared by every thread of the test binary, and
+/// the test harness runs tests in parallel.
+static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn count<R>(f: impl FnOnce() -> R) -> (R, (usize, usize, usize)) {
+    let _one_at_a_time = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
     ALLOCS.store(0, Ordering::Relaxed);
     REALLOCS.store(0, Ordering::Relaxed);
     BYTES.store(0, Ordering::Relaxed);
