@@ -110,7 +110,7 @@ impl Upload {
         if total != self.len {
             return Err(self.changed());
         }
-        Ok(hex_lower(&hasher.finalize()))
+        Ok(sigv4_cli::request::hex(&hasher.finalize()))
     }
 
     /// A body streaming the content, `frame` turning each chunk into the bytes to send (aws-chunked
@@ -157,15 +157,6 @@ impl Drop for Upload {
             let _ = std::fs::remove_file(&self.path);
         }
     }
-}
-
-/// Lower-case hex of a digest.
-fn hex_lower(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// Reads until `buf` is full or the end of the file; the number of bytes read.
