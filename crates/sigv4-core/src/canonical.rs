@@ -110,6 +110,17 @@ pub(crate) fn write_canonical_path(out: &mut Vec<u8>, path: &str, settings: &Sig
         }
         return;
     }
+    if is_normal_path(path.as_bytes()) {
+        // Nothing to remove, collapse or encode: the canonical path is the path.
+        out.extend_from_slice(path.as_bytes());
+        return;
+    }
+    write_normalized_path(out, path, settings.double_encode);
+}
+
+/// Appends `path` with its dot segments removed and empty segments dropped, each segment
+/// encoded once more when `double_encode`.
+fn write_normalized_path(out: &mut Vec<u8>, path: &str, double_encode: bool) {
     // RFC 3986 §5.2.4 dot-segment removal with empty segments dropped (`//` collapsed), writing
     // each kept segment (encoded once more when asked) straight into `out`; `..` truncates back to
     // the previous `/`. Encoding never produces a `/`, so truncation stays on segment bounds.
@@ -129,7 +140,7 @@ pub(crate) fn write_canonical_path(out: &mut Vec<u8>, path: &str, settings: &Sig
             }
             _ => {
                 out.push(b'/');
-                if settings.double_encode {
+                if double_encode {
                     encode_into(out, segment);
                 } else {
                     out.extend_from_slice(segment);
@@ -140,6 +151,26 @@ pub(crate) fn write_canonical_path(out: &mut Vec<u8>, path: &str, settings: &Sig
     }
     if out.len() == start || trailing_slash {
         out.push(b'/');
+    }
+}
+
+/// True when normalizing and encoding `path` once more would give `path` back: it starts with
+/// `/`, holds only unreserved bytes and `/`, and has no empty (`//`), `.` or `..` segment but
+/// maybe a trailing `/`. (The common case: `/prod/items`.)
+fn is_normal_path(path: &[u8]) -> bool {
+    let Some(mut rest) = path.strip_prefix(b"/") else {
+        return false;
+    };
+    if !all_in(path, &UNRESERVED_OR_SLASH) {
+        return false;
+    }
+    loop {
+        let end = rest.iter().position(|&b| b == b'/');
+        match (&rest[..end.unwrap_or(rest.len())], end) {
+            (b"", Some(_)) | (b"." | b"..", _) => return false,
+            (_, Some(end)) => rest = &rest[end + 1..],
+            (_, None) => return true,
+        }
     }
 }
 
@@ -183,6 +214,20 @@ pub(crate) fn name_is_one_of(name: &[u8], names: &[&str]) -> bool {
 /// names (verification drops `X-Amz-Signature`, a re-signing every old signing parameter).
 /// Returns how many parameters were dropped.
 pub(crate) fn write_canonical_query(
+    out: &mut Vec<u8>,
+    query: Option<&str>,
+    extra: &[ExtraParam<'_>],
+    skip: &[&str],
+) -> usize {
+    match write_plain_query(out, query, extra, skip) {
+        Some(skipped) => skipped,
+        None => write_recoded_query(out, query, extra, skip),
+    }
+}
+
+/// [`write_canonical_query`] for any query: each pair decoded, re-encoded and staged after the
+/// end of `out`, then sorted and moved into place.
+fn write_recoded_query(
     out: &mut Vec<u8>,
     query: Option<&str>,
     extra: &[ExtraParam<'_>],
@@ -267,6 +312,78 @@ pub(crate) fn write_canonical_query(
     let len = out.len() - sorted_start;
     out.truncate(region_start + len);
     skipped
+}
+
+/// True when no byte of `bytes` needs encoding.
+fn all_unreserved(bytes: &[u8]) -> bool {
+    all_in(bytes, &UNRESERVED)
+}
+
+/// True when every byte of `bytes` is in `table` (`UNRESERVED` or `UNRESERVED_OR_SLASH`): whole
+/// chunks are tested branch-free (the compiler vectorizes it), the rest by table lookups.
+fn all_in(bytes: &[u8], table: &[bool; 256]) -> bool {
+    let keep_slash = table[usize::from(b'/')];
+    let mut chunks = bytes.chunks_exact(CHUNK);
+    let whole = chunks.by_ref().all(|chunk| {
+        chunk.iter().fold(true, |ok, &b| {
+            ok & (is_unreserved(b) | (keep_slash & (b == b'/')))
+        })
+    });
+    whole
+        && chunks
+            .remainder()
+            .iter()
+            .fold(true, |ok, &b| ok & table[usize::from(b)])
+}
+
+/// The common case of [`write_canonical_query`]: every name and value of `query` is already in
+/// canonical form (no byte to decode or encode), so the pairs are sorted as they stand and
+/// written once, with no staging copy. `None` (nothing written) when a pair needs re-encoding
+/// or there are more pairs than fit on the stack.
+fn write_plain_query(
+    out: &mut Vec<u8>,
+    query: Option<&str>,
+    extra: &[ExtraParam<'_>],
+    skip: &[&str],
+) -> Option<usize> {
+    let mut pairs: [(&[u8], &[u8]); STACK_PARAMS] = [(&[], &[]); STACK_PARAMS];
+    let mut count = 0usize;
+    let mut skipped = 0;
+    for pair in query
+        .unwrap_or("")
+        .as_bytes()
+        .split(|&b| b == b'&')
+        .filter(|p| !p.is_empty())
+    {
+        let (name, value) = match pair.iter().position(|&b| b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &b""[..]),
+        };
+        if !all_unreserved(name) || !all_unreserved(value) {
+            return None;
+        }
+        if skip.iter().any(|s| s.as_bytes() == name) {
+            skipped += 1;
+            continue;
+        }
+        *pairs.get_mut(count)? = (name, value);
+        count += 1;
+    }
+    for param in extra {
+        *pairs.get_mut(count)? = (param.name.as_bytes(), param.value);
+        count += 1;
+    }
+    let pairs = &mut pairs[..count];
+    pairs.sort_unstable();
+    for (i, (name, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(b'&');
+        }
+        out.extend_from_slice(name);
+        out.push(b'=');
+        out.extend_from_slice(value);
+    }
+    Some(skipped)
 }
 
 /// Decodes `%XX` escapes and encodes the result per SigV4. Bytes that need no change (the usual
@@ -729,6 +846,41 @@ mod tests {
         );
     }
 
+    /// The fast path (`is_normal_path`) only takes paths the full normalization gives back
+    /// unchanged, and takes the plain ones.
+    #[test]
+    fn normal_paths_are_what_normalization_gives_back() {
+        let mut rng_state = 0x2545_f491_u32;
+        let mut next = || {
+            rng_state ^= rng_state << 13;
+            rng_state ^= rng_state >> 17;
+            rng_state ^= rng_state << 5;
+            rng_state
+        };
+        let mut taken = 0;
+        for _ in 0..20_000 {
+            let len = (next() % 12) as usize;
+            let path: String = (0..len)
+                .map(|_| ['/', '/', '.', 'a', 'b', '-', '%', ' ', '~'][(next() % 9) as usize])
+                .collect();
+            let mut slow = Vec::new();
+            write_normalized_path(&mut slow, &path, true);
+            if is_normal_path(path.as_bytes()) {
+                taken += 1;
+                assert_eq!(String::from_utf8(slow).unwrap(), path);
+            }
+        }
+        assert!(taken > 1000, "the fast path was taken {taken} times");
+        for plain in ["/", "/prod/items", "/a/", "/a-b/c~d/e.json"] {
+            assert!(is_normal_path(plain.as_bytes()), "{plain}");
+        }
+        for not in [
+            "", "a", "//", "/a//b", "/./a", "/a/..", "/a/.", "/a%20b", "/a b",
+        ] {
+            assert!(!is_normal_path(not.as_bytes()), "{not}");
+        }
+    }
+
     #[test]
     fn s3_path_is_verbatim() {
         let s = SigningSettings::s3();
@@ -744,6 +896,43 @@ mod tests {
         assert_eq!(query("v=a=b"), "v=a%3Db");
         assert_eq!(query("bad=%zz%"), "bad=%25zz%25");
         assert_eq!(query("&&"), "");
+    }
+
+    /// The plain-query fast path writes what the full decode-and-encode path writes, whenever
+    /// it takes a query, and takes the plain ones.
+    #[test]
+    fn plain_queries_match_the_recoding_path() {
+        let mut rng_state = 0x1234_5678_u32;
+        let mut next = || {
+            rng_state ^= rng_state << 13;
+            rng_state ^= rng_state >> 17;
+            rng_state ^= rng_state << 5;
+            rng_state
+        };
+        let extra = [ExtraParam {
+            name: "X-Amz-Date",
+            value: b"20150830T123600Z",
+        }];
+        let skip = ["X-Amz-Signature", "b"];
+        let mut taken = 0;
+        for round in 0..20_000 {
+            let len = (next() % 16) as usize;
+            let query: String = (0..len)
+                .map(|_| ['a', 'b', 'B', '=', '&', '&', '%', '+', '~', '.'][(next() % 10) as usize])
+                .collect();
+            let extra: &[ExtraParam<'_>] = if round % 2 == 0 { &extra } else { &[] };
+            let mut slow = b"prefix".to_vec();
+            let slow_skipped = write_recoded_query(&mut slow, Some(&query), extra, &skip);
+            let mut fast = b"prefix".to_vec();
+            if let Some(skipped) = write_plain_query(&mut fast, Some(&query), extra, &skip) {
+                taken += 1;
+                assert_eq!(fast, slow, "{query}");
+                assert_eq!(skipped, slow_skipped, "{query}");
+            } else {
+                assert_eq!(fast, b"prefix", "{query}");
+            }
+        }
+        assert!(taken > 2000, "the fast path was taken {taken} times");
     }
 
     #[test]

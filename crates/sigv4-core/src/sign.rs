@@ -231,7 +231,7 @@ impl SigningOutput {
 
     /// The headers to set, replacing any of the same name (header signing).
     pub fn headers(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
-        self.headers.0.iter().flatten().map(|(n, v)| (n, v))
+        self.headers.iter()
     }
 
     /// The encoded parameters to append to the query, `X-Amz-Signature` last (presigning).
@@ -254,7 +254,7 @@ impl SigningOutput {
     }
 
     /// Applies the output to a request's head.
-    pub fn apply(self, uri: &mut Uri, headers: &mut HeaderMap) -> Result<(), SigningError> {
+    pub fn apply(mut self, uri: &mut Uri, headers: &mut HeaderMap) -> Result<(), SigningError> {
         let strip = self.strip_query;
         match self.apply_headers(headers) {
             Some(target) => {
@@ -268,19 +268,21 @@ impl SigningOutput {
     }
 
     /// Removes and sets the headers; returns the presigned path and query, if any.
-    fn apply_headers(self, headers: &mut HeaderMap) -> Option<PresignedTarget> {
+    fn apply_headers(&mut self, headers: &mut HeaderMap) -> Option<PresignedTarget> {
         for name in self.remove_headers {
             headers.remove(name);
         }
-        for (name, value) in self.headers.0.into_iter().flatten() {
-            headers.insert(name, value);
+        for (name, value) in OUTPUT_NAMES.iter().zip(&mut self.headers.0) {
+            if let Some(value) = value.take() {
+                headers.insert(name, value);
+            }
         }
-        self.presigned
+        self.presigned.take()
     }
 
     /// Applies the output to the very request head it was computed from: a presigned URL's path
     /// and query were written whole when signing, so they are not copied again here.
-    fn apply_to_signed<B>(self, request: &mut Request<B>) -> Result<(), SigningError> {
+    fn apply_to_signed<B>(&mut self, request: &mut Request<B>) -> Result<(), SigningError> {
         let strip = self.strip_query;
         match self.apply_headers(request.headers_mut()) {
             Some(target) => {
@@ -445,10 +447,9 @@ impl Signer {
         payload: Payload<'_>,
         params: &SigningParams<'_>,
     ) -> Result<Signature, SigningError> {
-        let output = self.sign(RequestHead::from(&*request), payload, params)?;
-        let signature = output.signature;
+        let mut output = self.run(RequestHead::from(&*request), payload, params, None)?;
         output.apply_to_signed(request)?;
-        Ok(signature)
+        Ok(output.signature)
     }
 
     /// Computes the signature of a request head and what to add to it, without changing it.
@@ -481,6 +482,7 @@ impl Signer {
         Ok((output, inspection))
     }
 
+    #[inline(always)]
     fn run(
         &self,
         head: RequestHead<'_>,
@@ -731,13 +733,17 @@ impl Signer {
             &hash,
             inspection,
         );
-        // Authorization, written after the string to sign and turned into a header value.
+        // Authorization, written after the string to sign and turned into a header value. The
+        // scope is copied from the string to sign (`name\ndate\nscope\nhash`, at the end of
+        // `buf`).
         let auth_start = buf.len();
+        let scope_range =
+            canonical_end + algorithm.name().len() + 2 + date.as_bytes().len()..auth_start - 65;
         buf.extend_from_slice(algorithm.name().as_bytes());
         buf.extend_from_slice(b" Credential=");
         buf.extend_from_slice(creds.access_key_id().as_bytes());
         buf.push(b'/');
-        algorithm.write_scope(buf, date.date(), params.region, params.service);
+        buf.extend_from_within(scope_range);
         buf.extend_from_slice(b", SignedHeaders=");
         buf.extend_from_within(signed_range.0..signed_range.1);
         buf.extend_from_slice(b", Signature=");
@@ -752,10 +758,10 @@ impl Signer {
         authorization.set_sensitive(true);
 
         let mut out_headers = OutputHeaders::default();
-        out_headers.push(AUTHORIZATION, authorization);
-        out_headers.push(X_AMZ_DATE.clone(), date_value);
+        out_headers.set(OutputHeaders::AUTHORIZATION, authorization);
+        out_headers.set(OutputHeaders::DATE, date_value);
         if let Some(token) = token {
-            out_headers.push(X_AMZ_SECURITY_TOKEN.clone(), token.clone());
+            out_headers.set(OutputHeaders::TOKEN, token.clone());
         }
         if add_content_sha {
             let value = match &hash {
@@ -768,7 +774,7 @@ impl Signer {
                 other => HeaderValue::from_bytes(other.as_bytes())
                     .map_err(|_| SigningError::InvalidPayloadHash(String::new()))?,
             };
-            out_headers.push(X_AMZ_CONTENT_SHA256.clone(), value);
+            out_headers.set(OutputHeaders::CONTENT_SHA256, value);
         }
         if region_set {
             let value =
@@ -777,7 +783,7 @@ impl Signer {
                     value: shorten(params.region),
                     reason: "cannot be sent in a header",
                 })?;
-            out_headers.push(X_AMZ_REGION_SET.clone(), value);
+            out_headers.set(OutputHeaders::REGION_SET, value);
         }
         Ok(SigningOutput {
             signature,
@@ -809,15 +815,19 @@ impl Signer {
         let algorithm = params.algorithm;
         let canonical_hash: [u8; 32] = Sha256::digest(&buf[..canonical_end]).into();
         let sts_start = buf.len();
-        algorithm.write_string_to_sign(buf, date, params.region, params.service, &canonical_hash);
         let scope = Scope {
             date: date.date(),
             region: params.region,
             service: params.service,
         };
-        let signature = self
-            .keys
-            .sign(algorithm, params.credentials, &scope, &buf[sts_start..]);
+        let signature = self.keys.sign(
+            algorithm,
+            params.credentials,
+            &scope,
+            date,
+            &canonical_hash,
+            buf,
+        );
         if let Some(inspection) = inspection {
             fill_inspection(
                 inspection,
@@ -877,38 +887,64 @@ const SCRATCH_KEEP: usize = 16 * 1024;
 
 /// Runs `f` with this thread's scratch buffer (empty), then wipes what was written: the buffer
 /// held the session token and the signed headers.
+///
+/// The buffer is taken out of the thread-local for the call and put back after it, so the
+/// result is returned straight to the caller (not through the thread-local's closure), and a
+/// nested signing on the same thread simply gets a buffer of its own.
+#[inline(always)]
 pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-    SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            buf.clear();
-            let result = f(&mut buf);
-            // A plain fill: the buffer stays alive in the thread-local (so the writes cannot be
-            // elided as dead stores) and it vectorizes, unlike a byte-wise volatile wipe.
-            buf.fill(0);
-            buf.clear();
-            if buf.capacity() > SCRATCH_KEEP {
-                *buf = Vec::new();
+    let mut buf = SCRATCH
+        .try_with(|cell| cell.try_borrow_mut().map(|mut b| std::mem::take(&mut *b)))
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    buf.clear();
+    let result = f(&mut buf);
+    // A plain fill: the buffer lives on (in the thread-local, or is dropped right after being
+    // zeroized below), and it vectorizes, unlike a byte-wise volatile wipe.
+    buf.fill(0);
+    buf.clear();
+    if buf.capacity() <= SCRATCH_KEEP {
+        // Whatever was put back meanwhile (a nested signing's buffer) is already wiped.
+        let _ = SCRATCH.try_with(|cell| {
+            if let Ok(mut slot) = cell.try_borrow_mut() {
+                *slot = buf;
             }
-            result
-        }
-        Err(_) => {
-            let mut buf = Vec::new();
-            let result = f(&mut buf);
-            zeroize::Zeroize::zeroize(&mut buf);
-            result
-        }
-    })
+        });
+    }
+    result
 }
 
-/// The (at most five) headers a signing sets, without a heap allocation.
+/// The (at most five) headers a signing sets, without a heap allocation: one slot per name of
+/// [`OUTPUT_NAMES`].
 #[derive(Clone, Default)]
-struct OutputHeaders([Option<(HeaderName, HeaderValue)>; 5]);
+struct OutputHeaders([Option<HeaderValue>; 5]);
+
+/// The names of the [`OutputHeaders`] slots, in the order they are set.
+static OUTPUT_NAMES: [HeaderName; 5] = [
+    AUTHORIZATION,
+    HeaderName::from_static("x-amz-date"),
+    HeaderName::from_static("x-amz-security-token"),
+    HeaderName::from_static("x-amz-content-sha256"),
+    HeaderName::from_static("x-amz-region-set"),
+];
 
 impl OutputHeaders {
-    fn push(&mut self, name: HeaderName, value: HeaderValue) {
-        if let Some(slot) = self.0.iter_mut().find(|s| s.is_none()) {
-            *slot = Some((name, value));
-        }
+    const AUTHORIZATION: usize = 0;
+    const DATE: usize = 1;
+    const TOKEN: usize = 2;
+    const CONTENT_SHA256: usize = 3;
+    const REGION_SET: usize = 4;
+
+    fn set(&mut self, slot: usize, value: HeaderValue) {
+        self.0[slot] = Some(value);
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+        OUTPUT_NAMES
+            .iter()
+            .zip(&self.0)
+            .filter_map(|(name, value)| Some((name, value.as_ref()?)))
     }
 }
 
@@ -971,14 +1007,34 @@ fn check_region_set(value: &str) -> Result<(), SigningError> {
 /// Refuses a scope field the verifier could not read back: empty, or holding `/` (the scope's
 /// separator), `,` (the `Authorization` header's separator), a space, a control character or
 /// non-ASCII (not valid in a header).
+#[inline]
 pub(crate) fn check_field(field: &'static str, value: &str) -> Result<(), SigningError> {
-    let reason = if value.is_empty() {
-        "is empty"
-    } else if value
-        .bytes()
-        .all(|b| b.is_ascii_graphic() && b != b'/' && b != b',')
+    // One table lookup per byte, folded without a branch (fields are checked on every signing).
+    if !value.is_empty()
+        && value
+            .bytes()
+            .fold(true, |ok, b| ok & FIELD_BYTE[b as usize])
     {
         return Ok(());
+    }
+    field_error(field, value)
+}
+
+/// The bytes a scope field or access key may hold: visible ASCII but `/` and `,`.
+static FIELD_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0x21;
+    while b < 0x7f {
+        table[b] = b != b'/' as usize && b != b',' as usize;
+        b += 1;
+    }
+    table
+};
+
+#[cold]
+fn field_error(field: &'static str, value: &str) -> Result<(), SigningError> {
+    let reason = if value.is_empty() {
+        "is empty"
     } else if value.contains('/') {
         "holds '/', which separates the parts of the credential scope"
     } else if value.contains(',') {

@@ -727,17 +727,15 @@ impl Signer {
             })?;
             buf.extend_from_slice(hash.as_bytes());
             let canonical_hash: [u8; 32] = Sha256::digest(&buf[..]).into();
-            let sts_start = buf.len();
-            algorithm.write_string_to_sign(
-                buf,
+            Ok(self.keys().check(
+                algorithm,
+                credentials,
+                &scope,
                 &claimed.date,
-                claimed.region(),
-                claimed.service(),
                 &canonical_hash,
-            );
-            Ok(self
-                .keys()
-                .check(algorithm, credentials, &scope, &buf[sts_start..], expected))
+                buf,
+                expected,
+            ))
         };
         let ok = with_scratch(|buf| {
             if claimed.is_presigned() {

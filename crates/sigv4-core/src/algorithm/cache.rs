@@ -46,6 +46,24 @@ impl<T> BoundedCache<T> {
         fresh
     }
 
+    /// Runs `f` on the entry for which `matches` holds (or the one `derive` makes, then kept)
+    /// without taking a reference count on it: the hot path of signing.
+    #[inline]
+    pub(crate) fn with<R>(
+        &self,
+        matches: impl Fn(&T) -> bool,
+        derive: impl FnOnce() -> T,
+        f: impl FnOnce(&T) -> R,
+    ) -> R {
+        {
+            let entries = self.entries.load();
+            if let Some(hit) = entries.iter().find(|k| matches(k)) {
+                return f(hit);
+            }
+        }
+        f(&self.get(matches, derive))
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.entries.load().len()
     }

@@ -100,21 +100,20 @@ impl Algorithm {
         }
     }
 
-    /// Appends the string to sign: the name, the time, the scope and the hex hash of the
-    /// canonical request, one per line.
-    pub(crate) fn write_string_to_sign(
+    /// Appends the string to sign: the name, the time, the scope (written by `scope`) and the
+    /// hex hash of the canonical request, one per line.
+    fn write_string_to_sign(
         self,
         out: &mut Vec<u8>,
         date: &AmzDate,
-        region: &str,
-        service: &str,
         canonical_hash: &[u8; 32],
+        scope: impl FnOnce(&mut Vec<u8>),
     ) {
         out.extend_from_slice(self.name().as_bytes());
         out.push(b'\n');
         out.extend_from_slice(date.as_bytes());
         out.push(b'\n');
-        self.write_scope(out, date.date(), region, service);
+        scope(out);
         out.push(b'\n');
         out.extend_from_slice(&sigv4::hex(canonical_hash));
     }
@@ -214,52 +213,78 @@ impl Keys {
         self.v4.get(secret, date, region, service)
     }
 
-    /// Signs a string to sign with the key of `credentials` for this scope.
+    /// Appends the string to sign of a canonical request hashed to `canonical_hash` (at the end
+    /// of `buf`) and signs it with the key of `credentials` for this scope; returns the
+    /// signature and where the string to sign starts in `buf`.
     pub(crate) fn sign(
         &self,
         algorithm: Algorithm,
         credentials: &Credentials,
         scope: &Scope<'_>,
-        string_to_sign: &[u8],
+        date: &AmzDate,
+        canonical_hash: &[u8; 32],
+        buf: &mut Vec<u8>,
     ) -> Signature {
+        let start = buf.len();
         match algorithm {
-            Algorithm::SigV4 => {
-                let key = self.v4.get(
-                    credentials.secret_access_key(),
-                    scope.date,
-                    scope.region,
-                    scope.service,
-                );
-                Signature::from_text(&key.sign(string_to_sign))
-            }
+            Algorithm::SigV4 => self.v4.with(
+                credentials.secret_access_key(),
+                scope.date,
+                scope.region,
+                scope.service,
+                |key| {
+                    algorithm.write_string_to_sign(buf, date, canonical_hash, |out| {
+                        out.extend_from_slice(key.scope())
+                    });
+                    Signature::from_text(&key.sign(&buf[start..]))
+                },
+            ),
             #[cfg(feature = "sigv4a")]
-            Algorithm::SigV4a => self.v4a.get(credentials).sign(string_to_sign),
+            Algorithm::SigV4a => {
+                algorithm.write_string_to_sign(buf, date, canonical_hash, |out| {
+                    algorithm.write_scope(out, scope.date, scope.region, scope.service)
+                });
+                self.v4a.get(credentials).sign(&buf[start..])
+            }
         }
     }
 
-    /// True when `claimed` (hex, lower-case) is the signature of `string_to_sign` by the key of
-    /// `credentials` for this scope. SigV4 compares in constant time; SigV4a verifies the ECDSA
+    /// True when `claimed` (hex, lower-case) is the signature, by the key of `credentials` for
+    /// this scope, of the string to sign of a canonical request hashed to `canonical_hash`
+    /// (appended to `buf`). SigV4 compares in constant time; SigV4a verifies the ECDSA
     /// signature with the public key derived from the secret.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn check(
         &self,
         algorithm: Algorithm,
         credentials: &Credentials,
         scope: &Scope<'_>,
-        string_to_sign: &[u8],
+        date: &AmzDate,
+        canonical_hash: &[u8; 32],
+        buf: &mut Vec<u8>,
         claimed: &[u8],
     ) -> bool {
+        let start = buf.len();
         match algorithm {
-            Algorithm::SigV4 => {
-                let key = self.v4.get(
-                    credentials.secret_access_key(),
-                    scope.date,
-                    scope.region,
-                    scope.service,
-                );
-                crate::verify::constant_time_eq(&key.sign(string_to_sign), claimed)
-            }
+            Algorithm::SigV4 => self.v4.with(
+                credentials.secret_access_key(),
+                scope.date,
+                scope.region,
+                scope.service,
+                |key| {
+                    algorithm.write_string_to_sign(buf, date, canonical_hash, |out| {
+                        out.extend_from_slice(key.scope())
+                    });
+                    crate::verify::constant_time_eq(&key.sign(&buf[start..]), claimed)
+                },
+            ),
             #[cfg(feature = "sigv4a")]
-            Algorithm::SigV4a => self.v4a.get(credentials).verify(string_to_sign, claimed),
+            Algorithm::SigV4a => {
+                algorithm.write_string_to_sign(buf, date, canonical_hash, |out| {
+                    algorithm.write_scope(out, scope.date, scope.region, scope.service)
+                });
+                self.v4a.get(credentials).verify(&buf[start..], claimed)
+            }
         }
     }
 

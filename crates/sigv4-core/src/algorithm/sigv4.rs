@@ -54,12 +54,14 @@ pub fn derive_signing_key(secret: &str, date: &str, region: &str, service: &str)
     hmac(&*k_service, b"aws4_request")
 }
 
-/// A derived key with its HMAC state keyed once, so signing is a clone plus one update.
+/// A derived key with its HMAC state keyed once, so signing is a clone plus one update, and
+/// its credential scope written once.
 pub(crate) struct SigningKey {
     secret: Zeroizing<String>,
     date: [u8; 8],
     region: Box<str>,
     service: Box<str>,
+    scope: Box<[u8]>,
     mac: HmacSha256,
 }
 
@@ -73,8 +75,11 @@ impl SigningKey {
         let mut d = [0u8; 8];
         let n = date.len().min(8);
         d[..n].copy_from_slice(&date.as_bytes()[..n]);
+        let mut scope = Vec::with_capacity(date.len() + region.len() + service.len() + 15);
+        super::Algorithm::SigV4.write_scope(&mut scope, date, region, service);
         SigningKey {
             secret: Zeroizing::new(secret.to_owned()),
+            scope: scope.into_boxed_slice(),
             date: d,
             region: region.into(),
             service: service.into(),
@@ -87,6 +92,11 @@ impl SigningKey {
             && *self.region == *region
             && *self.service == *service
             && self.secret.as_str() == secret
+    }
+
+    /// The credential scope the key is derived for: `date/region/service/aws4_request`.
+    pub(crate) fn scope(&self) -> &[u8] {
+        &self.scope
     }
 
     /// `hex(HMAC(kSigning, data))` into a stack buffer.
@@ -125,6 +135,24 @@ impl KeyCache {
         self.0.get(
             |k| k.matches(secret, date, region, service),
             || SigningKey::new(secret, date, region, service),
+        )
+    }
+
+    /// Runs `f` with the key for this secret and scope (from the cache or derived), without
+    /// taking a reference count on it.
+    #[inline]
+    pub(crate) fn with<R>(
+        &self,
+        secret: &str,
+        date: &str,
+        region: &str,
+        service: &str,
+        f: impl FnOnce(&SigningKey) -> R,
+    ) -> R {
+        self.0.with(
+            |k| k.matches(secret, date, region, service),
+            || SigningKey::new(secret, date, region, service),
+            f,
         )
     }
 
