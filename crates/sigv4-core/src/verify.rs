@@ -50,7 +50,8 @@ use crate::algorithm::{Algorithm, Scope};
 use crate::head::RequestHead;
 
 use crate::canonical::{
-    has_host_header, write_listed_headers, write_request_lines, ExtraHeader, ListedError, UriHost,
+    has_host_header, split_ascii, write_listed_headers, write_request_lines, ExtraHeader,
+    ListedError, UriHost,
 };
 use crate::settings::{MAX_EXPIRES, MIN_EXPIRES};
 use crate::sign::{
@@ -160,6 +161,17 @@ pub enum SignedHeadersError {
 
 /// Checks a `SignedHeaders` list: lower-case names, sorted, each once, at most
 /// [`MAX_SIGNED_HEADERS`], `host` among them. Linear in the list's length; allocates nothing.
+/// The bytes a signed header's name may hold: visible ASCII but upper-case letters.
+static HEADER_NAME_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0x21;
+    while b < 0x7f {
+        table[b] = !(b as u8).is_ascii_uppercase();
+        b += 1;
+    }
+    table
+};
+
 fn check_signed_headers(list: &str) -> Result<(), SignedHeadersError> {
     let count = list.bytes().filter(|&b| b == b';').count() + 1;
     if count > MAX_SIGNED_HEADERS {
@@ -170,11 +182,11 @@ fn check_signed_headers(list: &str) -> Result<(), SignedHeadersError> {
     }
     let mut previous: Option<&str> = None;
     let mut host = false;
-    for (i, name) in list.split(';').enumerate() {
+    for (i, name) in split_ascii(list, b';').enumerate() {
         if name.is_empty()
             || !name
                 .bytes()
-                .all(|b| b.is_ascii_graphic() && !b.is_ascii_uppercase())
+                .fold(true, |ok, b| ok & HEADER_NAME_BYTE[b as usize])
         {
             return Err(SignedHeadersError::Malformed);
         }
@@ -331,8 +343,8 @@ impl SignedRequest {
                 }
             })?;
         let (mut credential, mut signed, mut signature) = (None, None, None);
-        for part in rest.split(',') {
-            let part = part.trim();
+        for part in split_ascii(rest, b',') {
+            let part = part.trim_ascii();
             if let Some(v) = part.strip_prefix("Credential=") {
                 credential = Some(v);
             } else if let Some(v) = part.strip_prefix("SignedHeaders=") {
@@ -354,7 +366,7 @@ impl SignedRequest {
             .ok_or_else(|| {
                 incomplete("Authorization header requires existence of a 'X-Amz-Date' header.")
             })?;
-        let date = AmzDate::parse(date.trim())
+        let date = AmzDate::parse(date.trim_ascii())
             .map_err(|_| incomplete("X-Amz-Date must be in the form YYYYMMDD'T'HHMMSS'Z'."))?;
         // `from_utf8` first: its ASCII fast path is several times quicker on a long token than
         // the lossy decoder, which is kept for the rare invalid value.
@@ -457,7 +469,7 @@ impl SignedRequest {
         date: AmzDate,
         session_token: Option<Cow<'_, str>>,
     ) -> Result<Self, VerifyError> {
-        let mut parts = credential.split('/');
+        let mut parts = split_ascii(credential, b'/');
         let akid = parts.next().unwrap_or("");
         let scope_date = parts.next().unwrap_or("");
         // SigV4a's scope has no region: the region set is sent on its own.
@@ -591,7 +603,9 @@ const UNKNOWN_ALGORITHM_QUERY: &str = if cfg!(feature = "sigv4a") {
 /// digits no longer than a DER-encoded P-256 signature (SigV4a; its DER form is checked when
 /// verifying).
 fn signature_text_ok(algorithm: Algorithm, signature: &str) -> bool {
-    let hex = signature.bytes().all(|b| b.is_ascii_hexdigit());
+    let hex = signature
+        .bytes()
+        .fold(true, |ok, b| ok & b.is_ascii_hexdigit());
     if algorithm.uses_region_set() {
         hex && signature.len() % 2 == 0 && (16..=144).contains(&signature.len())
     } else {
