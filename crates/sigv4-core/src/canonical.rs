@@ -60,6 +60,11 @@ fn encode_with(out: &mut Vec<u8>, bytes: &[u8], keep_slash: bool) {
     } else {
         &UNRESERVED
     };
+    if bytes.len() < CHUNK && all_in(bytes, keep) {
+        // A short value with nothing to encode (a date, a region, a service): one copy.
+        out.extend_from_slice(bytes);
+        return;
+    }
     out.reserve(bytes.len());
     // `bytes[start..i]` is kept and not yet copied.
     let mut start = 0;

@@ -190,7 +190,8 @@ pub struct SigningOutput {
 /// appended), and where the new parameters start.
 #[derive(Clone)]
 struct PresignedTarget {
-    path_and_query: String,
+    /// ASCII but for the request's own path and query (valid UTF-8, from a `Uri`).
+    path_and_query: Vec<u8>,
     params_start: usize,
 }
 
@@ -239,6 +240,7 @@ impl SigningOutput {
         self.presigned
             .as_ref()
             .and_then(|p| p.path_and_query.get(p.params_start..))
+            .and_then(|params| std::str::from_utf8(params).ok())
     }
 
     /// The headers of an earlier signing to remove before setting [`SigningOutput::headers`]
@@ -258,7 +260,10 @@ impl SigningOutput {
         let strip = self.strip_query;
         match self.apply_headers(headers) {
             Some(target) => {
-                let params = target.path_and_query.get(target.params_start..);
+                let params = target
+                    .path_and_query
+                    .get(target.params_start..)
+                    .and_then(|params| std::str::from_utf8(params).ok());
                 *uri = rewrite_query(uri, strip, params)?;
             }
             None if strip => *uri = rewrite_query(uri, true, None)?,
@@ -286,8 +291,7 @@ impl SigningOutput {
         let strip = self.strip_query;
         match self.apply_headers(request.headers_mut()) {
             Some(target) => {
-                let path_and_query = target.path_and_query.into_bytes();
-                *request.uri_mut() = with_path_and_query(request.uri(), path_and_query)?;
+                *request.uri_mut() = with_path_and_query(request.uri(), target.path_and_query)?;
             }
             None if strip => *request.uri_mut() = rewrite_query(request.uri(), true, None)?,
             None => {}
@@ -709,14 +713,12 @@ impl Signer {
             );
             query.push(b'&');
             push_param(&mut query, "X-Amz-Signature", signature.as_bytes());
-            let path_and_query =
-                String::from_utf8(query).map_err(|e| SigningError::InvalidUri(e.to_string()))?;
             return Ok(SigningOutput {
                 signature,
                 date,
                 headers: OutputHeaders::default(),
                 presigned: Some(PresignedTarget {
-                    path_and_query,
+                    path_and_query: query,
                     params_start,
                 }),
                 remove_headers: &PRESIGN_REMOVES,
