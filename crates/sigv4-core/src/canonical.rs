@@ -100,6 +100,22 @@ pub(crate) fn encode_into(out: &mut Vec<u8>, bytes: &[u8]) {
     encode_with(out, bytes, false);
 }
 
+/// Appends `out[range]` percent-encoded per SigV4 (a part already written, encoded once more).
+pub(crate) fn encode_within(out: &mut Vec<u8>, range: std::ops::Range<usize>) {
+    for i in range {
+        let b = out[i];
+        if UNRESERVED[usize::from(b)] {
+            out.push(b);
+        } else {
+            out.extend_from_slice(&[
+                b'%',
+                HEX_UPPER[usize::from(b >> 4)],
+                HEX_UPPER[usize::from(b & 15)],
+            ]);
+        }
+    }
+}
+
 fn encode_path_into(out: &mut Vec<u8>, bytes: &[u8]) {
     encode_with(out, bytes, true);
 }

@@ -13,8 +13,8 @@ use crate::algorithm::sigv4::hex;
 pub use crate::algorithm::Signature;
 use crate::algorithm::{Algorithm, Keys, Scope};
 use crate::canonical::{
-    encode_into, has_host_header, name_is_one_of, write_canonical_headers, write_request_lines,
-    ExtraHeader, ExtraParam, UriHost, SIGNING_QUERY_PARAMS,
+    encode_into, encode_within, has_host_header, name_is_one_of, write_canonical_headers,
+    write_request_lines, ExtraHeader, ExtraParam, UriHost, SIGNING_QUERY_PARAMS,
 };
 use crate::credentials::Credentials;
 use crate::error::{shorten, SigningError};
@@ -308,15 +308,36 @@ impl SigningOutput {
     }
 }
 
+/// Where [`write_path_and_query`] and the presigned query are written: a buffer, or a count of
+/// the bytes that would be written (so the presigned URL is allocated at its exact size).
+trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// Counts what is put.
+struct Count(usize);
+
+impl Sink for Count {
+    fn put(&mut self, bytes: &[u8]) {
+        self.0 += bytes.len();
+    }
+}
+
 /// Writes the URI's path (`/` when empty) and query, leaving out the old signing parameters
 /// when `strip`; returns whether a query was written (so more parameters follow an `&`).
-fn write_path_and_query(out: &mut Vec<u8>, uri: &Uri, strip: bool) -> bool {
+fn write_path_and_query(out: &mut impl Sink, uri: &Uri, strip: bool) -> bool {
     let path = uri.path();
-    out.extend_from_slice(if path.is_empty() { "/" } else { path }.as_bytes());
+    out.put(if path.is_empty() { "/" } else { path }.as_bytes());
     let mut any = false;
     let mut push = |pair: &str| {
-        out.push(if any { b'&' } else { b'?' });
-        out.extend_from_slice(pair.as_bytes());
+        out.put(if any { b"&" } else { b"?" });
+        out.put(pair.as_bytes());
         any = true;
     };
     match uri.query() {
@@ -332,6 +353,31 @@ fn write_path_and_query(out: &mut Vec<u8>, uri: &Uri, strip: bool) -> bool {
         _ => {}
     }
     any
+}
+
+/// Writes a presigned URL's path and query: the request's own (old signing parameters left
+/// out when `strip`), then `params` (`name=value`, encoded) and the signature last. Returns
+/// where the added parameters start.
+fn write_presigned_target(
+    out: &mut impl Sink,
+    uri: &Uri,
+    strip: bool,
+    params: &[(&str, &[u8])],
+    signature: &Signature,
+) -> usize {
+    let mut start = Count(0);
+    let any = write_path_and_query(&mut start, uri, strip);
+    write_path_and_query(out, uri, strip);
+    out.put(if any { b"&" } else { b"?" });
+    for (name, value) in params {
+        out.put(name.as_bytes());
+        out.put(b"=");
+        out.put(value);
+        out.put(b"&");
+    }
+    out.put(b"X-Amz-Signature=");
+    out.put(signature.as_bytes());
+    start.0 + 1
 }
 
 /// `uri` with another path and query.
@@ -607,122 +653,116 @@ impl Signer {
             canonical_end = buf.len();
         } else {
             // Presigning: the signed-headers list goes into the query, which comes first in the
-            // canonical request, so render the header block on its own first.
-            let mut header_block = Vec::with_capacity(128 + host_value.len());
-            let host_extra = [ExtraHeader::new("host", host_value, true)];
-            let (sb, se) = write_canonical_headers(
-                &mut header_block,
-                headers,
-                if host_from_uri { &host_extra } else { &[] },
-                settings,
-                &replaced,
-            )?;
-            let signed = &header_block[sb..se];
-            // Each value encoded once, for the canonical query and the URL alike.
-            let mut credential =
-                Vec::with_capacity(3 * (creds.access_key_id().len() + scope_len) + 8);
-            encode_into(&mut credential, creds.access_key_id().as_bytes());
-            credential.extend_from_slice(b"%2F");
-            algorithm.write_scope_encoded(
-                &mut credential,
-                date.date(),
-                params.region,
-                params.service,
-            );
-            let mut signed_encoded = Vec::with_capacity(3 * signed.len());
-            encode_into(&mut signed_encoded, signed);
-            let expires_buf = itoa_buf(expires.unwrap_or(0));
-            // The algorithm, the date and the expiry have nothing to encode.
-            let param = |name, value| ExtraParam { name, value };
-            let mut region_set_encoded = Vec::new();
-            if region_set {
-                encode_into(&mut region_set_encoded, params.region.as_bytes());
-            }
-            let mut params_list = [
-                param("X-Amz-Algorithm", algorithm.name().as_bytes()),
-                param("X-Amz-Credential", &credential),
-                param("X-Amz-Date", date.as_bytes()),
-                param("X-Amz-Expires", expires_buf.as_bytes()),
-                param("X-Amz-SignedHeaders", &signed_encoded),
-                param("X-Amz-Region-Set", &region_set_encoded),
-                param("X-Amz-Security-Token", b""),
-            ];
-            // The region set takes slot 5 when there is one; the signed token the next free one.
-            let mut n_params = 5;
-            if region_set {
-                n_params = 6;
-            }
-            let token_encoded = token.and(creds.session_token_encoded());
-            if let (Some(_), Some(encoded)) = (sign_token, token_encoded) {
-                params_list[n_params] = param("X-Amz-Security-Token", encoded);
-                n_params += 1;
-            }
-            strip_query = write_request_lines(
-                buf,
-                method,
-                uri,
-                settings,
-                &params_list[..n_params],
-                &SIGNING_QUERY_PARAMS,
-            ) > 0;
-            let offset = buf.len();
-            buf.extend_from_slice(&header_block);
-            signed_range = (offset + sb, offset + se);
-            buf.extend_from_slice(hash.as_bytes());
-            canonical_end = buf.len();
-            // The query to append: every X-Amz parameter, the token unsigned when asked, then
-            // the signature (added below).
-            let mut query = Vec::with_capacity(
-                uri.path().len()
-                    + uri.query().map_or(0, str::len)
-                    + 256
-                    + token_encoded.map_or(0, <[u8]>::len),
-            );
-            let any = write_path_and_query(&mut query, uri, strip_query);
-            query.push(if any { b'&' } else { b'?' });
-            let params_start = query.len();
-            let order: [&ExtraParam<'_>; 5] = [
-                &params_list[0],
-                &params_list[1],
-                &params_list[2],
-                &params_list[4],
-                &params_list[3],
-            ];
-            for (i, p) in order.into_iter().enumerate() {
-                if i > 0 {
-                    query.push(b'&');
+            // canonical request, so render the header block on its own first. It and the
+            // encoded values go into this thread's second scratch buffer.
+            return with_side_scratch(|side| {
+                let host_extra = [ExtraHeader::new("host", host_value, true)];
+                let (sb, se) = write_canonical_headers(
+                    side,
+                    headers,
+                    if host_from_uri { &host_extra } else { &[] },
+                    settings,
+                    &replaced,
+                )?;
+                let block_end = side.len();
+                // Each value encoded once, for the canonical query and the URL alike.
+                encode_into(side, creds.access_key_id().as_bytes());
+                side.extend_from_slice(b"%2F");
+                algorithm.write_scope_encoded(side, date.date(), params.region, params.service);
+                let credential_end = side.len();
+                encode_within(side, sb..se);
+                let signed_end = side.len();
+                if region_set {
+                    encode_into(side, params.region.as_bytes());
                 }
-                push_param(&mut query, p.name, p.value);
-            }
-            if region_set {
-                query.push(b'&');
-                push_param(&mut query, "X-Amz-Region-Set", &region_set_encoded);
-            }
-            if let Some(encoded) = token_encoded {
-                query.push(b'&');
-                push_param(&mut query, "X-Amz-Security-Token", encoded);
-            }
-            let signature = self.signature_of(
-                buf,
-                canonical_end,
-                signed_range,
-                &date,
-                params,
-                &hash,
-                inspection,
-            );
-            query.push(b'&');
-            push_param(&mut query, "X-Amz-Signature", signature.as_bytes());
-            return Ok(SigningOutput {
-                signature,
-                date,
-                headers: OutputHeaders::default(),
-                presigned: Some(PresignedTarget {
-                    path_and_query: query,
-                    params_start,
-                }),
-                remove_headers: &PRESIGN_REMOVES,
-                strip_query,
+                let side: &[u8] = side;
+                let header_block = &side[..block_end];
+                let credential = &side[block_end..credential_end];
+                let signed_encoded = &side[credential_end..signed_end];
+                let region_set_encoded = &side[signed_end..];
+                let expires_buf = itoa_buf(expires.unwrap_or(0));
+                // The algorithm, the date and the expiry have nothing to encode.
+                let param = |name, value| ExtraParam { name, value };
+                let mut params_list = [
+                    param("X-Amz-Algorithm", algorithm.name().as_bytes()),
+                    param("X-Amz-Credential", credential),
+                    param("X-Amz-Date", date.as_bytes()),
+                    param("X-Amz-Expires", expires_buf.as_bytes()),
+                    param("X-Amz-SignedHeaders", signed_encoded),
+                    param("X-Amz-Region-Set", region_set_encoded),
+                    param("X-Amz-Security-Token", b""),
+                ];
+                // The region set takes slot 5 when there is one; the signed token the next
+                // free one.
+                let mut n_params = 5;
+                if region_set {
+                    n_params = 6;
+                }
+                let token_encoded = token.and(creds.session_token_encoded());
+                if let (Some(_), Some(encoded)) = (sign_token, token_encoded) {
+                    params_list[n_params] = param("X-Amz-Security-Token", encoded);
+                    n_params += 1;
+                }
+                let strip_query = write_request_lines(
+                    buf,
+                    method,
+                    uri,
+                    settings,
+                    &params_list[..n_params],
+                    &SIGNING_QUERY_PARAMS,
+                ) > 0;
+                let offset = buf.len();
+                buf.extend_from_slice(header_block);
+                let signed_range = (offset + sb, offset + se);
+                buf.extend_from_slice(hash.as_bytes());
+                let canonical_end = buf.len();
+                let signature = self.signature_of(
+                    buf,
+                    canonical_end,
+                    signed_range,
+                    &date,
+                    params,
+                    &hash,
+                    inspection,
+                );
+                // The path and query to send, allocated at its exact size: every X-Amz
+                // parameter, the token (unsigned when asked), then the signature.
+                let mut target_params: [(&str, &[u8]); 7] = [
+                    ("X-Amz-Algorithm", params_list[0].value),
+                    ("X-Amz-Credential", credential),
+                    ("X-Amz-Date", params_list[2].value),
+                    ("X-Amz-SignedHeaders", signed_encoded),
+                    ("X-Amz-Expires", params_list[3].value),
+                    ("X-Amz-Region-Set", region_set_encoded),
+                    ("X-Amz-Security-Token", b""),
+                ];
+                let mut n_target = if region_set { 6 } else { 5 };
+                if let Some(encoded) = token_encoded {
+                    target_params[n_target] = ("X-Amz-Security-Token", encoded);
+                    n_target += 1;
+                }
+                let target_params = &target_params[..n_target];
+                let mut size = Count(0);
+                write_presigned_target(&mut size, uri, strip_query, target_params, &signature);
+                let mut path_and_query = Vec::with_capacity(size.0);
+                let params_start = write_presigned_target(
+                    &mut path_and_query,
+                    uri,
+                    strip_query,
+                    target_params,
+                    &signature,
+                );
+                Ok(SigningOutput {
+                    signature,
+                    date,
+                    headers: OutputHeaders::default(),
+                    presigned: Some(PresignedTarget {
+                        path_and_query,
+                        params_start,
+                    }),
+                    remove_headers: &PRESIGN_REMOVES,
+                    strip_query,
+                })
             });
         }
 
@@ -851,6 +891,10 @@ thread_local! {
     // The canonical request, string to sign and Authorization value of a signing are written
     // into one buffer; each thread keeps its buffer, so a warm signing does not allocate it.
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    // A second one for what presigning renders before the canonical request (the header block
+    // and the encoded credential and signed headers).
+    static SIDE_SCRATCH: std::cell::RefCell<Vec<u8>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 thread_local! {
@@ -895,7 +939,21 @@ const SCRATCH_KEEP: usize = 16 * 1024;
 /// nested signing on the same thread simply gets a buffer of its own.
 #[inline(always)]
 pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-    let mut buf = SCRATCH
+    with_buffer(&SCRATCH, f)
+}
+
+/// [`with_scratch`] with this thread's second buffer (for use inside `with_scratch`).
+#[inline(always)]
+fn with_side_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    with_buffer(&SIDE_SCRATCH, f)
+}
+
+#[inline(always)]
+fn with_buffer<R>(
+    key: &'static std::thread::LocalKey<std::cell::RefCell<Vec<u8>>>,
+    f: impl FnOnce(&mut Vec<u8>) -> R,
+) -> R {
+    let mut buf = key
         .try_with(|cell| cell.try_borrow_mut().map(|mut b| std::mem::take(&mut *b)))
         .ok()
         .and_then(Result::ok)
@@ -908,7 +966,7 @@ pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
     buf.clear();
     if buf.capacity() <= SCRATCH_KEEP {
         // Whatever was put back meanwhile (a nested signing's buffer) is already wiped.
-        let _ = SCRATCH.try_with(|cell| {
+        let _ = key.try_with(|cell| {
             if let Ok(mut slot) = cell.try_borrow_mut() {
                 *slot = buf;
             }
@@ -948,13 +1006,6 @@ impl OutputHeaders {
             .zip(&self.0)
             .filter_map(|(name, value)| Some((name, value.as_ref()?)))
     }
-}
-
-/// Appends `name=value`, both already encoded (the `X-Amz-*` constants, encoded values).
-fn push_param(query: &mut Vec<u8>, name: &str, value: &[u8]) {
-    query.extend_from_slice(name.as_bytes());
-    query.push(b'=');
-    query.extend_from_slice(value);
 }
 
 #[allow(clippy::too_many_arguments)]
