@@ -291,7 +291,7 @@ impl SigningOutput {
         let strip = self.strip_query;
         match self.apply_headers(request.headers_mut()) {
             Some(target) => {
-                *request.uri_mut() = with_path_and_query(request.uri(), target.path_and_query)?;
+                set_path_and_query(request.uri_mut(), target.path_and_query)?;
             }
             None if strip => *request.uri_mut() = rewrite_query(request.uri(), true, None)?,
             None => {}
@@ -382,12 +382,27 @@ fn write_presigned_target(
 
 /// `uri` with another path and query.
 fn with_path_and_query(uri: &Uri, path_and_query: Vec<u8>) -> Result<Uri, SigningError> {
-    let mut parts = uri.clone().into_parts();
-    parts.path_and_query = Some(
-        PathAndQuery::from_maybe_shared(bytes::Bytes::from(path_and_query))
-            .map_err(|e| SigningError::InvalidUri(e.to_string()))?,
-    );
-    Uri::from_parts(parts).map_err(|e| SigningError::InvalidUri(e.to_string()))
+    let mut new = uri.clone();
+    set_path_and_query(&mut new, path_and_query)?;
+    Ok(new)
+}
+
+/// Replaces the path and query of `uri` in place (its scheme and authority are moved, not
+/// copied). On an error `uri` is left as it was.
+fn set_path_and_query(uri: &mut Uri, path_and_query: Vec<u8>) -> Result<(), SigningError> {
+    let path_and_query = PathAndQuery::from_maybe_shared(bytes::Bytes::from(path_and_query))
+        .map_err(|e| SigningError::InvalidUri(e.to_string()))?;
+    if uri.scheme().is_some() != uri.authority().is_some() {
+        // `Uri::from_parts` refuses a path with an authority but no scheme (and a scheme without
+        // an authority); refuse it before taking the URI apart.
+        return Err(SigningError::InvalidUri(format!(
+            "{uri} has an authority without a scheme"
+        )));
+    }
+    let mut parts = std::mem::take(uri).into_parts();
+    parts.path_and_query = Some(path_and_query);
+    *uri = Uri::from_parts(parts).map_err(|e| SigningError::InvalidUri(e.to_string()))?;
+    Ok(())
 }
 
 /// The URI with its query's old signing parameters removed (when `strip`) and `append` added.
