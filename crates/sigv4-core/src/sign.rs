@@ -277,10 +277,26 @@ impl SigningOutput {
         for name in self.remove_headers {
             headers.remove(name);
         }
-        for (name, value) in OUTPUT_NAMES.iter().zip(&mut self.headers.0) {
-            if let Some(value) = value.take() {
-                headers.insert(name, value);
-            }
+        // Each name is a compile-time constant, copied in (no clone of a shared name).
+        const DATE: HeaderName = HeaderName::from_static("x-amz-date");
+        const TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
+        const CONTENT_SHA256: HeaderName = HeaderName::from_static("x-amz-content-sha256");
+        const REGION_SET: HeaderName = HeaderName::from_static("x-amz-region-set");
+        let [authorization, date, token, content_sha256, region_set] = &mut self.headers.0;
+        if let Some(value) = authorization.take() {
+            headers.insert(AUTHORIZATION, value);
+        }
+        if let Some(value) = date.take() {
+            headers.insert(DATE, value);
+        }
+        if let Some(value) = token.take() {
+            headers.insert(TOKEN, value);
+        }
+        if let Some(value) = content_sha256.take() {
+            headers.insert(CONTENT_SHA256, value);
+        }
+        if let Some(value) = region_set.take() {
+            headers.insert(REGION_SET, value);
         }
         self.presigned.take()
     }
