@@ -45,10 +45,9 @@
 //! `SIGV4_SOAK_SEED=<seed>`. The seed fixes the fault schedule; the caches' refresh jitter is
 //! their own randomness, so a replay is close to, not exactly, the same run.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -74,49 +73,10 @@ use tokio::task::JoinSet;
 use tower::util::BoxCloneService;
 use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
 
-// ---------------------------------------------------------------------------------------------
-// Live heap bytes of this test binary.
-
-/// The system allocator, counting the bytes currently allocated. `unsafe` is what `GlobalAlloc`
-/// requires; every call forwards to `System` unchanged.
-struct Counting;
-
-static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
-
-// SAFETY: forwards every call to `System` with the same arguments; only adds counting.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let ptr = System.alloc(layout);
-        if !ptr.is_null() {
-            LIVE_BYTES.fetch_add(layout.size() as i64, Ordering::Relaxed);
-        }
-        ptr
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let ptr = System.alloc_zeroed(layout);
-        if !ptr.is_null() {
-            LIVE_BYTES.fetch_add(layout.size() as i64, Ordering::Relaxed);
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout);
-        LIVE_BYTES.fetch_sub(layout.size() as i64, Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let new = System.realloc(ptr, layout, new_size);
-        if !new.is_null() {
-            LIVE_BYTES.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
-        }
-        new
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
+// Live heap bytes of this test binary: the workspace's one counting allocator; including it
+// installs it.
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 // ---------------------------------------------------------------------------------------------
 // Settings.
@@ -697,7 +657,7 @@ async fn weeks_of_rotation_and_faults_no_request_refused_no_expired_credentials_
                 .chain(sts.issued().iter().map(|i| &i.credentials))
                 .map(|c| PER_ISSUED + issued_bytes(c))
                 .sum();
-            let live = LIVE_BYTES.load(Ordering::Relaxed);
+            let live = counting_alloc::live();
             let day = (step + 1) / steps_per_day;
             println!(
                 "day {day}: live heap {live} bytes, keys used imds {} sts {}",

@@ -14,6 +14,12 @@ use sigv4_core::{
     SigningSettings,
 };
 
+// CRC-32 (IEEE), bit by bit: the reference shared with tower-sigv4's event stream tests,
+// independent of the code under test.
+#[path = "../../tests/support/crc32.rs"]
+mod crc32_reference;
+use crc32_reference::crc32;
+
 /// A parsed request head from fuzz input: `METHOD URI\nname: value\n...\n\nbody`.
 struct Head {
     method: Method,
@@ -284,22 +290,6 @@ pub fn eventstream(data: &[u8]) {
         }
     }
     let _ = reader.finish();
-}
-
-/// CRC-32 (IEEE), bit by bit: the fuzz target's own, independent of the code under test.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
 }
 
 /// `sigv4 sign --spec` input: any bytes as the spec file (JSON objects, arrays of them, JSON

@@ -851,6 +851,12 @@ fn fmt_expiry(expiry: Option<SystemTime>) -> String {
 /// A copy of an error for each waiter of a shared refresh (`CredentialsError` is not `Clone`:
 /// a `Failed` cause is kept behind the shared original).
 fn clone_error(error: &Arc<CredentialsError>) -> CredentialsError {
+    // A cause, when there is one, is the original's, reached through the shared error.
+    let shared_cause = |cause: &Option<crate::BoxError>| {
+        cause
+            .as_ref()
+            .map(|_| Box::new(SharedCause(Arc::clone(error))) as crate::BoxError)
+    };
     match &**error {
         CredentialsError::NotConfigured { provider, reason } => CredentialsError::NotConfigured {
             provider: provider.clone(),
@@ -863,9 +869,7 @@ fn clone_error(error: &Arc<CredentialsError>) -> CredentialsError {
         } => CredentialsError::Failed {
             provider: provider.clone(),
             message: message.clone(),
-            cause: cause.as_ref().map(|_| {
-                Box::new(SharedCause(Arc::clone(error))) as Box<dyn std::error::Error + Send + Sync>
-            }),
+            cause: shared_cause(cause),
         },
         CredentialsError::NonRecoverable {
             provider,
@@ -874,9 +878,7 @@ fn clone_error(error: &Arc<CredentialsError>) -> CredentialsError {
         } => CredentialsError::NonRecoverable {
             provider: provider.clone(),
             message: message.clone(),
-            cause: cause.as_ref().map(|_| {
-                Box::new(SharedCause(Arc::clone(error))) as Box<dyn std::error::Error + Send + Sync>
-            }),
+            cause: shared_cause(cause),
         },
         CredentialsError::Timeout {
             provider,

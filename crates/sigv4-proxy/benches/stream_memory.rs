@@ -17,10 +17,8 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -33,52 +31,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-/// The system allocator, counting live bytes and their high-water mark. `unsafe` is what
-/// `GlobalAlloc` requires; every call forwards to `System` unchanged.
-struct Counting;
-
-static LIVE: AtomicI64 = AtomicI64::new(0);
-static PEAK: AtomicI64 = AtomicI64::new(0);
-
-fn grew(by: i64) {
-    let now = LIVE.fetch_add(by, Ordering::Relaxed) + by;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-// SAFETY: forwards every call to `System` with the same arguments; only adds counting.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let ptr = System.alloc(layout);
-        if !ptr.is_null() {
-            grew(layout.size() as i64);
-        }
-        ptr
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let ptr = System.alloc_zeroed(layout);
-        if !ptr.is_null() {
-            grew(layout.size() as i64);
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout);
-        LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let new = System.realloc(ptr, layout, new_size);
-        if !new.is_null() {
-            grew(new_size as i64 - layout.size() as i64);
-        }
-        new
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
+// The workspace's one counting allocator (live heap and its peak); including it installs it.
+#[path = "../../../tests/support/counting_alloc.rs"]
+mod counting_alloc;
 
 const MIB: u64 = 1 << 20;
 const FRAME: usize = 64 * 1024;
@@ -175,14 +130,13 @@ fn main() {
         };
         let mut marks = Vec::new();
         for &len in sizes {
-            let before = LIVE.load(Ordering::Relaxed);
-            PEAK.store(before, Ordering::Relaxed);
+            let before = counting_alloc::reset_peak();
             let started = Instant::now();
             let read = stream(&client, &proxy_url, len).await;
             let took = started.elapsed();
             assert_eq!(read, len);
-            let mark = PEAK.load(Ordering::Relaxed) - before;
-            let after = LIVE.load(Ordering::Relaxed) - before;
+            let mark = counting_alloc::peak() - before;
+            let after = counting_alloc::live() - before;
             println!(
                 "stream_memory/{} MiB: heap high-water {:.1} KiB above the steady state, live \
                  after {:+.1} KiB, {:.0} MiB/s, peak RSS {}",

@@ -17,13 +17,7 @@ use crate::BoxError;
 /// The signing layer hands it on inside a `tower_sigv4::SigV4Body` (its own bytes when it
 /// buffered the body to hash it).
 #[derive(Debug)]
-pub struct RequestBody(RequestInner);
-
-#[derive(Debug)]
-enum RequestInner {
-    Streaming(UnsyncBoxBody<Bytes, BoxError>),
-    Buffered(Full<Bytes>),
-}
+pub struct RequestBody(StreamOrOwn<UnsyncBoxBody<Bytes, BoxError>>);
 
 impl RequestBody {
     /// Wraps a client's body, streamed frame by frame.
@@ -32,15 +26,13 @@ impl RequestBody {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        Self(RequestInner::Streaming(
-            body.map_err(Into::into).boxed_unsync(),
-        ))
+        Self(StreamOrOwn::Stream(body.map_err(Into::into).boxed_unsync()))
     }
 }
 
 impl From<Bytes> for RequestBody {
     fn from(bytes: Bytes) -> Self {
-        Self(RequestInner::Buffered(Full::new(bytes)))
+        Self(StreamOrOwn::Own(Full::new(bytes)))
     }
 }
 
@@ -52,24 +44,15 @@ impl Body for RequestBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match &mut self.get_mut().0 {
-            RequestInner::Streaming(body) => Pin::new(body).poll_frame(cx),
-            RequestInner::Buffered(full) => Pin::new(full).poll_frame(cx).map_err(|e| match e {}),
-        }
+        Pin::new(&mut self.get_mut().0).poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {
-        match &self.0 {
-            RequestInner::Streaming(body) => body.is_end_stream(),
-            RequestInner::Buffered(full) => full.is_end_stream(),
-        }
+        self.0.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        match &self.0 {
-            RequestInner::Streaming(body) => body.size_hint(),
-            RequestInner::Buffered(full) => full.size_hint(),
-        }
+        self.0.size_hint()
     }
 }
 
@@ -77,21 +60,15 @@ impl Body for RequestBody {
 /// (never buffered, so server-sent events and long polls work), or a short body of the proxy's
 /// own (its errors, or a refusal it read to explain).
 #[derive(Debug)]
-pub struct ResponseBody(ResponseInner);
-
-#[derive(Debug)]
-enum ResponseInner {
-    Upstream(Incoming),
-    Local(Full<Bytes>),
-}
+pub struct ResponseBody(StreamOrOwn<Incoming>);
 
 impl ResponseBody {
     pub(crate) fn upstream(body: Incoming) -> Self {
-        Self(ResponseInner::Upstream(body))
+        Self(StreamOrOwn::Stream(body))
     }
 
     pub(crate) fn local(bytes: impl Into<Bytes>) -> Self {
-        Self(ResponseInner::Local(Full::new(bytes.into())))
+        Self(StreamOrOwn::Own(Full::new(bytes.into())))
     }
 }
 
@@ -103,23 +80,54 @@ impl Body for ResponseBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        match &mut self.get_mut().0 {
-            ResponseInner::Upstream(body) => Pin::new(body).poll_frame(cx),
-            ResponseInner::Local(full) => Pin::new(full).poll_frame(cx).map_err(|e| match e {}),
+        Pin::new(&mut self.get_mut().0).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.0.size_hint()
+    }
+}
+
+/// What both bodies are: a body streamed from elsewhere (passed on frame by frame, with its
+/// errors), or bytes of the proxy's own (which cannot fail).
+#[derive(Debug)]
+enum StreamOrOwn<S> {
+    Stream(S),
+    Own(Full<Bytes>),
+}
+
+impl<S> Body for StreamOrOwn<S>
+where
+    S: Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = S::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, S::Error>>> {
+        match self.get_mut() {
+            StreamOrOwn::Stream(body) => Pin::new(body).poll_frame(cx),
+            StreamOrOwn::Own(full) => Pin::new(full).poll_frame(cx).map_err(|e| match e {}),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        match &self.0 {
-            ResponseInner::Upstream(body) => body.is_end_stream(),
-            ResponseInner::Local(full) => full.is_end_stream(),
+        match self {
+            StreamOrOwn::Stream(body) => body.is_end_stream(),
+            StreamOrOwn::Own(full) => full.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        match &self.0 {
-            ResponseInner::Upstream(body) => body.size_hint(),
-            ResponseInner::Local(full) => full.size_hint(),
+        match self {
+            StreamOrOwn::Stream(body) => body.size_hint(),
+            StreamOrOwn::Own(full) => full.size_hint(),
         }
     }
 }

@@ -263,10 +263,7 @@ impl EndpointBuilder {
     /// When the OS refuses to bind a loopback port (use [`try_start`](Self::try_start) to get the
     /// error instead), or when called outside a tokio runtime.
     pub async fn start(self) -> Endpoint {
-        match self.try_start().await {
-            Ok(endpoint) => endpoint,
-            Err(e) => panic!("Endpoint: cannot listen on 127.0.0.1:0: {e}"),
-        }
+        crate::server::listening("Endpoint", self.try_start().await)
     }
 
     /// Like [`start`](Self::start), returning the error when no loopback port can be bound.

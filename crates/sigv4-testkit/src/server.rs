@@ -76,6 +76,12 @@ impl Server {
     }
 }
 
+/// What a `start` that panics makes of a `try_start`: the started value, or the panic its
+/// `# Panics` section promises when no loopback port could be bound. `what` names the type.
+pub(crate) fn listening<T>(what: &str, started: std::io::Result<T>) -> T {
+    started.unwrap_or_else(|e| panic!("{what}: cannot listen on 127.0.0.1:0: {e}"))
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         self.accept_task.abort();

@@ -7,10 +7,8 @@
 //! Goal: extra heap under 4 MiB. Run: `cargo bench -p tower-sigv4 --bench streaming_memory`
 //! (`-- 64` for a 64 MiB run).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -26,47 +24,9 @@ use sigv4_core::{Credentials, ManualClock, SigningSettings};
 use tower::{service_fn, ServiceBuilder, ServiceExt};
 use tower_sigv4::{PayloadPolicy, SigV4Body, SigV4Layer, StaticKeyStore, VerifyBody, VerifyLayer};
 
-/// Tracks live heap bytes and their peak, over all threads.
-struct Tracking;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(size: usize) {
-    let now = LIVE.fetch_add(size, Ordering::Relaxed) + size;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the counters only observe.
-unsafe impl GlobalAlloc for Tracking {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        grew(layout.size());
-        // SAFETY: same contract as ours, passed through.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        grew(layout.size());
-        // SAFETY: same contract as ours, passed through.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as ours, passed through.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if new_size > layout.size() {
-            grew(new_size - layout.size());
-        } else {
-            LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as ours, passed through.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Tracking = Tracking;
+// The workspace's one counting allocator (live heap and its peak); including it installs it.
+#[path = "../../../tests/support/counting_alloc.rs"]
+mod counting_alloc;
 
 /// The source data: a pattern whose length is not a multiple of the chunk size, repeated, so a
 /// chunk out of place changes the CRC; frames are slices of one buffer (no copy per frame).
@@ -198,8 +158,7 @@ fn main() {
         let response = client.clone().oneshot(small).await.unwrap();
         response.into_body().collect().await.unwrap();
 
-        let baseline = LIVE.load(Ordering::Relaxed);
-        PEAK.store(baseline, Ordering::Relaxed);
+        let baseline = counting_alloc::reset_peak();
         let started = Instant::now();
         let request = Request::put(format!("http://{addr}/bucket/big"))
             .body(Source::new(buf.clone(), total))
@@ -208,9 +167,9 @@ fn main() {
         let status = response.status();
         let text = response.into_body().collect().await.unwrap().to_bytes();
         let elapsed = started.elapsed();
-        let peak = PEAK.load(Ordering::Relaxed);
+        let peak = counting_alloc::peak();
         let text = String::from_utf8_lossy(&text);
-        let extra = peak.saturating_sub(baseline);
+        let extra = peak - baseline;
         let ok = status == 200 && text == format!("{total} {want}");
         println!(
             "aws-chunked upload of {mib} MiB through SigV4Layer -> loopback -> VerifyLayer: \

@@ -32,6 +32,12 @@ use tower_sigv4::sigv4_core::{
 };
 use tower_sigv4::BoxError;
 
+// CRC-32 (IEEE), bit by bit: the reference shared with the fuzz target, so the test does not
+// lean on the code under test.
+#[path = "../../../tests/support/crc32.rs"]
+mod crc32_reference;
+use crc32_reference::crc32;
+
 /// A body fed from a channel, one data frame per item: the test decides when each message
 /// leaves.
 struct ChannelBody(mpsc::Receiver<Bytes>);
@@ -336,26 +342,15 @@ where
         let mut bytes = data.to_vec();
         let n = bytes.len();
         bytes[n - 6] ^= 0x20;
-        let crc = crc(&bytes[..n - 4]);
+        let crc = crc32(&bytes[..n - 4]);
         bytes[n - 4..].copy_from_slice(&crc.to_be_bytes());
         Poll::Ready(Some(Ok(Frame::data(bytes.into()))))
     }
 }
 
-/// CRC-32 (IEEE), bit by bit: the test's own, so it does not lean on the code under test.
-fn crc(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
+#[test]
+fn the_crc_reference_gives_the_standard_check_value() {
+    assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
 }
 
 #[tokio::test]

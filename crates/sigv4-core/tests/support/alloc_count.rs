@@ -1,97 +1,19 @@
-//! A counting global allocator and the warm API Gateway GET signing it measures, shared by
-//! `tests/allocations.rs` (asserts the count) and `benches/allocations.rs` (prints it).
+//! The warm API Gateway GET signing and verification whose heap allocations are counted, shared
+//! by `tests/allocations.rs` (asserts the count) and `benches/allocations.rs` (prints it).
 //! Included with `#[path = "..."] mod alloc_count;` beside `mod fixtures;` (the request and
-//! credentials it measures); the only `unsafe` of those targets is here.
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
+//! credentials it measures). The counting allocator is the workspace's one, in the root
+//! `tests/support/counting_alloc.rs`; the only `unsafe` of those targets is there.
 
 use sigv4_core::{Credentials, Payload, Signer, SigningParams};
 
 use crate::fixtures::{api_gateway_get, session_token, time, AKID, SECRET};
 
-/// Counts allocations (and reallocations, which may move the block) made on a thread while
-/// that thread has counting switched on.
-struct Counting;
+// The workspace's one counting allocator; including it installs it for this binary.
+#[path = "../../../../tests/support/counting_alloc.rs"]
+mod counting_alloc;
 
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-static REALLOCS: AtomicUsize = AtomicUsize::new(0);
-static BYTES: AtomicUsize = AtomicUsize::new(0);
-/// The sizes of the first few counted (re)allocations, in order.
-static SIZES: [AtomicUsize; 16] = [const { AtomicUsize::new(0) }; 16];
-
-fn record(size: usize) {
-    let n = ALLOCS.load(Ordering::Relaxed) + REALLOCS.load(Ordering::Relaxed);
-    if let Some(slot) = SIZES.get(n.wrapping_sub(1)) {
-        slot.store(size, Ordering::Relaxed);
-    }
-    BYTES.fetch_add(size, Ordering::Relaxed);
-}
-
-thread_local! {
-    static ON: Cell<bool> = const { Cell::new(false) };
-}
-
-fn counting() -> bool {
-    ON.try_with(Cell::get).unwrap_or(false)
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the counters only observe.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if counting() {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-            record(layout.size());
-        }
-        // SAFETY: same contract as ours, passed through.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if counting() {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-            record(layout.size());
-        }
-        // SAFETY: same contract as ours, passed through.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours, passed through.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if counting() {
-            REALLOCS.fetch_add(1, Ordering::Relaxed);
-            record(new_size);
-        }
-        // SAFETY: same contract as ours, passed through.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Runs `f` with counting on and returns what it gave and (allocations, reallocations, bytes).
-/// One measurement at a time: the counters are shared by every thread of the test binary, and
-/// the test harness runs tests in parallel.
-static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn count<R>(f: impl FnOnce() -> R) -> (R, (usize, usize, usize)) {
-    let _one_at_a_time = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
-    ALLOCS.store(0, Ordering::Relaxed);
-    REALLOCS.store(0, Ordering::Relaxed);
-    BYTES.store(0, Ordering::Relaxed);
-    ON.with(|on| on.set(true));
-    let result = f();
-    ON.with(|on| on.set(false));
-    let counts = (
-        ALLOCS.load(Ordering::Relaxed),
-        REALLOCS.load(Ordering::Relaxed),
-        BYTES.load(Ordering::Relaxed),
-    );
-    (result, counts)
-}
+use counting_alloc::count;
+pub use counting_alloc::sizes;
 
 /// The credentials (with a session token) and the signer the measurements use.
 fn setup() -> (Credentials, Signer) {
@@ -167,13 +89,4 @@ pub fn measure_verify() -> ((usize, usize, usize), usize) {
     let (result, counts) = count(|| run(false));
     result.expect("verifies");
     (counts, allocs + reallocs)
-}
-
-/// The sizes of the first `n` counted (re)allocations of the last [`measure`], in order.
-pub fn sizes(n: usize) -> Vec<usize> {
-    SIZES
-        .iter()
-        .take(n)
-        .map(|s| s.load(Ordering::Relaxed))
-        .collect()
 }

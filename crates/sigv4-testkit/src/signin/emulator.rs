@@ -178,8 +178,8 @@ impl SigninEmulatorBuilder {
             Arc::clone(&for_server.clock),
             move |request| handle(Arc::clone(&for_server), request),
         )
-        .await
-        .unwrap_or_else(|e| panic!("SigninEmulator: cannot listen on 127.0.0.1:0: {e}"));
+        .await;
+        let server = crate::server::listening("SigninEmulator", server);
         SigninEmulator {
             handle: SigninHandle { shared },
             server,

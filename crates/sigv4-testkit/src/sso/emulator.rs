@@ -81,16 +81,13 @@ impl SsoEmulatorBuilder {
             state: Mutex::new(state),
         });
         let for_server = Arc::clone(&shared);
-        let server = match Server::start(
+        let server = Server::start(
             "sso emulator",
             Arc::clone(&for_server.clock),
             move |request| handle(Arc::clone(&for_server), request),
         )
-        .await
-        {
-            Ok(server) => server,
-            Err(e) => panic!("SsoEmulator: cannot listen on 127.0.0.1:0: {e}"),
-        };
+        .await;
+        let server = crate::server::listening("SsoEmulator", server);
         SsoEmulator {
             handle: SsoHandle { shared },
             server,
