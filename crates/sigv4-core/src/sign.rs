@@ -220,6 +220,16 @@ impl fmt::Debug for SigningOutput {
 }
 
 impl SigningOutput {
+    /// What a signing writes over (see [`Signer::sign_request`]).
+    const UNSET: SigningOutput = SigningOutput {
+        signature: Signature::EMPTY,
+        date: AmzDate::EPOCH,
+        headers: OutputHeaders([None, None, None, None, None]),
+        presigned: None,
+        remove_headers: &[],
+        strip_query: false,
+    };
+
     /// The signature.
     pub fn signature(&self) -> Signature {
         self.signature
@@ -528,7 +538,15 @@ impl Signer {
         payload: Payload<'_>,
         params: &SigningParams<'_>,
     ) -> Result<Signature, SigningError> {
-        let mut output = self.run(RequestHead::from(&*request), payload, params, None)?;
+        // Written in place and applied from there: the output is not moved about.
+        let mut output = SigningOutput::UNSET;
+        self.run(
+            RequestHead::from(&*request),
+            payload,
+            params,
+            None,
+            &mut output,
+        )?;
         output.apply_to_signed(request)?;
         Ok(output.signature)
     }
@@ -540,7 +558,9 @@ impl Signer {
         payload: Payload<'_>,
         params: &SigningParams<'_>,
     ) -> Result<SigningOutput, SigningError> {
-        self.run(head, payload, params, None)
+        let mut output = SigningOutput::UNSET;
+        self.run(head, payload, params, None, &mut output)?;
+        Ok(output)
     }
 
     /// Signs like [`Signer::sign`] and also returns the canonical request, string to sign and
@@ -559,7 +579,8 @@ impl Signer {
             payload_hash: String::new(),
             signature: String::new(),
         };
-        let output = self.run(head, payload, params, Some(&mut inspection))?;
+        let mut output = SigningOutput::UNSET;
+        self.run(head, payload, params, Some(&mut inspection), &mut output)?;
         Ok((output, inspection))
     }
 
@@ -570,8 +591,9 @@ impl Signer {
         payload: Payload<'_>,
         params: &SigningParams<'_>,
         inspection: Option<&mut Inspection>,
-    ) -> Result<SigningOutput, SigningError> {
-        with_scratch(|buf| self.run_in(buf, head, payload, params, inspection))
+        out: &mut SigningOutput,
+    ) -> Result<(), SigningError> {
+        with_scratch(|buf| self.run_in(buf, head, payload, params, inspection, out))
     }
 
     fn run_in(
@@ -581,7 +603,8 @@ impl Signer {
         payload: Payload<'_>,
         params: &SigningParams<'_>,
         inspection: Option<&mut Inspection>,
-    ) -> Result<SigningOutput, SigningError> {
+        out: &mut SigningOutput,
+    ) -> Result<(), SigningError> {
         let RequestHead {
             method,
             uri,
@@ -783,7 +806,7 @@ impl Signer {
                     target_params,
                     &signature,
                 );
-                Ok(SigningOutput {
+                *out = SigningOutput {
                     signature,
                     date,
                     headers: OutputHeaders::default(),
@@ -793,7 +816,8 @@ impl Signer {
                     }),
                     remove_headers: &PRESIGN_REMOVES,
                     strip_query,
-                })
+                };
+                Ok(())
             });
         }
 
@@ -858,7 +882,7 @@ impl Signer {
                 })?;
             out_headers.set(OutputHeaders::REGION_SET, value);
         }
-        Ok(SigningOutput {
+        *out = SigningOutput {
             signature,
             date,
             headers: out_headers,
@@ -869,7 +893,8 @@ impl Signer {
                 &[]
             },
             strip_query,
-        })
+        };
+        Ok(())
     }
 
     /// Hashes the canonical request (`buf[..canonical_end]`), writes the string to sign after it,

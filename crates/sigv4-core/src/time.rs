@@ -36,6 +36,12 @@ pub enum TimeError {
 const MAX_UNIX: u64 = 253_402_300_799; // 9999-12-31T23:59:59Z
 
 impl AmzDate {
+    /// The Unix epoch, `19700101T000000Z` (a placeholder until a signing sets its time).
+    pub(crate) const EPOCH: AmzDate = AmzDate {
+        text: *b"19700101T000000Z",
+        unix: 0,
+    };
+
     /// Formats a `SystemTime` (sub-second part dropped).
     pub fn from_system_time(time: SystemTime) -> Result<Self, TimeError> {
         let secs = time

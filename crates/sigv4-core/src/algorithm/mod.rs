@@ -131,6 +131,12 @@ pub struct Signature {
 }
 
 impl Signature {
+    /// No digits (a placeholder until a signing sets it).
+    pub(crate) const EMPTY: Signature = Signature {
+        text: [0; MAX_SIGNATURE],
+        len: 0,
+    };
+
     /// The hex digits (lower-case).
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(self.as_bytes()).unwrap_or("")
