@@ -11,7 +11,10 @@
 //! grow to their cap of about 400 KiB per connection): the heap high-water mark during the call,
 //! the live heap after it, the process's peak RSS (`VmHWM`) and the throughput. The run fails
 //! when the last 1 GiB mark is over 8 MiB (a proxy that buffered the answer would hold the whole
-//! GiB), or more than 1 MiB above the last 100 MiB mark (growth with the size of the answer).
+//! GiB), or more than 4 MiB above the last 100 MiB mark (growth with the size of the answer:
+//! streaming 924 MiB more would show as hundreds of MiB; a few hundred KiB either way is where
+//! hyper's per-connection read buffers happen to be when the mark is reset, and a 1 MiB bound
+//! failed about one run in eight on that alone).
 //!
 //! Run: `cargo bench -p sigv4-proxy --bench stream_memory`.
 
@@ -155,7 +158,7 @@ fn main() {
             "the heap high-water mark while streaming is {large} bytes: the answer is buffered"
         );
         assert!(
-            large - small < MIB as i64,
+            large - small < 4 * MIB as i64,
             "the heap high-water mark grows with the answer: {small} then {large} bytes"
         );
     });
