@@ -40,7 +40,7 @@
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
-use http::header::{HeaderMap, AUTHORIZATION};
+use http::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use http::Uri;
 use percent_encoding::percent_decode_str;
 use sha2::{Digest, Sha256};
@@ -264,8 +264,9 @@ pub enum AuthLocation {
 /// What a request claims: who signed it, when, for which scope, and the signature.
 ///
 /// Held in one buffer (one heap allocation): the access key id, scope date, region (the region
-/// set for SigV4a), service, signed headers, signature (lower-cased) and session token, one
-/// after the other.
+/// set for SigV4a), service, signed headers, signature (lower-cased) and, from a presigned
+/// URL, the session token, one after the other. A session token sent in its header is kept as
+/// that header's value (shared, not copied).
 #[derive(Clone, PartialEq, Eq)]
 pub struct SignedRequest {
     algorithm: Algorithm,
@@ -274,7 +275,22 @@ pub struct SignedRequest {
     text: String,
     /// Where each part ends in `text` (see `Part`).
     ends: [u32; PARTS],
-    has_token: bool,
+    token: Option<TokenSource>,
+}
+
+/// A session token as parsed, before it is kept in a [`SignedRequest`].
+enum ClaimedToken<'a> {
+    Text(Cow<'a, str>),
+    Header(HeaderValue),
+}
+
+/// Where a [`SignedRequest`]'s session token is held.
+#[derive(Clone, PartialEq, Eq)]
+enum TokenSource {
+    /// The last part of the text (decoded from a presigned URL, or made valid UTF-8).
+    Text,
+    /// The `x-amz-security-token` header's value, checked to be UTF-8 when parsed.
+    Header(HeaderValue),
 }
 
 /// The parts of [`SignedRequest::text`], in order.
@@ -374,8 +390,8 @@ impl SignedRequest {
             headers
                 .get(&X_AMZ_SECURITY_TOKEN)
                 .map(|v| match std::str::from_utf8(v.as_bytes()) {
-                    Ok(text) => Cow::Borrowed(text),
-                    Err(_) => String::from_utf8_lossy(v.as_bytes()),
+                    Ok(_) => ClaimedToken::Header(v.clone()),
+                    Err(_) => ClaimedToken::Text(String::from_utf8_lossy(v.as_bytes())),
                 });
         let region_set = if algorithm.uses_region_set() {
             let set = headers
@@ -437,7 +453,7 @@ impl SignedRequest {
             })?;
         let date = AmzDate::parse(&date)
             .map_err(|_| incomplete("X-Amz-Date must be in the form YYYYMMDD'T'HHMMSS'Z'."))?;
-        let session_token = query_param(query, "X-Amz-Security-Token");
+        let session_token = query_param(query, "X-Amz-Security-Token").map(ClaimedToken::Text);
         let region_set = if algorithm.uses_region_set() {
             Some(get(
                 "X-Amz-Region-Set",
@@ -467,7 +483,7 @@ impl SignedRequest {
         signed: &str,
         signature: &str,
         date: AmzDate,
-        session_token: Option<Cow<'_, str>>,
+        session_token: Option<ClaimedToken<'_>>,
     ) -> Result<Self, VerifyError> {
         let mut parts = split_ascii(credential, b'/');
         let akid = parts.next().unwrap_or("");
@@ -499,7 +515,10 @@ impl SignedRequest {
                 "Signature must be 64 hexadecimal digits."
             }));
         }
-        let token = session_token.as_deref().unwrap_or("");
+        let token = match &session_token {
+            Some(ClaimedToken::Text(text)) => text.as_ref(),
+            _ => "",
+        };
         let parts: [&str; PARTS] = [akid, scope_date, region, service, signed, signature, token];
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let too_long = || incomplete("The authorization data is too long.");
@@ -520,7 +539,10 @@ impl SignedRequest {
             date,
             text,
             ends,
-            has_token: session_token.is_some(),
+            token: session_token.map(|token| match token {
+                ClaimedToken::Header(value) => TokenSource::Header(value),
+                ClaimedToken::Text(_) => TokenSource::Text,
+            }),
         })
     }
 
@@ -537,7 +559,23 @@ impl SignedRequest {
 
     /// The session token sent with the request, if any.
     pub fn session_token(&self) -> Option<&str> {
-        self.has_token.then(|| self.part(Part::SessionToken))
+        match self.token.as_ref()? {
+            TokenSource::Text => Some(self.part(Part::SessionToken)),
+            // Checked to be UTF-8 when parsed.
+            TokenSource::Header(value) => Some(std::str::from_utf8(value.as_bytes()).unwrap_or("")),
+        }
+    }
+
+    /// The session token's bytes (what [`SignedRequest::session_token`] gives, unchecked).
+    fn session_token_bytes(&self) -> Option<&[u8]> {
+        match self.token.as_ref()? {
+            TokenSource::Text => Some(self.part(Part::SessionToken).as_bytes()),
+            TokenSource::Header(value) => Some(value.as_bytes()),
+        }
+    }
+
+    fn has_token(&self) -> bool {
+        self.token.is_some()
     }
 
     /// The algorithm the request was signed with.
@@ -662,7 +700,7 @@ impl Signer {
             service: claimed.service().to_owned(),
             signed_at: claimed.date,
             presigned: claimed.is_presigned(),
-            session_token: claimed.has_token,
+            session_token: claimed.has_token(),
         })
     }
 
@@ -685,9 +723,9 @@ impl Signer {
         if credentials.access_key_id() != claimed.access_key_id() {
             return Err(VerifyError::InvalidClientTokenId);
         }
-        let token_ok = match (credentials.session_token(), claimed.session_token()) {
+        let token_ok = match (credentials.session_token(), claimed.session_token_bytes()) {
             (None, None) => true,
-            (Some(want), Some(got)) => constant_time_eq(want.as_bytes(), got.as_bytes()),
+            (Some(want), Some(got)) => constant_time_eq(want.as_bytes(), got),
             _ => false,
         };
         if !token_ok {
@@ -756,7 +794,7 @@ impl Signer {
                 // A presigned URL's token is usually signed, but some clients add it after
                 // signing (SessionTokenMode::AddedAfterSigning): accept both forms.
                 Ok(matches(buf, &["X-Amz-Signature"])?
-                    || (claimed.has_token
+                    || (claimed.has_token()
                         && matches(buf, &["X-Amz-Signature", "X-Amz-Security-Token"])?))
             } else {
                 matches(buf, &[])
