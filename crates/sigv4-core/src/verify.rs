@@ -159,8 +159,6 @@ pub enum SignedHeadersError {
     },
 }
 
-/// Checks a `SignedHeaders` list: lower-case names, sorted, each once, at most
-/// [`MAX_SIGNED_HEADERS`], `host` among them. Linear in the list's length; allocates nothing.
 /// The bytes a signed header's name may hold: visible ASCII but upper-case letters.
 static HEADER_NAME_BYTE: [bool; 256] = {
     let mut table = [false; 256];
@@ -172,6 +170,8 @@ static HEADER_NAME_BYTE: [bool; 256] = {
     table
 };
 
+/// Checks a `SignedHeaders` list: lower-case names, sorted, each once, at most
+/// [`MAX_SIGNED_HEADERS`], `host` among them. Linear in the list's length; allocates nothing.
 fn check_signed_headers(list: &str) -> Result<(), SignedHeadersError> {
     let count = list.bytes().filter(|&b| b == b';').count() + 1;
     if count > MAX_SIGNED_HEADERS {
