@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::algorithm::sigv4::hex;
 pub use crate::algorithm::Signature;
-use crate::algorithm::{Algorithm, Keys, Scope};
+use crate::algorithm::{Algorithm, Keys, Scope, StringToSign};
 use crate::canonical::{
     encode_into, encode_within, has_host_header, name_is_one_of, write_canonical_headers,
     write_request_lines, ExtraHeader, ExtraParam, UriHost, SIGNING_QUERY_PARAMS,
@@ -918,14 +918,13 @@ impl Signer {
             region: params.region,
             service: params.service,
         };
-        let signature = self.keys.sign(
-            algorithm,
-            params.credentials,
-            &scope,
+        let string_to_sign = StringToSign {
             date,
-            &canonical_hash,
-            buf,
-        );
+            canonical_hash: &canonical_hash,
+        };
+        let signature = self
+            .keys
+            .sign(algorithm, params.credentials, &scope, string_to_sign, buf);
         if let Some(inspection) = inspection {
             fill_inspection(
                 inspection,

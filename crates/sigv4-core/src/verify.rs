@@ -46,7 +46,7 @@ use percent_encoding::percent_decode_str;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::algorithm::{Algorithm, Scope};
+use crate::algorithm::{Algorithm, Scope, StringToSign};
 use crate::head::RequestHead;
 
 use crate::canonical::{
@@ -779,12 +779,15 @@ impl Signer {
             })?;
             buf.extend_from_slice(hash.as_bytes());
             let canonical_hash: [u8; 32] = Sha256::digest(&buf[..]).into();
+            let string_to_sign = StringToSign {
+                date: &claimed.date,
+                canonical_hash: &canonical_hash,
+            };
             Ok(self.keys().check(
                 algorithm,
                 credentials,
                 &scope,
-                &claimed.date,
-                &canonical_hash,
+                string_to_sign,
                 buf,
                 expected,
             ))

@@ -220,56 +220,71 @@ impl Keys {
     }
 
     /// Appends the string to sign of a canonical request hashed to `canonical_hash` (at the end
-    /// of `buf`) and signs it with the key of `credentials` for this scope; returns the
-    /// signature and where the string to sign starts in `buf`.
+    /// of `buf`) and signs it with the key of `credentials` for this scope.
     pub(crate) fn sign(
         &self,
         algorithm: Algorithm,
         credentials: &Credentials,
         scope: &Scope<'_>,
-        date: &AmzDate,
-        canonical_hash: &[u8; 32],
+        string_to_sign: StringToSign<'_>,
         buf: &mut Vec<u8>,
     ) -> Signature {
-        let start = buf.len();
-        match algorithm {
-            Algorithm::SigV4 => self.v4.with(
-                credentials.secret_access_key(),
-                scope.date,
-                scope.region,
-                scope.service,
-                |key| {
-                    algorithm.write_string_to_sign(buf, date, canonical_hash, |out| {
-                        out.extend_from_slice(key.scope())
-                    });
-                    Signature::from_text(&key.sign(&buf[start..]))
-                },
-            ),
-            #[cfg(feature = "sigv4a")]
-            Algorithm::SigV4a => {
-                algorithm.write_string_to_sign(buf, date, canonical_hash, |out| {
-                    algorithm.write_scope(out, scope.date, scope.region, scope.service)
-                });
-                self.v4a.get(credentials).sign(&buf[start..])
-            }
-        }
+        self.with_string_to_sign(
+            algorithm,
+            credentials,
+            scope,
+            string_to_sign,
+            buf,
+            |key, sts| match key {
+                KeyRef::V4(key) => Signature::from_text(&key.sign(sts)),
+                #[cfg(feature = "sigv4a")]
+                KeyRef::V4a(pair) => pair.sign(sts),
+            },
+        )
     }
 
     /// True when `claimed` (hex, lower-case) is the signature, by the key of `credentials` for
     /// this scope, of the string to sign of a canonical request hashed to `canonical_hash`
     /// (appended to `buf`). SigV4 compares in constant time; SigV4a verifies the ECDSA
     /// signature with the public key derived from the secret.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn check(
         &self,
         algorithm: Algorithm,
         credentials: &Credentials,
         scope: &Scope<'_>,
-        date: &AmzDate,
-        canonical_hash: &[u8; 32],
+        string_to_sign: StringToSign<'_>,
         buf: &mut Vec<u8>,
         claimed: &[u8],
     ) -> bool {
+        self.with_string_to_sign(
+            algorithm,
+            credentials,
+            scope,
+            string_to_sign,
+            buf,
+            |key, sts| match key {
+                KeyRef::V4(key) => crate::verify::constant_time_eq(&key.sign(sts), claimed),
+                #[cfg(feature = "sigv4a")]
+                KeyRef::V4a(pair) => pair.verify(sts, claimed),
+            },
+        )
+    }
+
+    /// Finds the key, appends the string to sign to `buf` (the SigV4 scope copied from the
+    /// cached key) and hands both to `with`.
+    fn with_string_to_sign<R>(
+        &self,
+        algorithm: Algorithm,
+        credentials: &Credentials,
+        scope: &Scope<'_>,
+        string_to_sign: StringToSign<'_>,
+        buf: &mut Vec<u8>,
+        with: impl FnOnce(KeyRef<'_>, &[u8]) -> R,
+    ) -> R {
+        let StringToSign {
+            date,
+            canonical_hash,
+        } = string_to_sign;
         let start = buf.len();
         match algorithm {
             Algorithm::SigV4 => self.v4.with(
@@ -281,7 +296,7 @@ impl Keys {
                     algorithm.write_string_to_sign(buf, date, canonical_hash, |out| {
                         out.extend_from_slice(key.scope())
                     });
-                    crate::verify::constant_time_eq(&key.sign(&buf[start..]), claimed)
+                    with(KeyRef::V4(key), &buf[start..])
                 },
             ),
             #[cfg(feature = "sigv4a")]
@@ -289,7 +304,7 @@ impl Keys {
                 algorithm.write_string_to_sign(buf, date, canonical_hash, |out| {
                     algorithm.write_scope(out, scope.date, scope.region, scope.service)
                 });
-                self.v4a.get(credentials).verify(&buf[start..], claimed)
+                with(KeyRef::V4a(&self.v4a.get(credentials)), &buf[start..])
             }
         }
     }
@@ -309,6 +324,20 @@ impl fmt::Debug for Keys {
         s.field("sigv4a", &self.v4a);
         s.finish()
     }
+}
+
+/// The time and canonical-request hash a string to sign is made of (besides the scope).
+#[derive(Clone, Copy)]
+pub(crate) struct StringToSign<'a> {
+    pub(crate) date: &'a AmzDate,
+    pub(crate) canonical_hash: &'a [u8; 32],
+}
+
+/// The key a signing found, of either algorithm.
+enum KeyRef<'a> {
+    V4(&'a sigv4::SigningKey),
+    #[cfg(feature = "sigv4a")]
+    V4a(&'a sigv4a::KeyPair),
 }
 
 /// The scope a key is derived for: the date (`YYYYMMDD`), the region (SigV4) or region set
