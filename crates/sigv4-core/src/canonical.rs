@@ -28,6 +28,23 @@ const fn unreserved_table(keep_slash: bool) -> [bool; 256] {
     table
 }
 
+/// The visible ASCII bytes (`!` to `~`) but those of `excluded`: what a scope field or a header
+/// name may hold.
+pub(crate) const fn visible_ascii_except(excluded: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0x21;
+    while b < 0x7f {
+        table[b] = true;
+        b += 1;
+    }
+    let mut i = 0;
+    while i < excluded.len() {
+        table[excluded[i] as usize] = false;
+        i += 1;
+    }
+    table
+}
+
 static UNRESERVED: [bool; 256] = unreserved_table(false);
 static UNRESERVED_OR_SLASH: [bool; 256] = unreserved_table(true);
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
@@ -71,9 +88,7 @@ fn encode_with(out: &mut Vec<u8>, bytes: &[u8], keep_slash: bool) {
     let mut i = 0;
     while i < bytes.len() {
         if let Some(chunk) = bytes.get(i..i + CHUNK) {
-            if chunk.iter().fold(true, |ok, &b| {
-                ok & (is_unreserved(b) | (keep_slash & (b == b'/')))
-            }) {
+            if all_in(chunk, keep) {
                 i += CHUNK;
                 continue;
             }

@@ -29,14 +29,21 @@ pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 /// `hex(sha256(""))`, the payload hash of an empty body.
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
+// The names a signing sets, spelled once. Constants, so that a use copies a static name in
+// (inserting under one clones nothing).
+const DATE_NAME: HeaderName = HeaderName::from_static("x-amz-date");
+const TOKEN_NAME: HeaderName = HeaderName::from_static("x-amz-security-token");
+const CONTENT_SHA256_NAME: HeaderName = HeaderName::from_static("x-amz-content-sha256");
+const REGION_SET_NAME: HeaderName = HeaderName::from_static("x-amz-region-set");
+
 /// `x-amz-date`.
-pub static X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
+pub static X_AMZ_DATE: HeaderName = DATE_NAME;
 /// `x-amz-security-token`.
-pub static X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
+pub static X_AMZ_SECURITY_TOKEN: HeaderName = TOKEN_NAME;
 /// `x-amz-content-sha256`.
-pub static X_AMZ_CONTENT_SHA256: HeaderName = HeaderName::from_static("x-amz-content-sha256");
+pub static X_AMZ_CONTENT_SHA256: HeaderName = CONTENT_SHA256_NAME;
 /// `x-amz-region-set`: the regions a SigV4a signature is valid in.
-pub static X_AMZ_REGION_SET: HeaderName = HeaderName::from_static("x-amz-region-set");
+pub static X_AMZ_REGION_SET: HeaderName = REGION_SET_NAME;
 
 /// The payload, as the signer needs it: the bytes to hash, a hash already computed, or unsigned.
 #[derive(Debug, Clone, Copy)]
@@ -196,14 +203,9 @@ struct PresignedTarget {
 }
 
 /// Headers a presigning removes: the header-signing artifacts of an earlier signing.
-static PRESIGN_REMOVES: [HeaderName; 4] = [
-    AUTHORIZATION,
-    HeaderName::from_static("x-amz-date"),
-    HeaderName::from_static("x-amz-security-token"),
-    HeaderName::from_static("x-amz-region-set"),
-];
+static PRESIGN_REMOVES: [HeaderName; 4] = [AUTHORIZATION, DATE_NAME, TOKEN_NAME, REGION_SET_NAME];
 /// Header signing without a session token removes a stale one.
-static HEADER_REMOVES_TOKEN: [HeaderName; 1] = [HeaderName::from_static("x-amz-security-token")];
+static HEADER_REMOVES_TOKEN: [HeaderName; 1] = [TOKEN_NAME];
 
 impl fmt::Debug for SigningOutput {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -287,26 +289,22 @@ impl SigningOutput {
         for name in self.remove_headers {
             headers.remove(name);
         }
-        // Each name is a compile-time constant, copied in (no clone of a shared name).
-        const DATE: HeaderName = HeaderName::from_static("x-amz-date");
-        const TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
-        const CONTENT_SHA256: HeaderName = HeaderName::from_static("x-amz-content-sha256");
-        const REGION_SET: HeaderName = HeaderName::from_static("x-amz-region-set");
+        // Each name is a constant, copied in (no clone of a shared name).
         let [authorization, date, token, content_sha256, region_set] = &mut self.headers.0;
         if let Some(value) = authorization.take() {
             headers.insert(AUTHORIZATION, value);
         }
         if let Some(value) = date.take() {
-            headers.insert(DATE, value);
+            headers.insert(DATE_NAME, value);
         }
         if let Some(value) = token.take() {
-            headers.insert(TOKEN, value);
+            headers.insert(TOKEN_NAME, value);
         }
         if let Some(value) = content_sha256.take() {
-            headers.insert(CONTENT_SHA256, value);
+            headers.insert(CONTENT_SHA256_NAME, value);
         }
         if let Some(value) = region_set.take() {
-            headers.insert(REGION_SET, value);
+            headers.insert(REGION_SET_NAME, value);
         }
         self.presigned.take()
     }
@@ -338,11 +336,17 @@ impl SigningOutput {
 /// the bytes that would be written (so the presigned URL is allocated at its exact size).
 trait Sink {
     fn put(&mut self, bytes: &[u8]);
+    /// How many bytes have been put so far.
+    fn written(&self) -> usize;
 }
 
 impl Sink for Vec<u8> {
     fn put(&mut self, bytes: &[u8]) {
         self.extend_from_slice(bytes);
+    }
+
+    fn written(&self) -> usize {
+        self.len()
     }
 }
 
@@ -352,6 +356,10 @@ struct Count(usize);
 impl Sink for Count {
     fn put(&mut self, bytes: &[u8]) {
         self.0 += bytes.len();
+    }
+
+    fn written(&self) -> usize {
+        self.0
     }
 }
 
@@ -382,8 +390,8 @@ fn write_path_and_query(out: &mut impl Sink, uri: &Uri, strip: bool) -> bool {
 }
 
 /// Writes a presigned URL's path and query: the request's own (old signing parameters left
-/// out when `strip`), then `params` (`name=value`, encoded) and the signature last. Returns
-/// where the added parameters start.
+/// out when `strip`), then `params` (`name=value`, encoded) and the signature last, into an
+/// empty `out`. Returns where the added parameters start.
 fn write_presigned_target(
     out: &mut impl Sink,
     uri: &Uri,
@@ -391,10 +399,9 @@ fn write_presigned_target(
     params: &[(&str, &[u8])],
     signature: &Signature,
 ) -> usize {
-    let mut start = Count(0);
-    let any = write_path_and_query(&mut start, uri, strip);
-    write_path_and_query(out, uri, strip);
+    let any = write_path_and_query(out, uri, strip);
     out.put(if any { b"&" } else { b"?" });
+    let params_start = out.written();
     for (name, value) in params {
         out.put(name.as_bytes());
         out.put(b"=");
@@ -403,7 +410,7 @@ fn write_presigned_target(
     }
     out.put(b"X-Amz-Signature=");
     out.put(signature.as_bytes());
-    start.0 + 1
+    params_start
 }
 
 /// `uri` with another path and query.
@@ -1038,10 +1045,10 @@ struct OutputHeaders([Option<HeaderValue>; 5]);
 /// The names of the [`OutputHeaders`] slots, in the order they are set.
 static OUTPUT_NAMES: [HeaderName; 5] = [
     AUTHORIZATION,
-    HeaderName::from_static("x-amz-date"),
-    HeaderName::from_static("x-amz-security-token"),
-    HeaderName::from_static("x-amz-content-sha256"),
-    HeaderName::from_static("x-amz-region-set"),
+    DATE_NAME,
+    TOKEN_NAME,
+    CONTENT_SHA256_NAME,
+    REGION_SET_NAME,
 ];
 
 impl OutputHeaders {
@@ -1129,15 +1136,7 @@ pub(crate) fn check_field(field: &'static str, value: &str) -> Result<(), Signin
 }
 
 /// The bytes a scope field or access key may hold: visible ASCII but `/` and `,`.
-static FIELD_BYTE: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0x21;
-    while b < 0x7f {
-        table[b] = b != b'/' as usize && b != b',' as usize;
-        b += 1;
-    }
-    table
-};
+static FIELD_BYTE: [bool; 256] = crate::canonical::visible_ascii_except(b"/,");
 
 #[cold]
 fn field_error(field: &'static str, value: &str) -> Result<(), SigningError> {

@@ -160,15 +160,8 @@ pub enum SignedHeadersError {
 }
 
 /// The bytes a signed header's name may hold: visible ASCII but upper-case letters.
-static HEADER_NAME_BYTE: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0x21;
-    while b < 0x7f {
-        table[b] = !(b as u8).is_ascii_uppercase();
-        b += 1;
-    }
-    table
-};
+static HEADER_NAME_BYTE: [bool; 256] =
+    crate::canonical::visible_ascii_except(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ");
 
 /// Checks a `SignedHeaders` list: lower-case names, sorted, each once, at most
 /// [`MAX_SIGNED_HEADERS`], `host` among them. Linear in the list's length; allocates nothing.
@@ -559,11 +552,9 @@ impl SignedRequest {
 
     /// The session token sent with the request, if any.
     pub fn session_token(&self) -> Option<&str> {
-        match self.token.as_ref()? {
-            TokenSource::Text => Some(self.part(Part::SessionToken)),
-            // Checked to be UTF-8 when parsed.
-            TokenSource::Header(value) => Some(std::str::from_utf8(value.as_bytes()).unwrap_or("")),
-        }
+        // Text, or a header value checked to be UTF-8 when parsed.
+        self.session_token_bytes()
+            .map(|bytes| std::str::from_utf8(bytes).unwrap_or(""))
     }
 
     /// The session token's bytes (what [`SignedRequest::session_token`] gives, unchecked).

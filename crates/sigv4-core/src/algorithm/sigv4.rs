@@ -136,6 +136,11 @@ impl SigningKey {
     /// The keyed HMAC state after `first`: from this thread's [`FIRST_BLOCK`] when it holds
     /// this key and block, else computed (and kept there).
     fn after_first_block(&self, first: &[u8; 64]) -> HmacSha256 {
+        let compute = || {
+            let mut mac = self.mac.clone();
+            mac.update(first);
+            mac
+        };
         let cached = FIRST_BLOCK.try_with(|cell| {
             let mut slot = cell.try_borrow_mut().ok()?;
             if let Some((id, block, mac)) = &*slot {
@@ -143,16 +148,11 @@ impl SigningKey {
                     return Some(mac.clone());
                 }
             }
-            let mut mac = self.mac.clone();
-            mac.update(first);
+            let mac = compute();
             *slot = Some((self.id, *first, mac.clone()));
             Some(mac)
         });
-        cached.ok().flatten().unwrap_or_else(|| {
-            let mut mac = self.mac.clone();
-            mac.update(first);
-            mac
-        })
+        cached.ok().flatten().unwrap_or_else(compute)
     }
 }
 
