@@ -829,8 +829,8 @@ pub(crate) struct UriHost {
 
 impl UriHost {
     pub(crate) fn from_uri(uri: &Uri) -> Result<Self, SigningError> {
-        let host = uri
-            .host()
+        let (host, port) = host_and_port(uri);
+        let host = host
             .filter(|h| !h.is_empty())
             .ok_or(SigningError::MissingHost)?;
         let mut value = UriHost {
@@ -846,7 +846,7 @@ impl UriHost {
             }
             None => value.heap = host.to_ascii_lowercase().into_bytes(),
         }
-        if let Some(port) = non_default_port(uri) {
+        if let Some(port) = port.filter(|&port| !is_default_port(uri, port)) {
             value.push(b':');
             let mut digits = [0u8; 5];
             let mut n = port;
@@ -888,14 +888,44 @@ impl UriHost {
 }
 
 /// The URI's port unless it is the scheme's default.
-pub(crate) fn non_default_port(uri: &Uri) -> Option<u16> {
-    let port = uri.port_u16()?;
+/// The URI's host and port, as `Uri::host` and `Uri::port_u16` give them. An authority with
+/// neither user info (`@`) nor an IPv6 literal (`[`), the usual `host` or `host:port`, is split
+/// at its one `:` after a single pass over its bytes; any other goes to `http`'s own accessors (each of which
+/// searches the authority again, from the end).
+fn host_and_port(uri: &Uri) -> (Option<&str>, Option<u16>) {
+    let Some(authority) = uri.authority().map(|a| a.as_str()) else {
+        return (None, None);
+    };
+    let (mut first_colon, mut colons, mut plain) = (None, 0usize, true);
+    for (i, &b) in authority.as_bytes().iter().enumerate() {
+        match b {
+            b':' => {
+                first_colon = first_colon.or(Some(i));
+                colons += 1;
+            }
+            b'@' | b'[' => plain = false,
+            _ => {}
+        }
+    }
+    match first_colon {
+        None if plain => (Some(authority), None),
+        // `http` reads the port after the last `:`: with one, that is the first.
+        Some(i) if plain && colons == 1 => {
+            let (host, port) = (&authority[..i], &authority[i + 1..]);
+            (Some(host), port.parse().ok())
+        }
+        _ => (uri.host(), uri.port_u16()),
+    }
+}
+
+/// True when `port` is the default port of the URI's scheme (443 for https, 80 for http).
+fn is_default_port(uri: &Uri, port: u16) -> bool {
     let default = match uri.scheme_str() {
         Some(s) if s.eq_ignore_ascii_case("https") => Some(443),
         Some(s) if s.eq_ignore_ascii_case("http") => Some(80),
         _ => None,
     };
-    (default != Some(port)).then_some(port)
+    default == Some(port)
 }
 
 /// Does the request carry its own `Host` header?
@@ -1092,6 +1122,48 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn host_and_port_are_what_http_gives() {
+        let fixed = [
+            "example.com",
+            "example.com:443",
+            "Example.COM:8080",
+            "h:0",
+            "h:65535",
+            "h:65536",
+            "h:",
+            "h:+80",
+            "h:08",
+            "user@host",
+            "user:pw@host:99",
+            "[::1]",
+            "[::1]:8080",
+            "127.0.0.1:80",
+        ];
+        let mut rng = fastrand::Rng::with_seed(443);
+        let alphabet = b"aZ9.-:@[]+_~%";
+        let random = (0..20_000).map(|_| {
+            let len = rng.usize(1..14);
+            (0..len)
+                .map(|_| alphabet[rng.usize(..alphabet.len())] as char)
+                .collect::<String>()
+        });
+        let mut checked = 0;
+        for authority in fixed.iter().map(|a| a.to_string()).chain(random) {
+            for scheme in ["https", "http"] {
+                let Ok(uri) = format!("{scheme}://{authority}/x").parse::<Uri>() else {
+                    continue;
+                };
+                let want = (uri.host(), uri.port_u16());
+                assert_eq!(host_and_port(&uri), want, "{uri}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 5_000, "{checked}");
+        let no_authority: Uri = "/only/a/path".parse().unwrap();
+        assert_eq!(host_and_port(&no_authority), (None, None));
     }
 
     #[test]
