@@ -558,6 +558,7 @@ fn sign<B, S>(
             http::HeaderValue::from_static(STREAMING_AWS4_HMAC_SHA256_EVENTS),
         );
     }
+    let from_header: String;
     let payload = match plan {
         PayloadPlan::Empty => Payload::Bytes(&[]),
         PayloadPlan::Bytes(bytes) => Payload::Bytes(bytes),
@@ -568,10 +569,14 @@ fn sign<B, S>(
         PayloadPlan::EventStream => {
             Payload::Precomputed(sigv4_core::eventstream::STREAMING_AWS4_HMAC_SHA256_EVENTS)
         }
+        // Copied out: the request is signed in place.
         PayloadPlan::FromHeader => match request.headers().get(&X_AMZ_CONTENT_SHA256) {
             None => return Err(SigV4Error::MissingPayloadHash),
             Some(value) => match value.to_str() {
-                Ok(text) => Payload::Precomputed(text),
+                Ok(text) => {
+                    from_header = text.to_owned();
+                    Payload::Precomputed(&from_header)
+                }
                 Err(_) => {
                     return Err(SigV4Error::Signing(SigningError::InvalidPayloadHash(
                         String::from_utf8_lossy(value.as_bytes())
@@ -583,16 +588,14 @@ fn sign<B, S>(
             },
         },
     };
-    let output = job.config.sign(
-        (&*request).into(),
+    let seed = job.config.sign_request(
+        request,
         payload,
         credentials,
         job.region.as_deref(),
         job.service.as_deref(),
         stamp,
     )?;
-    let seed = output.signature();
-    output.apply_to_request(request)?;
     if let PayloadPlan::Chunked {
         payload,
         chunk_size,

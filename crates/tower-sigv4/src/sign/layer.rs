@@ -7,7 +7,8 @@ use http::{HeaderMap, StatusCode};
 use sigv4_core::checksum::ChecksumAlgorithm;
 use sigv4_core::SharedTimeSource;
 use sigv4_core::{
-    Credentials, Payload, RequestHead, Signer, SigningOutput, SigningParams, SigningSettings,
+    Credentials, Payload, RequestHead, Signature, Signer, SigningError, SigningParams,
+    SigningSettings,
 };
 use sigv4_credentials::ProvideCredentials;
 use tower_layer::Layer;
@@ -128,6 +129,9 @@ impl Config {
     }
 
     /// Signs a request head at `stamp`; `region`/`service` are the per-request overrides.
+    /// Gives what to add to the request (for the reqwest adapter: its requests are not an
+    /// `http::Request`).
+    #[cfg(feature = "reqwest-middleware")]
     pub(crate) fn sign(
         &self,
         head: RequestHead<'_>,
@@ -136,31 +140,89 @@ impl Config {
         region: Option<&str>,
         service: Option<&str>,
         stamp: &Stamp,
-    ) -> Result<SigningOutput, SigV4Error> {
-        let region = region.unwrap_or(&self.region);
-        let service = service.unwrap_or(&self.service);
-        let span = tracing::debug_span!(
-            "sigv4_sign",
-            region,
-            service,
-            access_key_id = credentials.access_key_id(),
-            method = %head.method,
-            host = head.uri.host().unwrap_or(""),
-        );
+    ) -> Result<sigv4_core::SigningOutput, SigV4Error> {
+        let (region, service) = self.scope(region, service);
+        let span = signing_span(head, credentials, region, service);
         let _entered = span.enter();
-        let params = match &self.region_set {
+        let params = self.params(credentials, region, service, stamp);
+        self.signer
+            .sign(head, payload, &params)
+            .map_err(signing_failed)
+    }
+
+    /// [`Config::sign`] for an `http::Request`, signed in place (the signing output is applied
+    /// where it was written, not moved out and applied after). Gives the signature (the seed
+    /// of aws-chunked and event-stream signatures).
+    pub(crate) fn sign_request<B>(
+        &self,
+        request: &mut http::Request<B>,
+        payload: Payload<'_>,
+        credentials: &Credentials,
+        region: Option<&str>,
+        service: Option<&str>,
+        stamp: &Stamp,
+    ) -> Result<Signature, SigV4Error> {
+        let (region, service) = self.scope(region, service);
+        let span = signing_span(RequestHead::from(&*request), credentials, region, service);
+        let _entered = span.enter();
+        let params = self.params(credentials, region, service, stamp);
+        self.signer
+            .sign_request(request, payload, &params)
+            .map_err(signing_failed)
+    }
+
+    /// The region and service to sign for: the per-request overrides, else the layer's.
+    fn scope<'a>(
+        &'a self,
+        region: Option<&'a str>,
+        service: Option<&'a str>,
+    ) -> (&'a str, &'a str) {
+        (
+            region.unwrap_or(&self.region),
+            service.unwrap_or(&self.service),
+        )
+    }
+
+    /// The signing parameters at `stamp` (for SigV4a, the region set instead of the region).
+    fn params<'a>(
+        &'a self,
+        credentials: &'a Credentials,
+        region: &'a str,
+        service: &'a str,
+        stamp: &Stamp,
+    ) -> SigningParams<'a> {
+        match &self.region_set {
             // SigV4a: signed for the region set, whatever the region.
             #[cfg(feature = "sigv4a")]
             Some(set) => SigningParams::new(credentials, set, service, stamp.time())
                 .with_algorithm(sigv4_core::Algorithm::SigV4a),
             _ => SigningParams::new(credentials, region, service, stamp.time()),
         }
-        .with_settings(&self.settings);
-        self.signer.sign(head, payload, &params).map_err(|error| {
-            tracing::debug!(%error, "signing failed");
-            SigV4Error::Signing(error)
-        })
+        .with_settings(&self.settings)
     }
+}
+
+/// The `sigv4_sign` debug span around one signing.
+fn signing_span(
+    head: RequestHead<'_>,
+    credentials: &Credentials,
+    region: &str,
+    service: &str,
+) -> tracing::Span {
+    tracing::debug_span!(
+        "sigv4_sign",
+        region,
+        service,
+        access_key_id = credentials.access_key_id(),
+        method = %head.method,
+        host = head.uri.host().unwrap_or(""),
+    )
+}
+
+/// A signing error, logged at debug level and wrapped.
+fn signing_failed(error: SigningError) -> SigV4Error {
+    tracing::debug!(%error, "signing failed");
+    SigV4Error::Signing(error)
 }
 
 /// Signs every request with AWS SigV4 before handing it to the inner service; builds
