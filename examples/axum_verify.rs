@@ -27,8 +27,8 @@ async fn create_order(
     body: String,
 ) -> Json<serde_json::Value> {
     Json(serde_json::json!({
-        "created_by": caller.access_key_id,
-        "region": caller.region,
+        "created_by": caller.access_key_id(),
+        "region": caller.region(),
         "order": body,
     }))
 }

@@ -28,7 +28,7 @@ async fn start_h2_server(creds: Credentials, time: SharedTimeSource) -> std::net
             let who = request
                 .extensions()
                 .get::<Verified>()
-                .map(|v| v.access_key_id.clone())
+                .map(|v| v.access_key_id().to_owned())
                 .unwrap_or_default();
             let echo = serde_json::json!({
                 "who": who,

@@ -26,4 +26,8 @@ fn main() {
          allocations + {reallocs} reallocations, {bytes} bytes; sizes in order: {sizes:?}); \
          {with_identity} with Signer::verify (the Verified identity)"
     );
+    println!(
+        "allocations per clone of the Verified identity: {}",
+        alloc_count::measure_identity_clone()
+    );
 }

@@ -763,6 +763,17 @@ pub(crate) fn write_header_value(
     name: &str,
     value: &[u8],
 ) -> Result<(), SigningError> {
+    // The usual value (a host, a date, a media type, a token): visible ASCII with no space at
+    // all, so nothing to trim or collapse. Branch-free per chunk so it vectorizes.
+    let visible = |chunk: &[u8]| {
+        chunk
+            .iter()
+            .fold(true, |ok, &b| ok & (b.wrapping_sub(0x21) < 0x5e))
+    };
+    if value.chunks(64).all(visible) {
+        out.extend_from_slice(value);
+        return Ok(());
+    }
     let is_ws = |b: &u8| *b == b' ' || *b == b'\t';
     let start = value.iter().position(|b| !is_ws(b)).unwrap_or(value.len());
     let end = value
@@ -770,15 +781,6 @@ pub(crate) fn write_header_value(
         .rposition(|b| !is_ws(b))
         .map_or(start, |i| i + 1);
     let value = &value[start..end];
-    // Fast path for long opaque values (session tokens): all visible ASCII, no space at all.
-    // Branch-free per chunk so it vectorizes.
-    if value.chunks(64).all(|c| {
-        c.iter()
-            .fold(true, |ok, &b| ok & (b.wrapping_sub(0x21) < 0x5e))
-    }) {
-        out.extend_from_slice(value);
-        return Ok(());
-    }
     // One pass decides the next common case: visible ASCII with single spaces is copied as is.
     let mut plain = true;
     let mut prev_space = false;

@@ -30,7 +30,7 @@
 //! let params = VerifyParams::new(&creds, now, &settings);
 //! let head = RequestHead::from(&request);
 //! let verified = signer.verify(head, &claimed, Payload::Bytes(b"{}"), &params).unwrap();
-//! assert_eq!(verified.region, "eu-west-1");
+//! assert_eq!(verified.region(), "eu-west-1");
 //!
 //! // A changed body no longer verifies.
 //! let err = signer.verify(head, &claimed, Payload::Bytes(b"{\"x\":1}"), &params).unwrap_err();
@@ -38,6 +38,7 @@
 //! ```
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use http::header::{HeaderMap, HeaderValue, AUTHORIZATION};
@@ -50,8 +51,8 @@ use crate::algorithm::{Algorithm, Scope, StringToSign};
 use crate::head::RequestHead;
 
 use crate::canonical::{
-    has_host_header, split_ascii, write_listed_headers, write_request_lines, ExtraHeader,
-    ListedError, UriHost,
+    find_byte, has_host_header, split_ascii, write_listed_headers, write_request_lines,
+    ExtraHeader, ListedError, UriHost,
 };
 use crate::settings::{MAX_EXPIRES, MIN_EXPIRES};
 use crate::sign::{
@@ -167,7 +168,8 @@ fn signed_list_byte(b: u8) -> bool {
 
 /// Checks a `SignedHeaders` list: lower-case names, sorted, each once, at most
 /// [`MAX_SIGNED_HEADERS`], `host` among them. Branch-free passes count the names and test
-/// every byte (the compiler vectorizes both), then one walk over the names checks their order;
+/// every byte (the compiler vectorizes both), then one walk over the names (found eight bytes
+/// at a time) checks their order;
 /// a name's bytes are tested one by one only when the list holds a bad byte (to report the
 /// first broken rule, name by name). Allocates nothing.
 fn check_signed_headers(list: &str) -> Result<(), SignedHeadersError> {
@@ -182,7 +184,7 @@ fn check_signed_headers(list: &str) -> Result<(), SignedHeadersError> {
     let all_valid = bytes.iter().fold(true, |ok, &b| ok & signed_list_byte(b));
     let mut previous: &[u8] = &[];
     let mut host = false;
-    for (i, name) in bytes.split(|&b| b == b';').enumerate() {
+    for (i, name) in split_ascii(list, b';').map(str::as_bytes).enumerate() {
         if name.is_empty() || (!all_valid && !name.iter().all(|&b| signed_list_byte(b))) {
             return Err(SignedHeadersError::Malformed);
         }
@@ -344,34 +346,36 @@ impl SignedRequest {
     fn parse_header(auth: &[u8], headers: &HeaderMap) -> Result<Self, VerifyError> {
         let auth = std::str::from_utf8(auth)
             .map_err(|_| incomplete("Authorization header is not valid text"))?;
-        let (algorithm, rest) = auth
-            .split_once(' ')
-            .and_then(|(name, rest)| Some((Algorithm::from_name(name)?, rest)))
-            .ok_or_else(|| {
-                if auth.trim().is_empty() {
-                    VerifyError::MissingAuthentication
-                } else {
-                    incomplete(UNKNOWN_ALGORITHM_HEADER)
-                }
-            })?;
-        let (mut credential, mut signed, mut signature) = (None, None, None);
-        for part in split_ascii(rest, b',') {
-            let part = part.trim_ascii();
-            if let Some(v) = part.strip_prefix("Credential=") {
-                credential = Some(v);
-            } else if let Some(v) = part.strip_prefix("SignedHeaders=") {
-                signed = Some(v);
-            } else if let Some(v) = part.strip_prefix("Signature=") {
-                signature = Some(v);
+        let (algorithm, rest) = match auth.strip_prefix(SIGV4_PREFIX) {
+            Some(rest) => (Algorithm::SigV4, rest),
+            None => auth
+                .split_once(' ')
+                .and_then(|(name, rest)| Some((Algorithm::from_name(name)?, rest)))
+                .ok_or_else(|| {
+                    if auth.trim().is_empty() {
+                        VerifyError::MissingAuthentication
+                    } else {
+                        incomplete(UNKNOWN_ALGORITHM_HEADER)
+                    }
+                })?,
+        };
+        let (credential, signed, signature) = match sdk_fields(rest) {
+            Some(fields) => fields,
+            None => {
+                let (credential, signed, signature) = any_fields(rest);
+                (
+                    credential.ok_or_else(|| {
+                        incomplete("Authorization header requires 'Credential' parameter.")
+                    })?,
+                    signed.ok_or_else(|| {
+                        incomplete("Authorization header requires 'SignedHeaders' parameter.")
+                    })?,
+                    signature.ok_or_else(|| {
+                        incomplete("Authorization header requires 'Signature' parameter.")
+                    })?,
+                )
             }
-        }
-        let credential = credential
-            .ok_or_else(|| incomplete("Authorization header requires 'Credential' parameter."))?;
-        let signed = signed.ok_or_else(|| {
-            incomplete("Authorization header requires 'SignedHeaders' parameter.")
-        })?;
-        let signature = signature
-            .ok_or_else(|| incomplete("Authorization header requires 'Signature' parameter."))?;
+        };
         let date = headers
             .get(&X_AMZ_DATE)
             .and_then(|v| v.to_str().ok())
@@ -621,6 +625,45 @@ impl SignedRequest {
     }
 }
 
+/// A SigV4 `Authorization` value's algorithm and the space after it.
+const SIGV4_PREFIX: &str = "AWS4-HMAC-SHA256 ";
+
+/// The credential, signed headers and signature of an `Authorization` value (after the
+/// algorithm) written exactly as every SDK writes it, `Credential=C, SignedHeaders=S,
+/// Signature=G`, with no field ending in white space: then they are what [`any_fields`] reads,
+/// found with three byte searches. `None` for any other form.
+fn sdk_fields(rest: &str) -> Option<(&str, &str, &str)> {
+    fn split(text: &str) -> Option<(&str, &str)> {
+        let at = find_byte(text.as_bytes(), b',')?;
+        Some((text.get(..at)?, text.get(at..)?))
+    }
+    let (credential, rest) = split(rest.strip_prefix("Credential=")?)?;
+    let (signed, rest) = split(rest.strip_prefix(", SignedHeaders=")?)?;
+    let signature = rest.strip_prefix(", Signature=")?;
+    let clean = |field: &str| !field.as_bytes().last().is_some_and(u8::is_ascii_whitespace);
+    let one_part = find_byte(signature.as_bytes(), b',').is_none();
+    (one_part && clean(credential) && clean(signed) && clean(signature))
+        .then_some((credential, signed, signature))
+}
+
+/// The credential, signed headers and signature of an `Authorization` value (after the
+/// algorithm) in any form AWS accepts: `,`-separated parts in any order, white space around
+/// them, the last of a repeated name winning, other parts ignored.
+fn any_fields(rest: &str) -> (Option<&str>, Option<&str>, Option<&str>) {
+    let (mut credential, mut signed, mut signature) = (None, None, None);
+    for part in split_ascii(rest, b',') {
+        let part = part.trim_ascii();
+        if let Some(v) = part.strip_prefix("Credential=") {
+            credential = Some(v);
+        } else if let Some(v) = part.strip_prefix("SignedHeaders=") {
+            signed = Some(v);
+        } else if let Some(v) = part.strip_prefix("Signature=") {
+            signature = Some(v);
+        }
+    }
+    (credential, signed, signature)
+}
+
 const UNKNOWN_ALGORITHM_HEADER: &str = if cfg!(feature = "sigv4a") {
     "Authorization header must start with AWS4-HMAC-SHA256 or AWS4-ECDSA-P256-SHA256"
 } else {
@@ -658,15 +701,17 @@ fn query_param<'a>(query: &'a str, name: &str) -> Option<Cow<'a, str>> {
 }
 
 /// A request that passed verification: who signed it and for what.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// The access key id, region and service are held in one shared buffer: building the identity
+/// makes one heap allocation, and a clone (into request extensions, say) makes none.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Verified {
-    /// The signer's access key id.
-    pub access_key_id: String,
-    /// The region of the credential scope.
-    pub region: String,
-    /// The service of the credential scope.
-    pub service: String,
+    /// The access key id, region and service, one after the other.
+    names: Arc<str>,
+    /// Where the region and the service start in `names`.
+    region_start: u32,
+    service_start: u32,
     /// When the request was signed.
     pub signed_at: AmzDate,
     /// True for a presigned URL.
@@ -675,14 +720,78 @@ pub struct Verified {
     pub session_token: bool,
 }
 
+impl Verified {
+    /// The identity of a verified claim.
+    fn of(claimed: &SignedRequest) -> Self {
+        let parts = [claimed.access_key_id(), claimed.region(), claimed.service()];
+        // Written on the stack and copied once into the shared buffer (a `String` turned into
+        // an `Arc<str>` would be two allocations); a longer claim (the parser bounds it) goes
+        // through a `String`.
+        let mut stack = [0u8; 256];
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let names: Arc<str> = match stack.get_mut(..total) {
+            Some(buffer) => {
+                let mut at = 0;
+                for part in parts {
+                    buffer[at..at + part.len()].copy_from_slice(part.as_bytes());
+                    at += part.len();
+                }
+                // Whole `str`s one after the other: always UTF-8.
+                Arc::from(std::str::from_utf8(buffer).unwrap_or_default())
+            }
+            None => Arc::from(parts.concat()),
+        };
+        let region_start = parts[0].len();
+        let service_start = region_start + parts[1].len();
+        Verified {
+            names,
+            // The claim's text is bounded to `u32::MAX` bytes when parsed.
+            region_start: u32::try_from(region_start).unwrap_or(u32::MAX),
+            service_start: u32::try_from(service_start).unwrap_or(u32::MAX),
+            signed_at: claimed.date,
+            presigned: claimed.is_presigned(),
+            session_token: claimed.has_token(),
+        }
+    }
+
+    /// The signer's access key id.
+    pub fn access_key_id(&self) -> &str {
+        self.names.get(..self.region_start as usize).unwrap_or("")
+    }
+
+    /// The region of the credential scope (for SigV4a, the region set).
+    pub fn region(&self) -> &str {
+        let range = self.region_start as usize..self.service_start as usize;
+        self.names.get(range).unwrap_or("")
+    }
+
+    /// The service of the credential scope.
+    pub fn service(&self) -> &str {
+        self.names.get(self.service_start as usize..).unwrap_or("")
+    }
+}
+
+impl std::fmt::Debug for Verified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verified")
+            .field("access_key_id", &self.access_key_id())
+            .field("region", &self.region())
+            .field("service", &self.service())
+            .field("signed_at", &self.signed_at)
+            .field("presigned", &self.presigned)
+            .field("session_token", &self.session_token)
+            .finish()
+    }
+}
+
 impl Signer {
     /// Recomputes the signature of a parsed request with `credentials` (the secret looked up for
     /// its access key id) and compares in constant time. `payload` is what the server takes as
     /// the payload hash: the body's bytes, or the request's `x-amz-content-sha256` when the
     /// service trusts it (after checking the body against it).
     ///
-    /// Runs [`Signer::verify_signature`], then builds the [`Verified`] identity (three small
-    /// strings).
+    /// Runs [`Signer::verify_signature`], then builds the [`Verified`] identity (one small
+    /// shared buffer).
     pub fn verify(
         &self,
         head: RequestHead<'_>,
@@ -691,14 +800,7 @@ impl Signer {
         params: &VerifyParams<'_>,
     ) -> Result<Verified, VerifyError> {
         self.verify_signature(head, claimed, payload, params)?;
-        Ok(Verified {
-            access_key_id: claimed.access_key_id().to_owned(),
-            region: claimed.region().to_owned(),
-            service: claimed.service().to_owned(),
-            signed_at: claimed.date,
-            presigned: claimed.is_presigned(),
-            session_token: claimed.has_token(),
-        })
+        Ok(Verified::of(claimed))
     }
 
     /// Every check of [`Signer::verify`] (identity, session token, time, scope, signature),
@@ -979,6 +1081,60 @@ mod tests {
     }
 
     #[test]
+    fn sdk_form_reads_as_any_form_does() {
+        let mut rng = fastrand::Rng::with_seed(4);
+        let pieces = [
+            "Credential=",
+            "SignedHeaders=",
+            "Signature=",
+            ", ",
+            ",",
+            " ",
+            "\t",
+            "AKID/d/r/s/aws4_request",
+            "host;x-amz-date",
+            "0123abcd",
+            "Other=1",
+            "=",
+            "\n",
+        ];
+        let mut fast = 0;
+        for round in 0..50_000 {
+            let rest = if round % 2 == 0 {
+                // The SDK form, with a piece inserted somewhere now and then.
+                let mut parts = vec![
+                    "Credential=",
+                    pieces[7],
+                    ", SignedHeaders=",
+                    pieces[8],
+                    ", Signature=",
+                    pieces[9],
+                ];
+                if rng.bool() {
+                    let at = rng.usize(..=parts.len());
+                    parts.insert(at, pieces[rng.usize(..pieces.len())]);
+                }
+                parts.concat()
+            } else {
+                (0..rng.usize(1..10))
+                    .map(|_| pieces[rng.usize(..pieces.len())])
+                    .collect()
+            };
+            if let Some((credential, signed, signature)) = sdk_fields(&rest) {
+                fast += 1;
+                let want = any_fields(&rest);
+                assert_eq!(
+                    (Some(credential), Some(signed), Some(signature)),
+                    want,
+                    "{rest:?}"
+                );
+            }
+        }
+        // The SDK form itself, and most of its variants, take the fast reading.
+        assert!(fast > 15_000, "{fast}");
+    }
+
+    #[test]
     fn constant_time_eq_finds_every_difference() {
         let a: Vec<u8> = (0..100u8).collect();
         assert!(constant_time_eq(&a, &a.clone()));
@@ -1053,6 +1209,26 @@ mod tests {
             check(&req, &creds, t + Duration::from_secs(61)).unwrap_err(),
             VerifyError::Expired(_)
         ));
+    }
+
+    #[test]
+    fn the_identity_names_the_claim_short_or_long() {
+        let t = at(1_700_000_000);
+        // 12 + 9 + 3 bytes fit the stack buffer; a 300-byte access key id does not.
+        for akid in ["AKIDEXAMPLE1".to_owned(), "A".repeat(300)] {
+            let creds = Credentials::new(&akid, "SECRET");
+            let req = signed(&SigningSettings::default(), t, &creds);
+            let verified = check(&req, &creds, t).unwrap();
+            assert_eq!(verified.access_key_id(), akid);
+            assert_eq!(verified.region(), "us-east-1");
+            assert_eq!(verified.service(), "svc");
+            assert!(!verified.presigned && !verified.session_token);
+            let debug = format!("{verified:?}");
+            assert!(
+                debug.contains("us-east-1") && debug.contains(&akid[..12]),
+                "{debug}"
+            );
+        }
     }
 
     #[test]

@@ -435,7 +435,7 @@ async fn echo(log: &Log, request: Request<VerifyBody>) -> Response<Full<Bytes>> 
                     status: StatusCode::FORBIDDEN,
                     code: "SignatureDoesNotMatch",
                     message: message.clone(),
-                    access_key_id: Some(verified.access_key_id.clone()),
+                    access_key_id: Some(verified.access_key_id().to_owned()),
                 });
                 log.rejected.fetch_add(1, Ordering::SeqCst);
                 return json(
@@ -448,7 +448,7 @@ async fn echo(log: &Log, request: Request<VerifyBody>) -> Response<Full<Bytes>> 
     let record = AcceptedRequest {
         method: parts.method.clone(),
         path: parts.uri.path().to_owned(),
-        access_key_id: verified.access_key_id.clone(),
+        access_key_id: verified.access_key_id().to_owned(),
         presigned: verified.presigned,
         body_bytes,
     };

@@ -87,8 +87,8 @@ async fn the_layer_signs_sigv4a_and_verify_layer_accepts_it() {
     assert_eq!(signed.headers()["x-amz-region-set"], "*");
 
     let verified = verify(signed.clone(), &clock).await.expect("accepted");
-    assert_eq!(verified.access_key_id, "AKIDSIGV4A");
-    assert_eq!(verified.region, "*");
+    assert_eq!(verified.access_key_id(), "AKIDSIGV4A");
+    assert_eq!(verified.region(), "*");
 
     // One changed byte of the body: refused.
     let (parts, body) = signed.into_parts();

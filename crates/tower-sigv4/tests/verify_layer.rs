@@ -218,9 +218,9 @@ async fn the_handler_sees_the_verified_identity() {
     let reply = h.send(signed_post("{}")).await;
     assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
     let verified = h.last_seen().verified.expect("Verified extension");
-    assert_eq!(verified.access_key_id, AKID);
-    assert_eq!(verified.region, "us-east-1");
-    assert_eq!(verified.service, "execute-api");
+    assert_eq!(verified.access_key_id(), AKID);
+    assert_eq!(verified.region(), "us-east-1");
+    assert_eq!(verified.service(), "execute-api");
     assert_eq!(verified.signed_at.as_str(), "20231114T221320Z");
     assert!(!verified.presigned);
     assert!(verified.session_token);
@@ -248,7 +248,7 @@ async fn accepts_a_presigned_url_until_it_expires() {
     assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
     let verified = h.last_seen().verified.unwrap();
     assert!(verified.presigned);
-    assert_eq!(verified.access_key_id, AKID);
+    assert_eq!(verified.access_key_id(), AKID);
 
     h.clock.advance(Duration::from_secs(1));
     let reply = h.send(request).await;
@@ -682,7 +682,7 @@ async fn run_suite_case(case: &str, file: &str) {
     let reply = h.send(parse_request(&text)).await;
     assert_eq!(reply.status, StatusCode::OK, "{case}/{file}: {reply:?}");
     let verified = h.last_seen().verified.unwrap();
-    assert_eq!(verified.access_key_id, "AKIDEXAMPLE", "{case}/{file}");
+    assert_eq!(verified.access_key_id(), "AKIDEXAMPLE", "{case}/{file}");
     assert_eq!(
         verified.presigned,
         file.starts_with("query"),
@@ -778,7 +778,7 @@ async fn on_a_plain_hyper_server() {
             let who = request
                 .extensions()
                 .get::<Verified>()
-                .map(|v| v.access_key_id.clone());
+                .map(|v| v.access_key_id().to_owned());
             let body = request
                 .into_body()
                 .collect()
@@ -847,7 +847,7 @@ async fn as_an_axum_route_layer() {
             "/prod/items",
             axum::routing::post(
                 |Extension(who): Extension<Verified>, body: String| async move {
-                    format!("{} {}", who.access_key_id, body)
+                    format!("{} {}", who.access_key_id(), body)
                 },
             ),
         )

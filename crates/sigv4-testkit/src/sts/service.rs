@@ -379,7 +379,7 @@ impl Shared {
             return Err(StsError::for_status(StatusCode::INTERNAL_SERVER_ERROR));
         };
         if let Some(regions) = &self.regions {
-            if !regions.contains(&verified.region) {
+            if !regions.iter().any(|r| r == verified.region()) {
                 return Err(StsError::new(
                     StatusCode::FORBIDDEN,
                     "SignatureDoesNotMatch",
@@ -400,7 +400,7 @@ impl Shared {
         params: &Params,
     ) -> Result<Grant, StsError> {
         let verified = self.authenticate(parts, body).await?;
-        let caller = verified.access_key_id;
+        let caller = verified.access_key_id().to_owned();
         let (chained, caller_name) = match self.keys.lock().issued(&caller) {
             Some(issued) => (true, issued.assumed_role_arn.clone()),
             None => (false, format!("caller {caller}")),

@@ -69,7 +69,7 @@
 //!             .service("execute-api"),
 //!     )
 //!     .service(service_fn(|request: Request<VerifyBody>| async move {
-//!         let who = request.extensions().get::<Verified>().map(|v| v.access_key_id.clone());
+//!         let who = request.extensions().get::<Verified>().map(|v| v.access_key_id().to_owned());
 //!         // A body error: an aws-chunked upload with a bad chunk (see `VerifyBody`).
 //!         let body = request.into_body().collect().await?.to_bytes();
 //!         let text = format!("{} sent {} bytes", who.unwrap_or_default(), body.len());
