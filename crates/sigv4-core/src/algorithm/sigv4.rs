@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
+use sha2::digest::generic_array::GenericArray;
 use sha2::Sha256;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::cache::BoundedCache;
 
@@ -56,15 +57,107 @@ pub fn derive_signing_key(secret: &str, date: &str, region: &str, service: &str)
     hmac(&*k_service, b"aws4_request")
 }
 
-/// A derived key with its HMAC state keyed once, so signing is a clone plus one update, and
-/// its credential scope written once.
+/// SHA-256's initial hash value (FIPS 180-4, 5.3.3).
+const SHA256_IV: [u32; 8] = [
+    0x6a09_e667,
+    0xbb67_ae85,
+    0x3c6e_f372,
+    0xa54f_f53a,
+    0x510e_527f,
+    0x9b05_688c,
+    0x1f83_d9ab,
+    0x5be0_cd19,
+];
+
+/// One SHA-256 compression of `block` into `state` (`sha2`'s own, with its SHA-NI path).
+fn compress(state: &mut [u32; 8], block: &[u8; 64]) {
+    sha2::compress256(state, std::slice::from_ref(GenericArray::from_slice(block)));
+}
+
+/// The SHA-256 digest of a message whose first `done` whole blocks `state` has absorbed and
+/// whose remaining bytes are `rest`: the rest's whole blocks, then the padded tail (the
+/// message's length in bits last, FIPS 180-4, 5.1.1).
+fn sha256_finish(mut state: [u32; 8], done: u64, rest: &[u8]) -> [u8; 32] {
+    let mut blocks = rest.chunks_exact(64);
+    for block in blocks.by_ref() {
+        if let Ok(block) = block.try_into() {
+            compress(&mut state, block);
+        }
+    }
+    let tail = blocks.remainder();
+    let bits = done
+        .wrapping_mul(64)
+        .wrapping_add(rest.len() as u64)
+        .wrapping_mul(8);
+    let mut last = [0u8; 128];
+    last[..tail.len()].copy_from_slice(tail);
+    last[tail.len()] = 0x80;
+    let end = if tail.len() < 56 { 64 } else { 128 };
+    last[end - 8..end].copy_from_slice(&bits.to_be_bytes());
+    for block in last[..end].chunks_exact(64) {
+        if let Ok(block) = block.try_into() {
+            compress(&mut state, block);
+        }
+    }
+    let mut digest = [0u8; 32];
+    for (bytes, word) in digest.chunks_exact_mut(4).zip(state) {
+        bytes.copy_from_slice(&word.to_be_bytes());
+    }
+    digest
+}
+
+/// A SHA-256 state after whole blocks that depend on a key; wiped on drop.
+#[derive(Clone)]
+struct KeyedState([u32; 8]);
+
+impl Drop for KeyedState {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+/// HMAC-SHA256 under one 32-byte key (RFC 2104: `H((K ^ opad) || H((K ^ ipad) || m))`), with
+/// the states after the key's two pad blocks computed once. Signing then copies a 32-byte
+/// state rather than cloning `hmac`'s keyed hashers, and the states are wiped on drop (which
+/// `hmac` 0.12 does not offer). Checked against `hmac` by `first_block_reuse_is_plain_hmac`.
+struct PreKeyed {
+    inner: KeyedState,
+    outer: KeyedState,
+}
+
+impl PreKeyed {
+    fn new(key: &[u8; 32]) -> Self {
+        let mut pads = Zeroizing::new([[0x36u8; 64], [0x5cu8; 64]]);
+        for (i, &k) in key.iter().enumerate() {
+            pads[0][i] ^= k;
+            pads[1][i] ^= k;
+        }
+        let (mut inner, mut outer) = (SHA256_IV, SHA256_IV);
+        compress(&mut inner, &pads[0]);
+        compress(&mut outer, &pads[1]);
+        PreKeyed {
+            inner: KeyedState(inner),
+            outer: KeyedState(outer),
+        }
+    }
+
+    /// The MAC of a message of which the inner state `after` has absorbed `blocks` whole
+    /// blocks (the pad block among them) and `rest` follows.
+    fn finish(&self, after: &KeyedState, blocks: u64, rest: &[u8]) -> [u8; 32] {
+        let inner = sha256_finish(after.0, blocks, rest);
+        sha256_finish(self.outer.0, 1, &inner)
+    }
+}
+
+/// A derived key with its HMAC states keyed once, so signing is one short SHA-256 on each
+/// side, and its credential scope written once.
 pub(crate) struct SigningKey {
     secret: Zeroizing<String>,
     date: [u8; 8],
     region: Box<str>,
     service: Box<str>,
     scope: Box<[u8]>,
-    mac: HmacSha256,
+    mac: PreKeyed,
     /// Tells this key from every other one made in this process (for [`FIRST_BLOCK`]).
     id: u64,
 }
@@ -73,21 +166,17 @@ pub(crate) struct SigningKey {
 static NEXT_KEY_ID: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
-    /// The HMAC state of the last key that signed on this thread, after the first 64 bytes of
-    /// its string to sign. Those bytes (the algorithm, the time to the second, the start of the
-    /// scope) are the same for every signing with one key within one second, so a busy client
-    /// compresses one block fewer per signing.
-    static FIRST_BLOCK: RefCell<Option<(u64, [u8; 64], HmacSha256)>> =
+    /// The inner HMAC state of the last key that signed on this thread, after the first 64
+    /// bytes of its string to sign. Those bytes (the algorithm, the time to the second, the
+    /// start of the scope) are the same for every signing with one key within one second, so
+    /// a busy client compresses one block fewer per signing. Wiped when replaced.
+    static FIRST_BLOCK: RefCell<Option<(u64, [u8; 64], KeyedState)>> =
         const { RefCell::new(None) };
 }
 
 impl SigningKey {
     fn new(secret: &str, date: &str, region: &str, service: &str) -> Self {
         let key = Zeroizing::new(derive_signing_key(secret, date, region, service));
-        let mac = match HmacSha256::new_from_slice(&*key) {
-            Ok(mac) => mac,
-            Err(_) => unreachable_hmac(),
-        };
         let mut d = [0u8; 8];
         let n = date.len().min(8);
         d[..n].copy_from_slice(&date.as_bytes()[..n]);
@@ -100,7 +189,7 @@ impl SigningKey {
             date: d,
             region: region.into(),
             service: service.into(),
-            mac,
+            mac: PreKeyed::new(&key),
         }
     }
 
@@ -120,39 +209,34 @@ impl SigningKey {
     pub(crate) fn sign(&self, data: &[u8]) -> [u8; 64] {
         let mac = match data.split_first_chunk::<64>() {
             Some((first, rest)) => {
-                let mut mac = self.after_first_block(first);
-                mac.update(rest);
-                mac
+                self.with_first_block(first, |after| self.mac.finish(after, 2, rest))
             }
-            None => {
-                let mut mac = self.mac.clone();
-                mac.update(data);
-                mac
-            }
+            None => self.mac.finish(&self.mac.inner, 1, data),
         };
-        hex(&mac.finalize().into_bytes().into())
+        hex(&mac)
     }
 
-    /// The keyed HMAC state after `first`: from this thread's [`FIRST_BLOCK`] when it holds
-    /// this key and block, else computed (and kept there).
-    fn after_first_block(&self, first: &[u8; 64]) -> HmacSha256 {
+    /// Runs `f` with the inner HMAC state after `first`: this thread's [`FIRST_BLOCK`] when it
+    /// holds this key and block, else computed (and kept there).
+    fn with_first_block<R>(&self, first: &[u8; 64], f: impl FnOnce(&KeyedState) -> R) -> R {
         let compute = || {
-            let mut mac = self.mac.clone();
-            mac.update(first);
-            mac
+            let mut state = self.mac.inner.clone();
+            compress(&mut state.0, first);
+            state
         };
         let cached = FIRST_BLOCK.try_with(|cell| {
             let mut slot = cell.try_borrow_mut().ok()?;
-            if let Some((id, block, mac)) = &*slot {
-                if *id == self.id && block == first {
-                    return Some(mac.clone());
+            match &*slot {
+                Some((id, block, state)) if *id == self.id && block == first => Some(state.clone()),
+                _ => {
+                    let state = compute();
+                    *slot = Some((self.id, *first, state.clone()));
+                    Some(state)
                 }
             }
-            let mac = compute();
-            *slot = Some((self.id, *first, mac.clone()));
-            Some(mac)
         });
-        cached.ok().flatten().unwrap_or_else(compute)
+        let state = cached.ok().flatten().unwrap_or_else(compute);
+        f(&state)
     }
 }
 
@@ -282,6 +366,17 @@ mod tests {
                 keys[key].sign(&data),
                 hex(&hmac(&derived[key], &data)),
                 "round {round}"
+            );
+        }
+        // Every length from empty to four blocks: the padding alone in the last block, split
+        // over two (a tail of 56 to 63 bytes), and whole blocks.
+        let bytes: Vec<u8> = (0..=255u8).collect();
+        for len in 0..=256 {
+            let data = &bytes[..len.min(256)];
+            assert_eq!(
+                keys[len % 2].sign(data),
+                hex(&hmac(&derived[len % 2], data)),
+                "length {len}"
             );
         }
     }
