@@ -494,6 +494,17 @@ pub(crate) struct ExtraHeader<'a> {
     pub(crate) value: &'a [u8],
     /// The value is already canonical (the signer made it): copied without a scan.
     pub(crate) verbatim: bool,
+    /// The value (canonical) is left out of the written block and hashed where it stands:
+    /// its place is given back as a [`Hole`].
+    pub(crate) deferred: bool,
+}
+
+/// Where a deferred header value belongs in a written canonical request (see
+/// [`ExtraHeader::deferred`]): the hash reads `out[..at]`, then `value`, then the rest.
+#[derive(Clone, Copy)]
+pub(crate) struct Hole<'a> {
+    pub(crate) at: usize,
+    pub(crate) value: &'a [u8],
 }
 
 impl<'a> ExtraHeader<'a> {
@@ -501,6 +512,7 @@ impl<'a> ExtraHeader<'a> {
         name: "",
         value: b"",
         verbatim: true,
+        deferred: false,
     };
 
     pub(crate) fn new(name: &'static str, value: &'a [u8], verbatim: bool) -> Self {
@@ -508,6 +520,18 @@ impl<'a> ExtraHeader<'a> {
             name,
             value,
             verbatim,
+            deferred: false,
+        }
+    }
+
+    /// A canonical value hashed where it stands rather than copied into the canonical request
+    /// (a session token: about 1 KiB copied less per signing).
+    pub(crate) fn deferred(name: &'static str, value: &'a [u8]) -> Self {
+        Self {
+            name,
+            value,
+            verbatim: true,
+            deferred: true,
         }
     }
 
@@ -533,6 +557,8 @@ struct Entry<'a> {
     position: u32,
     /// The value is already canonical: copied without a scan.
     verbatim: bool,
+    /// The value is not copied: its place is given back (see [`ExtraHeader::deferred`]).
+    deferred: bool,
 }
 
 impl<'a> Entry<'a> {
@@ -542,6 +568,7 @@ impl<'a> Entry<'a> {
         value: b"",
         position: 0,
         verbatim: true,
+        deferred: false,
     };
 
     fn new(name: &'a str, value: &'a [u8], position: u32, verbatim: bool) -> Self {
@@ -554,6 +581,7 @@ impl<'a> Entry<'a> {
             value,
             position,
             verbatim,
+            deferred: false,
         }
     }
 
@@ -584,13 +612,15 @@ const STACK_HEADERS: usize = 16;
 /// the signed headers list and a newline: every header of the request but the excluded ones
 /// and those in `replaced` (which the signer sets itself), plus the extras. Returns the byte
 /// range of the signed headers list in `out`. (Verifying writes the headers a request lists:
-/// [`write_listed_headers`].)
+/// [`write_listed_headers`].) A deferred extra's value is left out and its place stored in
+/// `hole`.
 pub(crate) fn write_canonical_headers<'a>(
     out: &mut Vec<u8>,
     headers: &'a HeaderMap,
     extras: &[ExtraHeader<'a>],
     settings: &SigningSettings,
     replaced: &[&'static str],
+    hole: &mut Option<Hole<'a>>,
 ) -> Result<(usize, usize), SigningError> {
     let mut stack = [Entry::EMPTY; STACK_HEADERS];
     let mut heap: Vec<Entry<'a>> = Vec::new();
@@ -626,12 +656,10 @@ pub(crate) fn write_canonical_headers<'a>(
         }
     }
     for extra in extras {
-        push(Entry::new(
-            extra.name,
-            extra.value,
-            u32::MAX,
-            extra.verbatim,
-        ));
+        push(Entry {
+            deferred: extra.deferred,
+            ..Entry::new(extra.name, extra.value, u32::MAX, extra.verbatim)
+        });
     }
     let entries: &mut [Entry<'a>] = if count <= STACK_HEADERS {
         &mut stack[..count]
@@ -650,7 +678,14 @@ pub(crate) fn write_canonical_headers<'a>(
             out.extend_from_slice(entry.name.as_bytes());
             out.push(b':');
         }
-        entry.write_value(out)?;
+        if entry.deferred {
+            *hole = Some(Hole {
+                at: out.len(),
+                value: entry.value,
+            });
+        } else {
+            entry.write_value(out)?;
+        }
         prev = Some(entry);
     }
     if prev.is_some() {
@@ -691,16 +726,20 @@ pub(crate) enum ListedError {
 /// `known` names a header and a value already in canonical form (the verified session token):
 /// when the request holds exactly that one value for the name, it is copied without a scan.
 /// When `known`'s bytes are that header value itself (the same bytes in memory, as the parsed
-/// claim keeps them), they are not compared again.
-pub(crate) fn write_listed_headers(
+/// claim keeps them), they are not compared again. The known value is not copied either: its
+/// place is stored in `hole`, for the hash to read it where it stands.
+pub(crate) fn write_listed_headers<'k>(
     out: &mut Vec<u8>,
     headers: &HeaderMap,
     extras: &[ExtraHeader<'_>],
-    known: Option<(&str, &[u8])>,
+    known: Option<(&str, &'k [u8])>,
     list: &str,
     max_bytes: usize,
+    hole: &mut Option<Hole<'k>>,
 ) -> Result<(usize, usize), ListedError> {
     let block_start = out.len();
+    // The bytes left out of `out` for the hash to read in place (they count toward the bound).
+    let mut deferred = 0usize;
     for name in split_ascii(list, b';') {
         let extra = extras.iter().find(|e| e.name == name);
         // The names every signed request lists are looked up by their static `HeaderName`;
@@ -719,7 +758,7 @@ pub(crate) fn write_listed_headers(
             (None, Some(values)) => values.iter().map(|v| v.len() + 1).sum(),
             (None, None) => 0,
         };
-        if out.len() - block_start + name.len() + 2 + raw_len > max_bytes {
+        if out.len() - block_start + deferred + name.len() + 2 + raw_len > max_bytes {
             return Err(ListedError::TooLarge);
         }
         out.extend_from_slice(name.as_bytes());
@@ -734,7 +773,15 @@ pub(crate) fn write_listed_headers(
                 let first = first.as_bytes();
                 if known_name == name && (std::ptr::eq(first, known_value) || first == known_value)
                 {
-                    out.extend_from_slice(known_value);
+                    if hole.is_none() {
+                        *hole = Some(Hole {
+                            at: out.len(),
+                            value: known_value,
+                        });
+                        deferred += known_value.len();
+                    } else {
+                        out.extend_from_slice(known_value);
+                    }
                     out.push(b'\n');
                     continue;
                 }

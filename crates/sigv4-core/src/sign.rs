@@ -14,7 +14,7 @@ pub use crate::algorithm::Signature;
 use crate::algorithm::{Algorithm, Keys, Scope, StringToSign};
 use crate::canonical::{
     encode_into, encode_within, has_host_header, name_is_one_of, write_canonical_headers,
-    write_request_lines, ExtraHeader, ExtraParam, UriHost, SIGNING_QUERY_PARAMS,
+    write_request_lines, ExtraHeader, ExtraParam, Hole, UriHost, SIGNING_QUERY_PARAMS,
 };
 use crate::credentials::Credentials;
 use crate::error::{shorten, SigningError};
@@ -680,6 +680,7 @@ impl Signer {
         let signed_range;
         let canonical_end;
         let strip_query;
+        let mut hole = None;
         if !is_query {
             let mut extras_list: [ExtraHeader<'_>; 5] = [ExtraHeader::EMPTY; 5];
             let mut n = 0;
@@ -690,11 +691,14 @@ impl Signer {
             extras_list[n] = ExtraHeader::new("x-amz-date", date.as_bytes(), true);
             n += 1;
             if let Some(token) = sign_token {
-                extras_list[n] = ExtraHeader::new(
-                    "x-amz-security-token",
-                    token.as_bytes(),
-                    creds.session_token_is_canonical(),
-                );
+                // A canonical token is hashed where it stands (not copied into the canonical
+                // request), unless the whole canonical request is wanted for inspection.
+                let canonical = creds.session_token_is_canonical();
+                extras_list[n] = if canonical && inspection.is_none() {
+                    ExtraHeader::deferred("x-amz-security-token", token.as_bytes())
+                } else {
+                    ExtraHeader::new("x-amz-security-token", token.as_bytes(), canonical)
+                };
                 n += 1;
             }
             if add_content_sha {
@@ -708,8 +712,14 @@ impl Signer {
             }
             strip_query =
                 write_request_lines(buf, method, uri, settings, &[], &SIGNING_QUERY_PARAMS) > 0;
-            signed_range =
-                write_canonical_headers(buf, headers, &extras_list[..n], settings, &replaced)?;
+            signed_range = write_canonical_headers(
+                buf,
+                headers,
+                &extras_list[..n],
+                settings,
+                &replaced,
+                &mut hole,
+            )?;
             buf.extend_from_slice(hash.as_bytes());
             canonical_end = buf.len();
         } else {
@@ -724,6 +734,7 @@ impl Signer {
                     if host_from_uri { &host_extra } else { &[] },
                     settings,
                     &replaced,
+                    &mut None,
                 )?;
                 let block_end = side.len();
                 // Each value encoded once, for the canonical query and the URL alike.
@@ -779,7 +790,7 @@ impl Signer {
                 let canonical_end = buf.len();
                 let signature = self.signature_of(
                     buf,
-                    canonical_end,
+                    (canonical_end, None),
                     signed_range,
                     &date,
                     params,
@@ -830,7 +841,7 @@ impl Signer {
 
         let signature = self.signature_of(
             buf,
-            canonical_end,
+            (canonical_end, hole),
             signed_range,
             &date,
             params,
@@ -904,13 +915,14 @@ impl Signer {
         Ok(())
     }
 
-    /// Hashes the canonical request (`buf[..canonical_end]`), writes the string to sign after it,
-    /// signs it with the cached key, and fills `inspection` when asked.
+    /// Hashes the canonical request (`buf[..canonical_end]`, with a deferred value in its
+    /// `hole`), writes the string to sign after it, signs it with the cached key, and fills
+    /// `inspection` when asked.
     #[allow(clippy::too_many_arguments)]
     fn signature_of(
         &self,
         buf: &mut Vec<u8>,
-        canonical_end: usize,
+        (canonical_end, hole): (usize, Option<Hole<'_>>),
         signed_range: (usize, usize),
         date: &AmzDate,
         params: &SigningParams<'_>,
@@ -918,7 +930,7 @@ impl Signer {
         inspection: Option<&mut Inspection>,
     ) -> Signature {
         let algorithm = params.algorithm;
-        let canonical_hash: [u8; 32] = Sha256::digest(&buf[..canonical_end]).into();
+        let canonical_hash = canonical_hash(&buf[..canonical_end], hole);
         let sts_start = buf.len();
         let scope = Scope {
             date: date.date(),
@@ -946,6 +958,21 @@ impl Signer {
             );
         }
         signature
+    }
+}
+
+/// The SHA-256 of a canonical request written into `written`, with the deferred value of
+/// `hole` (if any) in its place.
+pub(crate) fn canonical_hash(written: &[u8], hole: Option<Hole<'_>>) -> [u8; 32] {
+    match hole {
+        Some(Hole { at, value }) if at <= written.len() => {
+            let mut hasher = Sha256::new();
+            hasher.update(&written[..at]);
+            hasher.update(value);
+            hasher.update(&written[at..]);
+            hasher.finalize().into()
+        }
+        _ => Sha256::digest(written).into(),
     }
 }
 

@@ -44,7 +44,6 @@ use std::time::{Duration, SystemTime};
 use http::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use http::Uri;
 use percent_encoding::percent_decode_str;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::algorithm::{Algorithm, Scope, StringToSign};
@@ -56,7 +55,8 @@ use crate::canonical::{
 };
 use crate::settings::{MAX_EXPIRES, MIN_EXPIRES};
 use crate::sign::{
-    payload_hash, with_scratch, Payload, Signer, X_AMZ_DATE, X_AMZ_REGION_SET, X_AMZ_SECURITY_TOKEN,
+    canonical_hash, payload_hash, with_scratch, Payload, Signer, X_AMZ_DATE, X_AMZ_REGION_SET,
+    X_AMZ_SECURITY_TOKEN,
 };
 use crate::time::AmzDate;
 use crate::{Credentials, SigningError, SigningSettings};
@@ -864,6 +864,7 @@ impl Signer {
         let matches = |buf: &mut Vec<u8>, skip: &[&str]| -> Result<bool, VerifyError> {
             buf.clear();
             write_request_lines(buf, method, uri, &settings.signing, &[], skip);
+            let mut hole = None;
             write_listed_headers(
                 buf,
                 headers,
@@ -871,6 +872,7 @@ impl Signer {
                 known_token,
                 claimed.signed_headers(),
                 MAX_SIGNED_HEADER_BYTES,
+                &mut hole,
             )
             .map_err(|e| match e {
                 ListedError::Value(e) => VerifyError::Canonicalization(e),
@@ -879,7 +881,7 @@ impl Signer {
                 }),
             })?;
             buf.extend_from_slice(hash.as_bytes());
-            let canonical_hash: [u8; 32] = Sha256::digest(&buf[..]).into();
+            let canonical_hash = canonical_hash(buf, hole);
             let string_to_sign = StringToSign {
                 date: &claimed.date,
                 canonical_hash: &canonical_hash,
