@@ -8,7 +8,9 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
-use sigv4_core::verify::{SignedRequest, VerifySettings};
+use sigv4_core::verify::{
+    SignedHeadersError, SignedRequest, VerifyError, VerifySettings, MAX_SIGNED_HEADERS,
+};
 use sigv4_core::{
     Credentials, Payload, SessionTokenMode, SignatureLocation, Signer, SigningParams,
     SigningSettings,
@@ -116,6 +118,13 @@ pub fn sign(data: &[u8]) {
     let (parts, ()) = request.into_parts();
     let claimed = match SignedRequest::parse(&parts.uri, &parts.headers) {
         Ok(claimed) => claimed,
+        // The verifier's documented bound on the work per request: more signed headers than
+        // it accepts is refused by design, with this error and no other.
+        Err(VerifyError::SignedHeaders(SignedHeadersError::TooMany { .. }))
+            if signed_names(&parts) > MAX_SIGNED_HEADERS =>
+        {
+            return
+        }
         Err(e) => panic!("a request we signed does not parse back: {e:?}"),
     };
     let verified = signer.verify(
@@ -318,4 +327,20 @@ pub fn spec(data: &[u8]) {
         }
         Err(e) => assert!(out.is_empty(), "refused ({e}) after writing output"),
     }
+}
+
+/// How many names a signed request lists in `SignedHeaders` (header or presigned query), read
+/// from the request itself.
+fn signed_names(parts: &http::request::Parts) -> usize {
+    let text = match parts.headers.get(http::header::AUTHORIZATION) {
+        Some(value) => String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        None => parts.uri.query().unwrap_or("").replace("%3B", ";"),
+    };
+    text.split(['&', ','])
+        .find_map(|part| {
+            part.trim()
+                .split_once("SignedHeaders=")
+                .map(|(_, list)| list)
+        })
+        .map_or(0, |list| list.split(';').count())
 }

@@ -448,3 +448,43 @@ fn what_we_sign_verifies_and_any_changed_byte_is_refused() {
         "the generator is too narrow: signed {signed_count}, presigned {presigned}, changes {changes_tried}"
     );
 }
+
+/// The invariant holds up to the verifier's bound on signed headers, and past it the refusal
+/// is that bound's own error. Found by the `sign` fuzz target (an input with 65 distinct header
+/// names, which the signer signs and the verifier bounds); its invariant now allows exactly
+/// this refusal, for exactly such requests.
+#[test]
+fn past_the_signed_headers_bound_the_refusal_is_too_many() {
+    use sigv4_core::verify::{SignedHeadersError, VerifyParams, MAX_SIGNED_HEADERS};
+    let creds = Credentials::new("AKIDEXAMPLE", "secret");
+    let time = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let signer = Signer::new();
+    let check = |extra: usize| {
+        let mut req = Request::get("https://h.example.com/x").body(()).unwrap();
+        for i in 0..extra {
+            let name = HeaderName::try_from(format!("x-h{i:03}")).unwrap();
+            req.headers_mut()
+                .insert(name, HeaderValue::from_static("v"));
+        }
+        let params = SigningParams::new(&creds, "us-east-1", "svc", time);
+        signer
+            .sign_request(&mut req, Payload::Bytes(b""), &params)
+            .unwrap();
+        let claimed = SignedRequest::parse(req.uri(), req.headers())?;
+        let settings = VerifySettings::default();
+        let params = VerifyParams::new(&creds, time, &settings);
+        let head = (&req).into();
+        signer
+            .verify_signature(head, &claimed, Payload::Bytes(b""), &params)
+            .map(|()| ())
+    };
+    // host and x-amz-date are signed besides the extra headers.
+    check(MAX_SIGNED_HEADERS - 2).expect("verifies at the bound");
+    assert_eq!(
+        check(MAX_SIGNED_HEADERS - 1).unwrap_err(),
+        VerifyError::SignedHeaders(SignedHeadersError::TooMany {
+            count: MAX_SIGNED_HEADERS + 1,
+            max: MAX_SIGNED_HEADERS
+        })
+    );
+}
