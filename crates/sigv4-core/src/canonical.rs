@@ -812,11 +812,7 @@ pub(crate) fn write_header_value(
 ) -> Result<(), SigningError> {
     // The usual value (a host, a date, a media type, a token): visible ASCII with no space at
     // all, so nothing to trim or collapse. Branch-free per chunk so it vectorizes.
-    let visible = |chunk: &[u8]| {
-        chunk
-            .iter()
-            .fold(true, |ok, &b| ok & (b.wrapping_sub(0x21) < 0x5e))
-    };
+    let visible = |chunk: &[u8]| chunk.iter().fold(true, |ok, &b| ok & b.is_ascii_graphic());
     if value.chunks(64).all(visible) {
         out.extend_from_slice(value);
         return Ok(());

@@ -163,7 +163,7 @@ pub enum SignedHeadersError {
 /// The bytes a `SignedHeaders` list may hold: visible ASCII but upper-case letters (the names)
 /// and `;` (between them).
 fn signed_list_byte(b: u8) -> bool {
-    b.wrapping_sub(0x21) < 0x5e && b.wrapping_sub(b'A') >= 26
+    b.is_ascii_graphic() && !b.is_ascii_uppercase()
 }
 
 /// Checks a `SignedHeaders` list: lower-case names, sorted, each once, at most
@@ -346,7 +346,10 @@ impl SignedRequest {
     fn parse_header(auth: &[u8], headers: &HeaderMap) -> Result<Self, VerifyError> {
         let auth = std::str::from_utf8(auth)
             .map_err(|_| incomplete("Authorization header is not valid text"))?;
-        let (algorithm, rest) = match auth.strip_prefix(SIGV4_PREFIX) {
+        let sigv4 = auth
+            .strip_prefix(Algorithm::SigV4.name())
+            .and_then(|rest| rest.strip_prefix(' '));
+        let (algorithm, rest) = match sigv4 {
             Some(rest) => (Algorithm::SigV4, rest),
             None => auth
                 .split_once(' ')
@@ -625,9 +628,6 @@ impl SignedRequest {
     }
 }
 
-/// A SigV4 `Authorization` value's algorithm and the space after it.
-const SIGV4_PREFIX: &str = "AWS4-HMAC-SHA256 ";
-
 /// The credential, signed headers and signature of an `Authorization` value (after the
 /// algorithm) written exactly as every SDK writes it, `Credential=C, SignedHeaders=S,
 /// Signature=G`, with no field ending in white space: then they are what [`any_fields`] reads,
@@ -678,12 +678,11 @@ const UNKNOWN_ALGORITHM_QUERY: &str = if cfg!(feature = "sigv4a") {
 
 /// The signature's text fits the algorithm: 64 hex digits (SigV4), or an even number of hex
 /// digits no longer than a DER-encoded P-256 signature (SigV4a; its DER form is checked when
-/// verifying). The digit test is arithmetic, with no branch per byte, so it vectorizes.
+/// verifying).
 fn signature_text_ok(algorithm: Algorithm, signature: &str) -> bool {
-    let hex = signature.bytes().fold(true, |ok, b| {
-        let lower = b | 0x20;
-        ok & ((b.wrapping_sub(b'0') < 10) | (lower.wrapping_sub(b'a') < 6))
-    });
+    let hex = signature
+        .bytes()
+        .fold(true, |ok, b| ok & b.is_ascii_hexdigit());
     if algorithm.uses_region_set() {
         hex && signature.len() % 2 == 0 && (16..=144).contains(&signature.len())
     } else {
