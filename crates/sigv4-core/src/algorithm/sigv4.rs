@@ -208,17 +208,15 @@ impl SigningKey {
     /// `hex(HMAC(kSigning, data))` into a stack buffer.
     pub(crate) fn sign(&self, data: &[u8]) -> [u8; 64] {
         let mac = match data.split_first_chunk::<64>() {
-            Some((first, rest)) => {
-                self.with_first_block(first, |after| self.mac.finish(after, 2, rest))
-            }
+            Some((first, rest)) => self.mac.finish(&self.after_first_block(first), 2, rest),
             None => self.mac.finish(&self.mac.inner, 1, data),
         };
         hex(&mac)
     }
 
-    /// Runs `f` with the inner HMAC state after `first`: this thread's [`FIRST_BLOCK`] when it
-    /// holds this key and block, else computed (and kept there).
-    fn with_first_block<R>(&self, first: &[u8; 64], f: impl FnOnce(&KeyedState) -> R) -> R {
+    /// The inner HMAC state after `first`: from this thread's [`FIRST_BLOCK`] when it holds
+    /// this key and block, else computed (and kept there).
+    fn after_first_block(&self, first: &[u8; 64]) -> KeyedState {
         let compute = || {
             let mut state = self.mac.inner.clone();
             compress(&mut state.0, first);
@@ -235,8 +233,7 @@ impl SigningKey {
                 }
             }
         });
-        let state = cached.ok().flatten().unwrap_or_else(compute);
-        f(&state)
+        cached.ok().flatten().unwrap_or_else(compute)
     }
 }
 
@@ -372,7 +369,7 @@ mod tests {
         // over two (a tail of 56 to 63 bytes), and whole blocks.
         let bytes: Vec<u8> = (0..=255u8).collect();
         for len in 0..=256 {
-            let data = &bytes[..len.min(256)];
+            let data = &bytes[..len];
             assert_eq!(
                 keys[len % 2].sign(data),
                 hex(&hmac(&derived[len % 2], data)),
