@@ -1218,7 +1218,7 @@ mod tests {
             let std: Vec<&str> = text.split(';').collect();
             assert_eq!(ours, std, "{text:?}");
         }
-        // Separators before, inside, across and after the 16-byte blocks `find_byte` tests.
+        // Separators before, inside, across and after the 8-byte words `find_byte` tests.
         let mut rng = fastrand::Rng::with_seed(16);
         for _ in 0..5_000 {
             let len = rng.usize(..80);
