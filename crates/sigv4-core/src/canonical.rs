@@ -255,10 +255,73 @@ pub(crate) fn write_canonical_query(
     extra: &[ExtraParam<'_>],
     skip: &[&str],
 ) -> usize {
+    if extra.is_empty() {
+        if let Some(query) = query.filter(|q| is_canonical_query(q.as_bytes(), skip)) {
+            out.extend_from_slice(query.as_bytes());
+            return 0;
+        }
+    }
     match write_plain_query(out, query, extra, skip) {
         Some(skipped) => skipped,
         None => write_recoded_query(out, query, extra, skip),
     }
+}
+
+/// What a byte of a query is to [`is_canonical_query`].
+const Q_OTHER: u8 = 0;
+const Q_KEPT: u8 = 1;
+const Q_EQUALS: u8 = 2;
+const Q_AMPERSAND: u8 = 3;
+static QUERY_CLASS: [u8; 256] = {
+    let mut table = [Q_OTHER; 256];
+    let mut i = 0;
+    while i < 256 {
+        if UNRESERVED[i] {
+            table[i] = Q_KEPT;
+        }
+        i += 1;
+    }
+    table[b'=' as usize] = Q_EQUALS;
+    table[b'&' as usize] = Q_AMPERSAND;
+    table
+};
+
+/// True when `query` is already its own canonical form, so it can be copied whole (the usual
+/// case: `limit=10&next=abc`): every pair is `name=value` with nothing to encode (one `=`, no
+/// empty pair), the pairs are in order by name then value, and no name is one of `skip`.
+fn is_canonical_query(query: &[u8], skip: &[&str]) -> bool {
+    // The previous pair, and the current one's start and `=` (`usize::MAX`: none yet).
+    let mut prev: (&[u8], &[u8]) = (&[], &[]);
+    let mut start = 0usize;
+    let mut equals = usize::MAX;
+    // Takes the pair ending at `end`: false when it has no `=`, comes before the previous one
+    // or is to be skipped.
+    let mut take = |start: usize, equals: usize, end: usize| -> bool {
+        if equals == usize::MAX {
+            return false;
+        }
+        let pair = (&query[start..equals], &query[equals + 1..end]);
+        if (start > 0 && pair < prev) || skip.iter().any(|s| s.as_bytes() == pair.0) {
+            return false;
+        }
+        prev = pair;
+        true
+    };
+    for (i, &b) in query.iter().enumerate() {
+        match QUERY_CLASS[usize::from(b)] {
+            Q_KEPT => {}
+            Q_EQUALS if equals == usize::MAX => equals = i,
+            Q_AMPERSAND => {
+                if !take(start, equals, i) {
+                    return false;
+                }
+                start = i + 1;
+                equals = usize::MAX;
+            }
+            _ => return false,
+        }
+    }
+    take(start, equals, query.len())
 }
 
 /// [`write_canonical_query`] for any query: each pair decoded, re-encoded and staged after the
@@ -1119,6 +1182,71 @@ mod tests {
             }
         }
         assert!(taken > 2000, "the fast path was taken {taken} times");
+    }
+
+    /// A query the whole-copy path takes is exactly what the full decode-and-encode path
+    /// writes, and the path takes canonical queries: random pairs, sorted or not, some with
+    /// bytes to encode, a missing `=`, an empty pair or a name to skip.
+    #[test]
+    fn canonical_queries_are_copied_whole_only_when_recoding_gives_them_back() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let skip = ["X-Amz-Signature"];
+        let (mut taken, mut refused) = (0, 0);
+        for _ in 0..20_000 {
+            let mut pairs: Vec<String> = (0..rng.usize(1..5))
+                .map(|_| {
+                    let part = |rng: &mut fastrand::Rng| -> String {
+                        let bytes = ['a', 'b', 'B', '~', '.', '-', '1', '%', '+', '='];
+                        (0..rng.usize(0..3))
+                            .map(|_| bytes[rng.usize(..10)])
+                            .collect()
+                    };
+                    let name = if rng.u8(..) < 8 {
+                        "X-Amz-Signature".to_owned()
+                    } else {
+                        part(&mut rng)
+                    };
+                    match rng.u8(..) {
+                        0..10 => String::new(),
+                        10..20 => name,
+                        _ => format!("{name}={}", part(&mut rng)),
+                    }
+                })
+                .collect();
+            if rng.bool() {
+                pairs.sort_by(|a, b| {
+                    let split = |p: &str| {
+                        let (n, v) = p.split_once('=').unwrap_or((p, ""));
+                        (n.to_owned(), v.to_owned())
+                    };
+                    split(a).cmp(&split(b))
+                });
+            }
+            let query = pairs.join("&");
+            let mut recoded = Vec::new();
+            write_recoded_query(&mut recoded, Some(&query), &[], &skip);
+            if is_canonical_query(query.as_bytes(), &skip) {
+                taken += 1;
+                assert_eq!(String::from_utf8(recoded).unwrap(), query);
+            } else {
+                refused += 1;
+            }
+        }
+        assert!(
+            taken > 3000 && refused > 3000,
+            "taken {taken}, refused {refused}"
+        );
+        assert!(is_canonical_query(b"limit=10&next=abc", &skip));
+        for not in [
+            "next=abc&limit=10",
+            "a=1&",
+            "a",
+            "a=b=c",
+            "a%20=1",
+            "X-Amz-Signature=x",
+        ] {
+            assert!(!is_canonical_query(not.as_bytes(), &skip), "{not}");
+        }
     }
 
     #[test]
