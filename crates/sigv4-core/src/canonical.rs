@@ -676,10 +676,12 @@ const STACK_HEADERS: usize = 16;
 /// and those in `replaced` (which the signer sets itself), plus the extras. Returns the byte
 /// range of the signed headers list in `out`. (Verifying writes the headers a request lists:
 /// [`write_listed_headers`].) A deferred extra's value is left out and its place stored in
-/// `hole`.
+/// `hole`. When the request has no `Host` header, `host` is signed from the URI (`uri_host`
+/// keeps the value).
 pub(crate) fn write_canonical_headers<'a>(
     out: &mut Vec<u8>,
     headers: &'a HeaderMap,
+    (uri, uri_host): (&Uri, &'a mut Option<UriHost>),
     extras: &[ExtraHeader<'a>],
     settings: &SigningSettings,
     replaced: &[&'static str],
@@ -702,10 +704,12 @@ pub(crate) fn write_canonical_headers<'a>(
     // One pass over every value; `http` keeps names lower-case and yields the values of
     // a repeated name in their order.
     let mut last: Option<(&HeaderName, bool)> = None;
+    let mut has_host = false;
     for (i, (name, value)) in headers.iter().enumerate() {
         let skip = match last {
             Some((prev, skip)) if prev == name => skip,
             _ => {
+                has_host |= name == HOST;
                 // Every name the signer sets starts with `x-amz-`.
                 let skip = settings.excluded_headers.contains(name)
                     || (name.as_str().starts_with("x-amz-")
@@ -717,6 +721,10 @@ pub(crate) fn write_canonical_headers<'a>(
         if !skip {
             push(Entry::new(name.as_str(), value.as_bytes(), i as u32, false));
         }
+    }
+    if !has_host {
+        let host = uri_host.insert(UriHost::from_uri(uri)?);
+        push(Entry::new("host", host.as_bytes(), u32::MAX, true));
     }
     for extra in extras {
         push(Entry {

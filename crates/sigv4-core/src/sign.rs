@@ -13,8 +13,8 @@ use crate::algorithm::sigv4::hex;
 pub use crate::algorithm::Signature;
 use crate::algorithm::{Algorithm, Keys, Scope, StringToSign};
 use crate::canonical::{
-    encode_into, encode_within, has_host_header, name_is_one_of, write_canonical_headers,
-    write_request_lines, ExtraHeader, ExtraParam, Hole, UriHost, SIGNING_QUERY_PARAMS,
+    encode_into, encode_within, name_is_one_of, write_canonical_headers, write_request_lines,
+    ExtraHeader, ExtraParam, Hole, UriHost, SIGNING_QUERY_PARAMS,
 };
 use crate::credentials::Credentials;
 use crate::error::{shorten, SigningError};
@@ -642,14 +642,9 @@ impl Signer {
         };
         let sign_token = token.filter(|_| settings.session_token_mode == SessionTokenMode::Signed);
 
-        // `host` from the URI when the request has no Host header.
-        let host_from_uri = !has_host_header(headers);
-        let host_buf = if host_from_uri {
-            Some(UriHost::from_uri(uri)?)
-        } else {
-            None
-        };
-        let host_value: &[u8] = host_buf.as_ref().map_or(&[], UriHost::as_bytes);
+        // `host` from the URI when the request has no Host header (the header writer finds
+        // out, and fills this).
+        let mut uri_host: Option<UriHost> = None;
 
         let scope_len = 8 + 1 + params.region.len() + 1 + params.service.len() + 13;
         // A first guess for a cold scratch buffer; it grows as needed and is then kept.
@@ -684,10 +679,6 @@ impl Signer {
         if !is_query {
             let mut extras_list: [ExtraHeader<'_>; 5] = [ExtraHeader::EMPTY; 5];
             let mut n = 0;
-            if host_from_uri {
-                extras_list[n] = ExtraHeader::new("host", host_value, true);
-                n += 1;
-            }
             extras_list[n] = ExtraHeader::new("x-amz-date", date.as_bytes(), true);
             n += 1;
             if let Some(token) = sign_token {
@@ -715,6 +706,7 @@ impl Signer {
             signed_range = write_canonical_headers(
                 buf,
                 headers,
+                (uri, &mut uri_host),
                 &extras_list[..n],
                 settings,
                 &replaced,
@@ -727,11 +719,11 @@ impl Signer {
             // canonical request, so render the header block on its own first. It and the
             // encoded values go into this thread's second scratch buffer.
             return with_side_scratch(|side| {
-                let host_extra = [ExtraHeader::new("host", host_value, true)];
                 let (sb, se) = write_canonical_headers(
                     side,
                     headers,
-                    if host_from_uri { &host_extra } else { &[] },
+                    (uri, &mut uri_host),
+                    &[],
                     settings,
                     &replaced,
                     &mut None,
