@@ -635,11 +635,18 @@ impl<'a> Entry<'a> {
     };
 
     fn new(name: &'a str, value: &'a [u8], position: u32, verbatim: bool) -> Self {
-        let mut prefix = [0u8; 8];
-        let n = name.len().min(8);
-        prefix[..n].copy_from_slice(&name.as_bytes()[..n]);
+        // Most names are eight bytes or longer: one load. Shorter ones byte by byte (a copy
+        // of a length unknown when compiling would be a call to `memcpy`).
+        let key = match name.as_bytes().first_chunk::<8>() {
+            Some(first) => u64::from_be_bytes(*first),
+            None => name
+                .bytes()
+                .chain(std::iter::repeat(0))
+                .take(8)
+                .fold(0, |key, b| key << 8 | u64::from(b)),
+        };
         Entry {
-            key: u64::from_be_bytes(prefix),
+            key,
             name,
             value,
             position,

@@ -158,6 +158,15 @@ impl Signature {
         ok.then(|| Self::from_text(&bytes.to_ascii_lowercase()))
     }
 
+    /// A signature from hex digits of a length known when compiling (SigV4's 64): copied
+    /// without a call to `memcpy`.
+    pub(crate) fn from_digits<const N: usize>(hex: &[u8; N]) -> Self {
+        const { assert!(N <= MAX_SIGNATURE) };
+        let mut text = [0u8; MAX_SIGNATURE];
+        text[..N].copy_from_slice(hex);
+        Signature { text, len: N as u8 }
+    }
+
     /// A signature from its hex text (at most [`MAX_SIGNATURE`] bytes, longer is cut).
     pub(crate) fn from_text(hex: &[u8]) -> Self {
         let len = hex.len().min(MAX_SIGNATURE);
@@ -236,7 +245,7 @@ impl Keys {
             string_to_sign,
             buf,
             |key, sts| match key {
-                KeyRef::V4(key) => Signature::from_text(&key.sign(sts)),
+                KeyRef::V4(key) => Signature::from_digits(&key.sign(sts)),
                 #[cfg(feature = "sigv4a")]
                 KeyRef::V4a(pair) => pair.sign(sts),
             },
