@@ -294,6 +294,8 @@ fn is_canonical_query(query: &[u8], skip: &[&str]) -> bool {
     let mut prev: (&[u8], &[u8]) = (&[], &[]);
     let mut start = 0usize;
     let mut equals = usize::MAX;
+    // Names shorter than every name to skip are not compared with them.
+    let shortest_skipped = skip.iter().map(|s| s.len()).min().unwrap_or(usize::MAX);
     // Takes the pair ending at `end`: false when it has no `=`, comes before the previous one
     // or is to be skipped.
     let mut take = |start: usize, equals: usize, end: usize| -> bool {
@@ -301,7 +303,15 @@ fn is_canonical_query(query: &[u8], skip: &[&str]) -> bool {
             return false;
         }
         let pair = (&query[start..equals], &query[equals + 1..end]);
-        if (start > 0 && pair < prev) || skip.iter().any(|s| s.as_bytes() == pair.0) {
+        // Names in order usually differ in their first byte: the full comparison is for a tie.
+        let in_order = start == 0
+            || match pair.0.first().cmp(&prev.0.first()) {
+                std::cmp::Ordering::Equal => pair >= prev,
+                other => other.is_gt(),
+            };
+        if !in_order
+            || (pair.0.len() >= shortest_skipped && skip.iter().any(|s| s.as_bytes() == pair.0))
+        {
             return false;
         }
         prev = pair;
