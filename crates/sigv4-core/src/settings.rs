@@ -342,3 +342,62 @@ mod expiry_tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod excluded_tests {
+    use super::*;
+
+    /// The default set's string match says yes to exactly the names of
+    /// `DEFAULT_EXCLUDED_HEADERS`, the list a custom set starts from: every one of them, and
+    /// none of the other standard headers, of the names the signer adds, or of names that
+    /// share a listed name's length, first and last byte.
+    #[test]
+    fn the_default_set_is_the_default_list() {
+        let default = ExcludedHeaders::default();
+        let listed = ExcludedHeaders::new(DEFAULT_EXCLUDED_HEADERS.iter().cloned());
+        for name in &DEFAULT_EXCLUDED_HEADERS {
+            assert!(default.contains(name), "{name}");
+            // The same length, first and last byte, another byte in between.
+            let text = name.as_str();
+            if text.len() > 2 {
+                let mut near = text.as_bytes().to_vec();
+                near[1] = if near[1] == b'z' { b'y' } else { b'z' };
+                let near = HeaderName::from_bytes(&near).unwrap();
+                assert!(!default.contains(&near), "{near}");
+                assert!(!listed.contains(&near), "{near}");
+            }
+        }
+        let others = [
+            "host",
+            "accept",
+            "content-type",
+            "content-length",
+            "content-md5",
+            "date",
+            "x-amz-date",
+            "x-amz-security-token",
+            "x-amz-content-sha256",
+            "x-amz-target",
+            "x-amzn-trace-ie",
+            "cache-control",
+            "range",
+            "if-match",
+            "origin",
+            "referer",
+            "cookie",
+            "t",
+            "tt",
+            "ta",
+            "user-agents",
+            "authorizatio",
+            "connections",
+            "baggages",
+            "upgrades",
+        ];
+        for name in others {
+            let name = HeaderName::from_static(name);
+            assert_eq!(default.contains(&name), listed.contains(&name), "{name}");
+            assert!(!default.contains(&name), "{name}");
+        }
+    }
+}
