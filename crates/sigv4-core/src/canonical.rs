@@ -246,7 +246,7 @@ pub(crate) fn name_is_one_of(name: &[u8], names: &[&str]) -> bool {
 }
 
 /// Appends the canonical query string: every `key=value` of `query` decoded and re-encoded, plus
-/// `extra` (values already encoded), sorted by key then value. `skip` drops parameters by their decoded
+/// `extra` (values already encoded, given in order by name), sorted by key then value. `skip` drops parameters by their decoded
 /// names (verification drops `X-Amz-Signature`, a re-signing every old signing parameter).
 /// Returns how many parameters were dropped.
 pub(crate) fn write_canonical_query(
@@ -521,6 +521,20 @@ fn write_plain_query(
         }
         *pairs.get_mut(count)? = (name, value);
         count += 1;
+    }
+    if count == 0 {
+        // Only the signer's own parameters, given in order (a presigned URL for a request
+        // with no query): written as they are.
+        debug_assert!(extra.is_sorted_by_key(|p| (p.name, p.value)));
+        for (i, param) in extra.iter().enumerate() {
+            if i > 0 {
+                out.push(b'&');
+            }
+            out.extend_from_slice(param.name.as_bytes());
+            out.push(b'=');
+            out.extend_from_slice(param.value);
+        }
+        return Some(skipped);
     }
     for param in extra {
         *pairs.get_mut(count)? = (param.name.as_bytes(), param.value);

@@ -747,26 +747,29 @@ impl Signer {
                 let expires_buf = itoa_buf(expires.unwrap_or(0));
                 // The algorithm, the date and the expiry have nothing to encode.
                 let param = |name, value| ExtraParam { name, value };
+                // In order by name: the canonical query writes them as they are when the
+                // request has no query of its own.
                 let mut params_list = [
                     param("X-Amz-Algorithm", algorithm.name().as_bytes()),
                     param("X-Amz-Credential", credential),
                     param("X-Amz-Date", date.as_bytes()),
                     param("X-Amz-Expires", expires_buf.as_bytes()),
-                    param("X-Amz-SignedHeaders", signed_encoded),
-                    param("X-Amz-Region-Set", region_set_encoded),
-                    param("X-Amz-Security-Token", b""),
+                    param("", b""),
+                    param("", b""),
+                    param("", b""),
                 ];
-                // The region set takes slot 5 when there is one; the signed token the next
-                // free one.
-                let mut n_params = 5;
+                let mut n_params = 4;
                 if region_set {
-                    n_params = 6;
+                    params_list[n_params] = param("X-Amz-Region-Set", region_set_encoded);
+                    n_params += 1;
                 }
                 let token_encoded = token.and(creds.session_token_encoded());
                 if let (Some(_), Some(encoded)) = (sign_token, token_encoded) {
                     params_list[n_params] = param("X-Amz-Security-Token", encoded);
                     n_params += 1;
                 }
+                params_list[n_params] = param("X-Amz-SignedHeaders", signed_encoded);
+                n_params += 1;
                 let strip_query = write_request_lines(
                     buf,
                     method,
