@@ -332,15 +332,26 @@ pub fn spec(data: &[u8]) {
 /// How many names a signed request lists in `SignedHeaders` (header or presigned query), read
 /// from the request itself.
 fn signed_names(parts: &http::request::Parts) -> usize {
-    let text = match parts.headers.get(http::header::AUTHORIZATION) {
-        Some(value) => String::from_utf8_lossy(value.as_bytes()).into_owned(),
-        None => parts.uri.query().unwrap_or("").replace("%3B", ";"),
+    // The Authorization value's parts are split at `,`, a query's at `&` (a header name may
+    // hold a `&`, never a `,`; in a query it is encoded).
+    let (text, separator, field) = match parts.headers.get(http::header::AUTHORIZATION) {
+        Some(value) => (
+            String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            ',',
+            "SignedHeaders=",
+        ),
+        None => (
+            parts.uri.query().unwrap_or("").replace("%3B", ";"),
+            '&',
+            "X-Amz-SignedHeaders=",
+        ),
     };
-    text.split(['&', ','])
+    text.split(separator)
         .find_map(|part| {
-            part.trim()
-                .split_once("SignedHeaders=")
-                .map(|(_, list)| list)
+            let part = part.trim();
+            // The header form's first part starts with the algorithm's name.
+            let part = part.rsplit(' ').next().unwrap_or(part);
+            part.strip_prefix(field)
         })
         .map_or(0, |list| list.split(';').count())
 }
