@@ -677,7 +677,7 @@ impl Signer {
         let strip_query;
         let mut hole = None;
         if !is_query {
-            let mut extras_list: [ExtraHeader<'_>; 5] = [ExtraHeader::EMPTY; 5];
+            let mut extras_list: [ExtraHeader<'_>; 4] = [ExtraHeader::EMPTY; 4];
             let mut n = 0;
             extras_list[n] = ExtraHeader::new("x-amz-date", date.as_bytes(), true);
             n += 1;
