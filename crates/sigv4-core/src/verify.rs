@@ -274,16 +274,17 @@ pub enum AuthLocation {
 
 /// What a request claims: who signed it, when, for which scope, and the signature.
 ///
-/// Held in one buffer (one heap allocation): the access key id, scope date, region (the region
-/// set for SigV4a), service, signed headers, signature (lower-cased) and, from a presigned
-/// URL, the session token, one after the other. A session token sent in its header is kept as
-/// that header's value (shared, not copied).
+/// Held in one shared buffer (one heap allocation): the access key id, scope date, region (the
+/// region set for SigV4a), service, signed headers and signature (lower-cased), one after the
+/// other; the [`Verified`] identity of the request shares it. A session token sent in its
+/// header is kept as that header's value (shared, not copied); one from a presigned URL, in a
+/// string of its own.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SignedRequest {
     algorithm: Algorithm,
     location: AuthLocation,
     date: AmzDate,
-    text: String,
+    text: Arc<str>,
     /// Where each part ends in `text` (see `Part`).
     ends: [u32; PARTS],
     token: Option<TokenSource>,
@@ -298,8 +299,8 @@ enum ClaimedToken<'a> {
 /// Where a [`SignedRequest`]'s session token is held.
 #[derive(Clone, PartialEq, Eq)]
 enum TokenSource {
-    /// The last part of the text (decoded from a presigned URL, or made valid UTF-8).
-    Text,
+    /// Decoded from a presigned URL, or made valid UTF-8.
+    Text(String),
     /// The `x-amz-security-token` header's value, checked to be UTF-8 when parsed.
     Header(HeaderValue),
 }
@@ -313,10 +314,9 @@ enum Part {
     Service,
     SignedHeaders,
     Signature,
-    SessionToken,
 }
 
-const PARTS: usize = 7;
+const PARTS: usize = 6;
 
 impl std::fmt::Debug for SignedRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -533,24 +533,33 @@ impl SignedRequest {
                 "Signature must be 64 hexadecimal digits."
             }));
         }
-        let token = match &session_token {
-            Some(ClaimedToken::Text(text)) => text.as_ref(),
-            _ => "",
-        };
-        let parts: [&str; PARTS] = [akid, scope_date, region, service, signed, signature, token];
+        let parts: [&str; PARTS] = [akid, scope_date, region, service, signed, signature];
         let total: usize = parts.iter().map(|p| p.len()).sum();
-        let too_long = || incomplete("The authorization data is too long.");
         if total > u32::MAX as usize {
-            return Err(too_long());
+            return Err(incomplete("The authorization data is too long."));
         }
-        let mut text = String::with_capacity(total);
+        // Written on the stack (a longer claim in a `Vec`), the signature lower-cased there,
+        // then copied once into the shared buffer.
+        let mut stack = [0u8; 256];
+        let mut heap = Vec::new();
+        let buffer = match stack.get_mut(..total) {
+            Some(buffer) => buffer,
+            None => {
+                heap.resize(total, 0);
+                &mut heap[..]
+            }
+        };
         let mut ends = [0u32; PARTS];
+        let mut at = 0;
         for (end, part) in ends.iter_mut().zip(parts) {
-            text.push_str(part);
-            *end = text.len() as u32;
+            buffer[at..at + part.len()].copy_from_slice(part.as_bytes());
+            at += part.len();
+            *end = at as u32;
         }
         let sig = Part::Signature as usize;
-        text[ends[sig - 1] as usize..ends[sig] as usize].make_ascii_lowercase();
+        buffer[ends[sig - 1] as usize..].make_ascii_lowercase();
+        // Whole `str`s one after the other, and ASCII lower-cased: always UTF-8.
+        let text = Arc::from(std::str::from_utf8(buffer).unwrap_or_default());
         Ok(SignedRequest {
             algorithm,
             location,
@@ -559,7 +568,7 @@ impl SignedRequest {
             ends,
             token: session_token.map(|token| match token {
                 ClaimedToken::Header(value) => TokenSource::Header(value),
-                ClaimedToken::Text(_) => TokenSource::Text,
+                ClaimedToken::Text(text) => TokenSource::Text(text.into_owned()),
             }),
         })
     }
@@ -585,7 +594,7 @@ impl SignedRequest {
     /// The session token's bytes (what [`SignedRequest::session_token`] gives, unchecked).
     fn session_token_bytes(&self) -> Option<&[u8]> {
         match self.token.as_ref()? {
-            TokenSource::Text => Some(self.part(Part::SessionToken).as_bytes()),
+            TokenSource::Text(text) => Some(text.as_bytes()),
             TokenSource::Header(value) => Some(value.as_bytes()),
         }
     }
@@ -714,16 +723,19 @@ fn query_param<'a>(query: &'a str, name: &str) -> Option<Cow<'a, str>> {
 
 /// A request that passed verification: who signed it and for what.
 ///
-/// The access key id, region and service are held in one shared buffer: building the identity
-/// makes one heap allocation, and a clone (into request extensions, say) makes none.
-#[derive(Clone, PartialEq, Eq)]
+/// The access key id, region and service are read from the buffer the parsed
+/// [`SignedRequest`] holds, shared: building the identity allocates nothing, and neither does
+/// a clone (into request extensions, say). Two identities are equal when their fields are.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct Verified {
-    /// The access key id, region and service, one after the other.
-    names: Arc<str>,
-    /// Where the region and the service start in `names`.
+    /// The claim's text (see `Part`): the access key id first.
+    text: Arc<str>,
+    /// Where the access key id ends and the region and the service start and end in `text`.
+    akid_end: u32,
     region_start: u32,
     service_start: u32,
+    service_end: u32,
     /// When the request was signed.
     pub signed_at: AmzDate,
     /// True for a presigned URL.
@@ -735,31 +747,13 @@ pub struct Verified {
 impl Verified {
     /// The identity of a verified claim.
     fn of(claimed: &SignedRequest) -> Self {
-        let parts = [claimed.access_key_id(), claimed.region(), claimed.service()];
-        // Written on the stack and copied once into the shared buffer (a `String` turned into
-        // an `Arc<str>` would be two allocations); a longer claim (the parser bounds it) goes
-        // through a `String`.
-        let mut stack = [0u8; 256];
-        let total: usize = parts.iter().map(|p| p.len()).sum();
-        let names: Arc<str> = match stack.get_mut(..total) {
-            Some(buffer) => {
-                let mut at = 0;
-                for part in parts {
-                    buffer[at..at + part.len()].copy_from_slice(part.as_bytes());
-                    at += part.len();
-                }
-                // Whole `str`s one after the other: always UTF-8.
-                Arc::from(std::str::from_utf8(buffer).unwrap_or_default())
-            }
-            None => Arc::from(parts.concat()),
-        };
-        let region_start = parts[0].len();
-        let service_start = region_start + parts[1].len();
+        let end = |part: Part| claimed.ends[part as usize];
         Verified {
-            names,
-            // The claim's text is bounded to `u32::MAX` bytes when parsed.
-            region_start: u32::try_from(region_start).unwrap_or(u32::MAX),
-            service_start: u32::try_from(service_start).unwrap_or(u32::MAX),
+            text: Arc::clone(&claimed.text),
+            akid_end: end(Part::AccessKeyId),
+            region_start: end(Part::ScopeDate),
+            service_start: end(Part::Region),
+            service_end: end(Part::Service),
             signed_at: claimed.date,
             presigned: claimed.is_presigned(),
             session_token: claimed.has_token(),
@@ -768,20 +762,34 @@ impl Verified {
 
     /// The signer's access key id.
     pub fn access_key_id(&self) -> &str {
-        self.names.get(..self.region_start as usize).unwrap_or("")
+        self.text.get(..self.akid_end as usize).unwrap_or("")
     }
 
     /// The region of the credential scope (for SigV4a, the region set).
     pub fn region(&self) -> &str {
         let range = self.region_start as usize..self.service_start as usize;
-        self.names.get(range).unwrap_or("")
+        self.text.get(range).unwrap_or("")
     }
 
     /// The service of the credential scope.
     pub fn service(&self) -> &str {
-        self.names.get(self.service_start as usize..).unwrap_or("")
+        let range = self.service_start as usize..self.service_end as usize;
+        self.text.get(range).unwrap_or("")
     }
 }
+
+impl PartialEq for Verified {
+    fn eq(&self, other: &Self) -> bool {
+        self.access_key_id() == other.access_key_id()
+            && self.region() == other.region()
+            && self.service() == other.service()
+            && self.signed_at == other.signed_at
+            && self.presigned == other.presigned
+            && self.session_token == other.session_token
+    }
+}
+
+impl Eq for Verified {}
 
 impl std::fmt::Debug for Verified {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -802,8 +810,8 @@ impl Signer {
     /// the payload hash: the body's bytes, or the request's `x-amz-content-sha256` when the
     /// service trusts it (after checking the body against it).
     ///
-    /// Runs [`Signer::verify_signature`], then builds the [`Verified`] identity (one small
-    /// shared buffer).
+    /// Runs [`Signer::verify_signature`], then builds the [`Verified`] identity (which shares
+    /// the claim's buffer: no allocation).
     pub fn verify(
         &self,
         head: RequestHead<'_>,
