@@ -1269,6 +1269,27 @@ mod tests {
                 debug.contains("us-east-1") && debug.contains(&akid[..12]),
                 "{debug}"
             );
+            // Another request (another query, so another signature) by the same signer at
+            // the same time: the identity compares its fields, not the claim it came from.
+            let mut other = http::Request::get("https://h.example.com/a/b?x=2")
+                .body(())
+                .unwrap();
+            let params = SigningParams::new(&creds, "us-east-1", "svc", t);
+            Signer::new()
+                .sign_request(&mut other, Payload::Bytes(b""), &params)
+                .unwrap();
+            assert_ne!(
+                other.headers()["authorization"],
+                req.headers()["authorization"]
+            );
+            assert_eq!(check(&other, &creds, t).unwrap(), verified);
+            let later = at(1_700_000_001);
+            let again = check(
+                &signed(&SigningSettings::default(), later, &creds),
+                &creds,
+                later,
+            );
+            assert_ne!(again.unwrap(), verified, "signed at another time");
         }
     }
 
