@@ -303,12 +303,10 @@ fn is_canonical_query(query: &[u8], skip: &[&str]) -> bool {
             return false;
         }
         let pair = (&query[start..equals], &query[equals + 1..end]);
-        // Names in order usually differ in their first byte: the full comparison is for a tie.
         let in_order = start == 0
-            || match pair.0.first().cmp(&prev.0.first()) {
-                std::cmp::Ordering::Equal => pair >= prev,
-                other => other.is_gt(),
-            };
+            || byte_order(pair.0, prev.0)
+                .then_with(|| pair.1.cmp(prev.1))
+                .is_ge();
         if !in_order
             || (pair.0.len() >= shortest_skipped && skip.iter().any(|s| s.as_bytes() == pair.0))
         {
@@ -332,6 +330,18 @@ fn is_canonical_query(query: &[u8], skip: &[&str]) -> bool {
         }
     }
     take(start, equals, query.len())
+}
+
+/// `a.cmp(b)` for names (of headers, of query parameters), in fewer instructions for the usual
+/// pair: two names usually differ in their first eight bytes (`x-amz-date`,
+/// `x-amz-security-token`), which are compared as one number, or in their first byte; the
+/// byte-wise comparison (a call to `memcmp`) is for a tie.
+#[inline]
+pub(crate) fn byte_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    match (a.first_chunk::<8>(), b.first_chunk::<8>()) {
+        (Some(x), Some(y)) if x != y => u64::from_be_bytes(*x).cmp(&u64::from_be_bytes(*y)),
+        _ => a.first().cmp(&b.first()).then_with(|| a.cmp(b)),
+    }
 }
 
 /// [`write_canonical_query`] for any query: each pair decoded, re-encoded and staged after the
@@ -444,13 +454,17 @@ pub(crate) fn split_ascii(text: &str, sep: u8) -> impl Iterator<Item = &str> {
     })
 }
 
+/// A byte in every byte of a word, for the word-at-a-time byte tests ([`find_byte`],
+/// [`all_visible`]).
+const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+/// The high bit of every byte of a word: where those tests flag a byte.
+const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+
 /// The position of the first `needle` in `bytes`, eight bytes at a time: each word is XORed
 /// with the needle in every byte, and the classic zero-byte test flags the bytes that matched.
 /// Its lowest flag is always a real match (a false flag can only follow a real one), so its
 /// position is the answer. The tail, under eight bytes, is searched byte by byte.
 pub(crate) fn find_byte(bytes: &[u8], needle: u8) -> Option<usize> {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
     let pattern = ONES * u64::from(needle);
     let mut words = bytes.chunks_exact(8);
     for (n, word) in words.by_ref().enumerate() {
@@ -522,26 +536,18 @@ fn write_plain_query(
         *pairs.get_mut(count)? = (name, value);
         count += 1;
     }
-    if count == 0 {
-        // Only the signer's own parameters, given in order (a presigned URL for a request
-        // with no query): written as they are.
-        debug_assert!(extra.is_sorted_by_key(|p| (p.name, p.value)));
-        for (i, param) in extra.iter().enumerate() {
-            if i > 0 {
-                out.push(b'&');
-            }
-            out.extend_from_slice(param.name.as_bytes());
-            out.push(b'=');
-            out.extend_from_slice(param.value);
-        }
-        return Some(skipped);
-    }
+    // Only the signer's own parameters, given in order (a presigned URL for a request with no
+    // query), need no sort.
+    let from_query = count;
+    debug_assert!(extra.is_sorted_by_key(|p| (p.name, p.value)));
     for param in extra {
         *pairs.get_mut(count)? = (param.name.as_bytes(), param.value);
         count += 1;
     }
     let pairs = &mut pairs[..count];
-    pairs.sort_unstable();
+    if from_query > 0 {
+        pairs.sort_unstable();
+    }
     for (i, (name, value)) in pairs.iter().enumerate() {
         if i > 0 {
             out.push(b'&');
@@ -969,8 +975,6 @@ pub(crate) fn write_header_value(
 /// the two classic word tests: a byte below `!` sets its high bit in `(x - 0x21…) & !x`, a byte
 /// above `~` sets it in `(x + 0x01…) | x`. Either test can only flag a word that has such a byte.
 fn all_visible(bytes: &[u8]) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
     let mut words = bytes.chunks_exact(8);
     let mut flags = 0u64;
     for word in words.by_ref() {
@@ -1051,7 +1055,6 @@ impl UriHost {
     }
 }
 
-/// The URI's port unless it is the scheme's default.
 /// The URI's host and port, as `Uri::host` and `Uri::port_u16` give them. An authority with
 /// neither user info (`@`) nor an IPv6 literal (`[`), the usual `host` or `host:port`, is split
 /// at its one `:` after a single pass over its bytes; any other goes to `http`'s own accessors (each of which
@@ -1302,6 +1305,23 @@ mod tests {
             "X-Amz-Signature=x",
         ] {
             assert!(!is_canonical_query(not.as_bytes(), &skip), "{not}");
+        }
+    }
+
+    /// The name order agrees with the byte-wise order on names that differ early, late, in
+    /// length only, or not at all.
+    #[test]
+    fn name_order_is_byte_order() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        let stems = ["", "x-amz-", "content-", "x-amz-da", "a", "x-amz-date"];
+        for _ in 0..50_000 {
+            let name = |rng: &mut fastrand::Rng| -> Vec<u8> {
+                let mut n = stems[rng.usize(..stems.len())].as_bytes().to_vec();
+                n.extend((0..rng.usize(0..4)).map(|_| [b'a', b'd', b'-', b'z'][rng.usize(..4)]));
+                n
+            };
+            let (a, b) = (name(&mut rng), name(&mut rng));
+            assert_eq!(byte_order(&a, &b), a.cmp(&b), "{a:?} {b:?}");
         }
     }
 
